@@ -1,0 +1,218 @@
+// Runs Apache Kafka 4.1 as a single-node KRaft broker from its Maven Central jars, for tests and local runs.
+// The broker can be stopped, killed and restarted on the same port and data dir, for outage tests.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const repoRoot = resolve(here, '..', '..');
+const pom = join(repoRoot, 'test', 'kafka', 'pom.xml');
+const log4j = join(here, 'log4j2.properties');
+
+export function kafkaLibsDir(): string {
+  return process.env.KAFKA_LIBS ?? join(repoRoot, '.cache', 'kafka', 'libs');
+}
+
+/** Copies the Kafka jars from Maven Central into the cache once; later calls are free. */
+export function ensureKafkaJars(): string {
+  const libs = kafkaLibsDir();
+  if (existsSync(libs) && readdirSync(libs).some((f) => f.startsWith('kafka_2.13-'))) return libs;
+  const r = spawnSync(
+    'mvn',
+    ['-q', '-B', '-f', pom, 'dependency:copy-dependencies', `-DoutputDirectory=${libs}`, '-DincludeScope=runtime'],
+    { stdio: 'inherit' },
+  );
+  if (r.status !== 0) throw new Error(`fetching Kafka jars with Maven failed (exit ${r.status})`);
+  return libs;
+}
+
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const addr = srv.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  srv.close();
+  await once(srv, 'close');
+  return port;
+}
+
+export interface LocalKafkaOptions {
+  /** Client port; 0 or absent picks a free one. */
+  port?: number;
+  /** Data dir; absent makes a temp dir that stop() removes. */
+  dataDir?: string;
+  /** Partitions for auto-created topics. */
+  partitions?: number;
+  /** Print the broker's output (default: only when KAFKA_VERBOSE is set). */
+  verbose?: boolean;
+  startTimeoutMs?: number;
+}
+
+export class LocalKafka {
+  readonly port: number;
+  readonly controllerPort: number;
+  readonly dataDir: string;
+  private readonly ownsDir: boolean;
+  private proc: ChildProcess | undefined;
+  private readonly opts: LocalKafkaOptions;
+  private output = '';
+
+  private constructor(port: number, controllerPort: number, dataDir: string, ownsDir: boolean, opts: LocalKafkaOptions) {
+    this.port = port;
+    this.controllerPort = controllerPort;
+    this.dataDir = dataDir;
+    this.ownsDir = ownsDir;
+    this.opts = opts;
+  }
+
+  get brokers(): string[] {
+    return [`127.0.0.1:${this.port}`];
+  }
+
+  get running(): boolean {
+    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  static async start(opts: LocalKafkaOptions = {}): Promise<LocalKafka> {
+    ensureKafkaJars();
+    const port = opts.port || (await freePort());
+    const controllerPort = await freePort();
+    const ownsDir = !opts.dataDir;
+    const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'kafka-'));
+    const k = new LocalKafka(port, controllerPort, dataDir, ownsDir, opts);
+    k.writeConfig();
+    k.format();
+    await k.launch();
+    return k;
+  }
+
+  private get configPath(): string {
+    return join(this.dataDir, 'server.properties');
+  }
+
+  private writeConfig(): void {
+    mkdirSync(join(this.dataDir, 'logs'), { recursive: true });
+    const props = {
+      'process.roles': 'broker,controller',
+      'node.id': '1',
+      'controller.quorum.voters': `1@127.0.0.1:${this.controllerPort}`,
+      listeners: `PLAINTEXT://127.0.0.1:${this.port},CONTROLLER://127.0.0.1:${this.controllerPort}`,
+      'advertised.listeners': `PLAINTEXT://127.0.0.1:${this.port}`,
+      'controller.listener.names': 'CONTROLLER',
+      'inter.broker.listener.name': 'PLAINTEXT',
+      'listener.security.protocol.map': 'CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+      'log.dirs': join(this.dataDir, 'logs'),
+      'num.partitions': String(this.opts.partitions ?? 3),
+      'auto.create.topics.enable': 'true',
+      'offsets.topic.replication.factor': '1',
+      'offsets.topic.num.partitions': '4',
+      'transaction.state.log.replication.factor': '1',
+      'transaction.state.log.min.isr': '1',
+      'share.coordinator.state.topic.replication.factor': '1',
+      'share.coordinator.state.topic.min.isr': '1',
+      'group.initial.rebalance.delay.ms': '0',
+      'log.flush.interval.messages': '9223372036854775807',
+    };
+    writeFileSync(
+      this.configPath,
+      `${Object.entries(props)
+        .map(([k, v]) => `${k}=${v}`)
+        .join('\n')}\n`,
+    );
+  }
+
+  private javaArgs(main: string, args: string[]): string[] {
+    return [
+      '-Xms256m',
+      '-Xmx768m',
+      '-XX:+UseG1GC',
+      '-XX:TieredStopAtLevel=1',
+      '-Djava.awt.headless=true',
+      `-Dlog4j2.configurationFile=${log4j}`,
+      `-Dkafka.logs.dir=${join(this.dataDir, 'applogs')}`,
+      '-cp',
+      `${kafkaLibsDir()}/*`,
+      main,
+      ...args,
+    ];
+  }
+
+  private format(): void {
+    if (existsSync(join(this.dataDir, 'logs', 'meta.properties'))) return;
+    const clusterId = randomBytes(16).toString('base64url');
+    const r = spawnSync(
+      'java',
+      this.javaArgs('kafka.tools.StorageTool', ['format', '-t', clusterId, '-c', this.configPath, '--ignore-formatted']),
+      { encoding: 'utf8' },
+    );
+    if (r.status !== 0) throw new Error(`kafka storage format failed: ${r.stderr || r.stdout}`);
+  }
+
+  private async launch(): Promise<void> {
+    this.output = '';
+    const proc = spawn('java', this.javaArgs('kafka.Kafka', [this.configPath]), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.proc = proc;
+    const verbose = this.opts.verbose ?? Boolean(process.env.KAFKA_VERBOSE);
+    const timeoutMs = this.opts.startTimeoutMs ?? 90_000;
+    await new Promise<void>((resolveStarted, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`Kafka did not start within ${timeoutMs} ms:\n${this.output.slice(-4000)}`));
+      }, timeoutMs);
+      const onData = (chunk: Buffer): void => {
+        const text = chunk.toString();
+        if (verbose) process.stderr.write(text);
+        if (this.output.length < 200_000) this.output += text;
+        if (this.output.includes('Kafka Server started')) {
+          clearTimeout(timer);
+          resolveStarted();
+        }
+      };
+      proc.stdout?.on('data', onData);
+      proc.stderr?.on('data', onData);
+      proc.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`Kafka exited during start (code ${code}, signal ${signal}):\n${this.output.slice(-4000)}`));
+      });
+    });
+  }
+
+  /** Graceful stop (SIGTERM), keeping the data dir. */
+  async stop(): Promise<void> {
+    await this.signal('SIGTERM');
+  }
+
+  /** Abrupt stop (SIGKILL), keeping the data dir. */
+  async kill(): Promise<void> {
+    await this.signal('SIGKILL');
+  }
+
+  /** Starts again on the same ports and data. */
+  async restart(): Promise<void> {
+    if (this.running) await this.stop();
+    await this.launch();
+  }
+
+  /** Stops the broker and removes a data dir it created. */
+  async close(): Promise<void> {
+    await this.signal('SIGKILL');
+    if (this.ownsDir) rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  private async signal(sig: NodeJS.Signals): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = once(p, 'exit');
+    p.kill(sig);
+    const t = setTimeout(() => p.kill('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(t);
+  }
+}
