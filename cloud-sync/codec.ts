@@ -1,0 +1,107 @@
+// Binary format of an outbox record (version 1). The key is the gateway-wide sequence (8 bytes, big-endian), so a
+// lane iterates in arrival order. Layout of the value:
+//   u8 version | u8 flags (bits 0-1 qos, bit 2 envelope, bit 3 retain) | f64 ingestTs | u48 deviceSeq
+//   | u16+bytes kafkaTopic | u16+bytes key | u16+bytes mqttTopic | u16+bytes clientId | u16+bytes username | payload
+// A format change bumps the version byte and ships a reader for the old one.
+
+export const RECORD_VERSION = 1;
+const FIXED = 1 + 1 + 8 + 6;
+
+export interface OutboxRecord {
+  kafkaTopic: string;
+  key: string;
+  mqttTopic: string;
+  clientId: string;
+  username: string;
+  qos: number;
+  retain: boolean;
+  envelope: boolean;
+  ingestTs: number;
+  deviceSeq: number;
+  payload: Buffer;
+}
+
+/** A record read back from a lane, with its sequence and stored size. */
+export interface StoredRecord extends OutboxRecord {
+  seq: number;
+  size: number;
+}
+
+export function encodeSeq(seq: number): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeUInt16BE(Math.floor(seq / 2 ** 48), 0);
+  b.writeUIntBE(seq % 2 ** 48, 2, 6);
+  return b;
+}
+
+export function decodeSeq(b: Buffer): number {
+  return b.readUInt16BE(0) * 2 ** 48 + b.readUIntBE(2, 6);
+}
+
+export function encodeRecord(r: OutboxRecord): Buffer {
+  const kt = Buffer.byteLength(r.kafkaTopic);
+  const k = Buffer.byteLength(r.key);
+  const mt = Buffer.byteLength(r.mqttTopic);
+  const c = Buffer.byteLength(r.clientId);
+  const u = Buffer.byteLength(r.username);
+  const b = Buffer.allocUnsafe(FIXED + 10 + kt + k + mt + c + u + r.payload.length);
+  b[0] = RECORD_VERSION;
+  b[1] = (r.qos & 3) | (r.envelope ? 4 : 0) | (r.retain ? 8 : 0);
+  b.writeDoubleBE(r.ingestTs, 2);
+  b.writeUIntBE(r.deviceSeq, 10, 6);
+  let o = FIXED;
+  o = writeStr(b, o, r.kafkaTopic, kt);
+  o = writeStr(b, o, r.key, k);
+  o = writeStr(b, o, r.mqttTopic, mt);
+  o = writeStr(b, o, r.clientId, c);
+  o = writeStr(b, o, r.username, u);
+  r.payload.copy(b, o);
+  return b;
+}
+
+function writeStr(b: Buffer, o: number, s: string, len: number): number {
+  b.writeUInt16BE(len, o);
+  b.write(s, o + 2, len, 'utf8');
+  return o + 2 + len;
+}
+
+export class RecordFormatError extends Error {
+  readonly code = 'GW_ERR_RECORD_FORMAT';
+}
+
+export function decodeRecord(seq: number, b: Buffer): StoredRecord {
+  if (b[0] !== RECORD_VERSION) throw new RecordFormatError(`unknown outbox record version ${b[0]} at seq ${seq}`);
+  const flags = b[1] ?? 0;
+  let o = FIXED;
+  const read = (): string => {
+    const len = b.readUInt16BE(o);
+    const s = b.toString('utf8', o + 2, o + 2 + len);
+    o += 2 + len;
+    return s;
+  };
+  const kafkaTopic = read();
+  const key = read();
+  const mqttTopic = read();
+  const clientId = read();
+  const username = read();
+  return {
+    seq,
+    size: b.length,
+    kafkaTopic,
+    key,
+    mqttTopic,
+    clientId,
+    username,
+    qos: flags & 3,
+    envelope: (flags & 4) !== 0,
+    retain: (flags & 8) !== 0,
+    ingestTs: b.readDoubleBE(2),
+    deviceSeq: b.readUIntBE(10, 6),
+    payload: b.subarray(o),
+  };
+}
+
+/** Ingest time of an encoded record, without decoding the rest (for age limits). */
+export function recordIngestTs(b: Buffer): number {
+  return b.readDoubleBE(2);
+}

@@ -1,0 +1,220 @@
+// Drains the outbox to Kafka (promises 3 and 4): each lane is read in sequence order, sent as one batch through an
+// idempotent acks=all producer, and removed from the store only after Kafka acknowledged the whole batch. A failed
+// send is retried with exponential backoff on a fresh producer; the records stay on disk meanwhile, so a crash at any
+// point resumes from the first unacknowledged record. Duplicates can only come from a batch Kafka took but whose ack
+// was lost; each record carries gateway.msg_id so consumers can drop them.
+import type { Logger } from 'pino';
+import { decodeRecord, encodeSeq, type StoredRecord } from './codec.ts';
+import type { Lane } from './lane.ts';
+import { HEADER } from './record.ts';
+import type { KafkaSink, SinkRecord } from './sinks/types.ts';
+import type { Store } from './store.ts';
+
+export interface ForwarderOptions {
+  store: Store;
+  createSink: () => Promise<KafkaSink>;
+  gatewayId: string;
+  batch: { maxRecords: number; maxBytes: number; lingerMs: number };
+  retry: { initialMs: number; maxMs: number };
+  log: Logger;
+}
+
+export interface ForwarderEvents {
+  onForwarded?: (lane: string, records: number, bytes: number, latencyMs: number) => void;
+  onSendError?: (err: Error) => void;
+}
+
+export type LinkState = 'connecting' | 'up' | 'down' | 'stopped';
+
+export class Forwarder {
+  private readonly o: ForwarderOptions;
+  events: ForwarderEvents = {};
+  state: LinkState = 'stopped';
+  lastError = '';
+  lastErrorAt = 0;
+  lastSuccessAt = 0;
+  forwarded = 0;
+  private sink: KafkaSink | undefined;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private readonly cursors = new Map<Lane, number>();
+  private unsubscribe: (() => void) | undefined;
+  private failures = 0;
+  private readonly gatewayIdBuf: Buffer;
+  private readonly qosBufs = [Buffer.from('0'), Buffer.from('1'), Buffer.from('2')];
+
+  constructor(o: ForwarderOptions) {
+    this.o = o;
+    this.gatewayIdBuf = Buffer.from(o.gatewayId);
+  }
+
+  start(): void {
+    this.running = true;
+    this.state = 'connecting';
+    this.unsubscribe = this.o.store.onAppend(() => this.wake?.());
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.unsubscribe?.();
+    this.wake?.();
+    await this.loop;
+    await this.closeSink();
+    this.state = 'stopped';
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      try {
+        if (!this.sink) await this.connect();
+        const sent = await this.drainOnce();
+        if (!sent) {
+          await this.idle(1000, true);
+          // Give a trickle of records a moment to become a batch.
+          if (this.running && this.o.batch.lingerMs > 0) await this.idle(this.o.batch.lingerMs, false);
+        }
+      } catch (err) {
+        await this.failed(err as Error);
+      }
+    }
+  }
+
+  private async connect(): Promise<void> {
+    this.state = this.state === 'up' ? 'up' : 'connecting';
+    const sink = await this.o.createSink();
+    try {
+      await sink.connect();
+    } catch (err) {
+      await sink.close().catch(() => {});
+      throw err;
+    }
+    this.sink = sink;
+    this.o.log.info({ sink: sink.name }, 'connected to Kafka');
+  }
+
+  private async failed(err: Error): Promise<void> {
+    this.failures += 1;
+    this.state = 'down';
+    this.lastError = err.message;
+    this.lastErrorAt = Date.now();
+    this.events.onSendError?.(err);
+    if (this.failures === 1 || this.failures % 10 === 0) {
+      this.o.log.warn({ err: err.message, failures: this.failures }, 'Kafka link down; records stay buffered');
+    }
+    // A fresh producer after a failure: an idempotent producer's sequence state is not trusted across errors.
+    await this.closeSink();
+    const { initialMs, maxMs } = this.o.retry;
+    const base = Math.min(maxMs, initialMs * 2 ** Math.min(this.failures - 1, 20));
+    await this.idle(base / 2 + Math.random() * (base / 2), false);
+  }
+
+  private async closeSink(): Promise<void> {
+    const s = this.sink;
+    this.sink = undefined;
+    if (s) await s.close().catch((err: unknown) => this.o.log.debug({ err }, 'closing Kafka producer'));
+  }
+
+  /** Sends one batch from every lane that has records; false when all lanes were empty. */
+  private async drainOnce(): Promise<boolean> {
+    let sent = false;
+    for (const lane of this.o.store.lanes.values()) {
+      if (!this.running) break;
+      if (lane.count <= 0) {
+        lane.oldestTs = 0;
+        continue;
+      }
+      const recs = await this.read(lane);
+      if (recs.length === 0) {
+        lane.oldestTs = 0;
+        continue;
+      }
+      lane.oldestTs = (recs[0] as StoredRecord).ingestTs;
+      const sink = this.sink;
+      if (!sink) throw new Error('Kafka producer closed');
+      const t0 = Date.now();
+      await sink.send(recs.map((r) => this.toSink(r)));
+      const last = recs[recs.length - 1] as StoredRecord;
+      this.cursors.set(lane, last.seq + 1);
+      const seqs = recs.map((r) => r.seq);
+      const sizes = recs.map((r) => r.size + 8);
+      this.o.store.removeFromLane(lane, seqs, sizes);
+      const bytes = sizes.reduce((a, b) => a + b, 0);
+      this.forwarded += recs.length;
+      this.failures = 0;
+      this.state = 'up';
+      this.lastSuccessAt = Date.now();
+      this.events.onForwarded?.(lane.name, recs.length, bytes, this.lastSuccessAt - t0);
+      sent = true;
+    }
+    return sent;
+  }
+
+  private async read(lane: Lane): Promise<StoredRecord[]> {
+    const from = Math.max(this.cursors.get(lane) ?? 0, lane.head);
+    const { maxRecords, maxBytes } = this.o.batch;
+    const it = lane.db.iterator({ gte: encodeSeq(from), limit: maxRecords });
+    const out: StoredRecord[] = [];
+    let bytes = 0;
+    try {
+      const entries = await it.nextv(maxRecords);
+      for (const [k, v] of entries) {
+        if (out.length > 0 && bytes + v.length > maxBytes) break;
+        out.push(decodeRecord(k.readUInt16BE(0) * 2 ** 48 + k.readUIntBE(2, 6), v));
+        bytes += v.length;
+      }
+    } finally {
+      await it.close();
+    }
+    return out;
+  }
+
+  private toSink(r: StoredRecord): SinkRecord {
+    const gwSeq = String(r.seq);
+    const value = r.envelope
+      ? Buffer.from(
+          JSON.stringify({
+            client_id: r.clientId,
+            username: r.username || null,
+            topic: r.mqttTopic,
+            payload: r.payload.toString('base64'),
+            qos: r.qos,
+            node: this.o.gatewayId,
+            ts: r.ingestTs,
+          }),
+        )
+      : r.payload;
+    return {
+      topic: r.kafkaTopic,
+      key: Buffer.from(r.key),
+      value,
+      headers: {
+        [HEADER.topic]: Buffer.from(r.mqttTopic),
+        [HEADER.clientId]: Buffer.from(r.clientId),
+        [HEADER.qos]: this.qosBufs[r.qos] ?? Buffer.from(String(r.qos)),
+        [HEADER.gatewayId]: this.gatewayIdBuf,
+        [HEADER.gatewaySeq]: Buffer.from(gwSeq),
+        [HEADER.msgId]: Buffer.from(`${this.o.gatewayId}-${gwSeq}`),
+        [HEADER.deviceSeq]: Buffer.from(String(r.deviceSeq)),
+        [HEADER.ingestTs]: Buffer.from(String(r.ingestTs)),
+      },
+    };
+  }
+
+  /** Waits `ms`; stop() always cuts it short, a new append only when `onAppend` is set (not during backoff). */
+  private idle(ms: number, onAppend: boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      const self = this;
+      function done(): void {
+        clearTimeout(t);
+        self.wake = undefined;
+        resolve();
+      }
+      this.wake = () => {
+        if (onAppend || !this.running) done();
+      };
+    });
+  }
+}

@@ -1,0 +1,315 @@
+// The one LevelDB of the gateway (DESIGN.md "One store"): broker state, outbox lanes, flow journal and meta, split
+// with sublevels. Every write goes through one writer that group-commits: one batch (fsync'd in `fsync` mode) covers
+// every append that arrived while the previous batch was being written, then all their callbacks run. That is
+// where a device's PUBACK is released, so it never precedes durability (promise 1 and 2).
+import { ClassicLevel } from 'classic-level';
+import type { Logger } from 'pino';
+import { encodeSeq } from './codec.ts';
+import { GatewayError } from './errors.ts';
+import { type ClassBudget, Lane, type LaneDb, type LaneStats, type MetaDb } from './lane.ts';
+
+export type Durability = 'fsync' | 'os';
+
+export interface StoreOptions {
+  dir: string;
+  durability: Durability;
+  groupCommit: { maxRecords: number; windowMs: number };
+  compactAfterDeletes: number;
+  classes: Readonly<Record<string, ClassBudget>>;
+  log: Logger;
+}
+
+type Op =
+  | { type: 'put'; sublevel: LaneDb | JournalDb; key: Buffer; value: Buffer }
+  | { type: 'del'; sublevel: LaneDb | JournalDb; key: Buffer };
+
+export type JournalDb = LaneDb;
+
+/** One ingested message: its outbox records and journal entries, committed atomically. */
+export interface IngestUnit {
+  appends: { lane: Lane; seq: number; value: Buffer }[];
+  journal: { key: Buffer; value: Buffer }[];
+  cb: (err: Error | null) => void;
+}
+
+export type DropReason = 'budget' | 'ttl' | 'rejected' | 'too_large';
+
+export interface StoreEvents {
+  onCommit?: (records: number, units: number) => void;
+  onDrop?: (lane: string, reason: DropReason, records: number, bytes: number) => void;
+}
+
+const META_SEQ = 'seq';
+const META_SCHEMA = 'schema';
+const SCHEMA_VERSION = '1';
+
+export class Store {
+  readonly opts: StoreOptions;
+  db!: ClassicLevel<string, string>;
+  meta!: MetaDb;
+  journalDb!: JournalDb;
+  readonly lanes = new Map<string, Lane>();
+  events: StoreEvents = {};
+  private seq = 0;
+  private readonly deviceSeqs = new Map<string, number>();
+  private dirtyDevices = new Set<string>();
+  private dirtyLanes = new Set<Lane>();
+  private units: IngestUnit[] = [];
+  private pendingRecords = 0;
+  private extraOps: Op[] = [];
+  private writing = false;
+  private scheduled = false;
+  private closed = true;
+  private readonly appendListeners = new Set<(lane: Lane) => void>();
+  private idleWaiters: (() => void)[] = [];
+  commits = 0;
+
+  constructor(opts: StoreOptions) {
+    this.opts = opts;
+  }
+
+  async start(): Promise<void> {
+    this.db = new ClassicLevel<string, string>(this.opts.dir, { createIfMissing: true });
+    try {
+      await this.db.open();
+    } catch (err) {
+      const locked = (err as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED';
+      throw new GatewayError(
+        'GW_ERR_STORE',
+        locked
+          ? `data dir ${this.opts.dir} is in use by another gateway process`
+          : `cannot open the store in ${this.opts.dir}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    this.meta = this.db.sublevel<string, string>('meta', { valueEncoding: 'utf8' });
+    this.journalDb = this.db.sublevel<Buffer, Buffer>('journal', { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    const schema = await this.meta.get(META_SCHEMA);
+    if (schema !== undefined && schema !== SCHEMA_VERSION) {
+      throw new GatewayError('GW_ERR_STORE', `store schema ${schema} is newer than this gateway understands`);
+    }
+    await this.meta.put(META_SCHEMA, SCHEMA_VERSION);
+    this.seq = Number((await this.meta.get(META_SEQ)) ?? 0);
+    for (const [name, budget] of Object.entries(this.opts.classes)) {
+      const laneDb = this.db.sublevel<Buffer, Buffer>(`lane:${name}`, {
+        keyEncoding: 'buffer',
+        valueEncoding: 'buffer',
+      });
+      const lane = new Lane(name, budget, laneDb);
+      const raw = await this.meta.get(`lane!${name}`);
+      if (raw) lane.load(JSON.parse(raw) as LaneStats);
+      this.lanes.set(name, lane);
+    }
+    for await (const [k, v] of this.meta.iterator({ gte: 'dseq!', lt: 'dseq"' })) {
+      this.deviceSeqs.set(String(k).slice(5), Number(String(v)));
+    }
+    this.closed = false;
+  }
+
+  /** The sublevel aedes keeps its sessions, subscriptions, retained messages and offline queues in. */
+  brokerDb(): MetaDb {
+    return this.db.sublevel<string, string>('broker', {});
+  }
+
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  nextSeq(): number {
+    this.seq += 1;
+    return this.seq;
+  }
+
+  nextDeviceSeq(deviceId: string): number {
+    const n = (this.deviceSeqs.get(deviceId) ?? 0) + 1;
+    this.deviceSeqs.set(deviceId, n);
+    this.dirtyDevices.add(deviceId);
+    return n;
+  }
+
+  lane(name: string): Lane | undefined {
+    return this.lanes.get(name);
+  }
+
+  /** Checks a lane's budget for one more record of `size` bytes; throws when the policy refuses it. */
+  admit(lane: Lane, size: number): void {
+    const { maxBytes, policy } = lane.budget;
+    if (size > maxBytes) {
+      this.events.onDrop?.(lane.name, 'too_large', 1, size);
+      throw new GatewayError('GW_ERR_TOO_LARGE', `record of ${size} bytes exceeds class ${lane.name} budget`);
+    }
+    if (policy === 'reject' && lane.usedBytes + size > maxBytes) {
+      this.events.onDrop?.(lane.name, 'rejected', 1, size);
+      throw new GatewayError(
+        'GW_ERR_BUFFER_FULL',
+        `class ${lane.name} is full (${lane.usedBytes} of ${maxBytes} bytes)`,
+      );
+    }
+  }
+
+  /** Queues a unit for the next group commit; `unit.cb` runs once it is on disk (or failed). */
+  ingest(unit: IngestUnit): void {
+    if (this.closed) {
+      unit.cb(new GatewayError('GW_ERR_STORE_CLOSED', 'the store is closed'));
+      return;
+    }
+    for (const a of unit.appends) a.lane.pendingBytes += a.value.length + 8;
+    this.units.push(unit);
+    this.pendingRecords += unit.appends.length + unit.journal.length;
+    this.schedule();
+  }
+
+  /** Removes records the forwarder has delivered (or the budget dropped). Not fsync'd: a lost delete only resends. */
+  removeFromLane(lane: Lane, seqs: readonly number[], sizes: readonly number[], reason?: DropReason): void {
+    let bytes = 0;
+    let count = 0;
+    for (let i = 0; i < seqs.length; i++) {
+      const seq = seqs[i] as number;
+      if (seq < lane.head) continue; // already removed by a budget drop
+      this.extraOps.push({ type: 'del', sublevel: lane.db, key: encodeSeq(seq) });
+      bytes += sizes[i] as number;
+      count += 1;
+    }
+    const last = seqs[seqs.length - 1];
+    if (last !== undefined && last + 1 > lane.head) lane.head = last + 1;
+    lane.bytes -= bytes;
+    lane.count -= count;
+    lane.deletesSinceCompact += count;
+    this.dirtyLanes.add(lane);
+    if (reason && count > 0) this.events.onDrop?.(lane.name, reason, count, bytes);
+    this.schedule();
+  }
+
+  removeJournal(keys: readonly Buffer[]): void {
+    for (const key of keys) this.extraOps.push({ type: 'del', sublevel: this.journalDb, key });
+    this.schedule();
+  }
+
+  onAppend(fn: (lane: Lane) => void): () => void {
+    this.appendListeners.add(fn);
+    return () => this.appendListeners.delete(fn);
+  }
+
+  private schedule(): void {
+    if (this.writing || this.scheduled) return;
+    this.scheduled = true;
+    const w = this.opts.groupCommit.windowMs;
+    if (w > 0 && this.pendingRecords < this.opts.groupCommit.maxRecords) setTimeout(() => this.flush(), w);
+    else setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    if (this.writing) return;
+    if (this.units.length === 0 && this.extraOps.length === 0 && this.dirtyLanes.size === 0) {
+      this.notifyIdle();
+      return;
+    }
+    this.writing = true;
+    // Take whole units up to maxRecords: a unit's records and journal entries commit together.
+    const max = this.opts.groupCommit.maxRecords;
+    let take = 0;
+    let recs = 0;
+    while (take < this.units.length && (recs < max || take === 0)) {
+      const u = this.units[take] as IngestUnit;
+      recs += u.appends.length + u.journal.length;
+      take++;
+    }
+    const units = take === this.units.length ? this.units : this.units.slice(0, take);
+    this.units = take === this.units.length ? [] : this.units.slice(take);
+    this.pendingRecords -= recs;
+    const ops: Op[] = this.extraOps;
+    this.extraOps = [];
+    const touched = new Set<Lane>();
+    let maxSeq = -1;
+    for (const u of units) {
+      for (const a of u.appends) {
+        ops.push({ type: 'put', sublevel: a.lane.db, key: encodeSeq(a.seq), value: a.value });
+        const size = a.value.length + 8;
+        a.lane.pendingBytes -= size;
+        a.lane.bytes += size;
+        a.lane.count += 1;
+        if (a.lane.oldestTs === 0) a.lane.oldestTs = Date.now();
+        touched.add(a.lane);
+        if (a.seq > maxSeq) maxSeq = a.seq;
+      }
+      for (const j of u.journal) ops.push({ type: 'put', sublevel: this.journalDb, key: j.key, value: j.value });
+    }
+    const metaOps: { type: 'put'; key: string; value: string }[] = [
+      { type: 'put', key: META_SEQ, value: String(this.seq) },
+    ];
+    for (const lane of touched) this.dirtyLanes.add(lane);
+    for (const lane of this.dirtyLanes) {
+      metaOps.push({ type: 'put', key: `lane!${lane.name}`, value: JSON.stringify(lane.stats()) });
+    }
+    this.dirtyLanes = new Set();
+    for (const d of this.dirtyDevices) {
+      metaOps.push({ type: 'put', key: `dseq!${d}`, value: String(this.deviceSeqs.get(d)) });
+    }
+    this.dirtyDevices = new Set();
+    const sync = this.opts.durability === 'fsync' && units.length > 0;
+    const batch = this.db.batch();
+    for (const op of ops) {
+      if (op.type === 'put') batch.put(op.key, op.value, { sublevel: op.sublevel });
+      else batch.del(op.key, { sublevel: op.sublevel });
+    }
+    for (const m of metaOps) batch.put(m.key, m.value, { sublevel: this.meta });
+    batch.write({ sync }).then(
+      () => this.committed(units, recs, touched, null),
+      (err: unknown) => this.committed(units, recs, touched, err as Error),
+    );
+  }
+
+  private committed(units: IngestUnit[], recs: number, touched: Set<Lane>, err: Error | null): void {
+    this.writing = false;
+    this.commits += 1;
+    if (err) {
+      this.opts.log.error({ err }, 'store write failed');
+      const e = new GatewayError('GW_ERR_STORE', `store write failed: ${err.message}`, { cause: err });
+      for (const u of units) {
+        for (const a of u.appends) {
+          a.lane.bytes -= a.value.length + 8;
+          a.lane.count -= 1;
+        }
+        u.cb(e);
+      }
+    } else {
+      this.events.onCommit?.(recs, units.length);
+      for (const u of units) u.cb(null);
+      for (const lane of touched) for (const fn of this.appendListeners) fn(lane);
+      this.maybeCompact();
+    }
+    if (this.units.length > 0 || this.extraOps.length > 0 || this.dirtyLanes.size > 0) this.schedule();
+    else this.notifyIdle();
+  }
+
+  private maybeCompact(): void {
+    for (const lane of this.lanes.values()) {
+      if (lane.deletesSinceCompact < this.opts.compactAfterDeletes) continue;
+      lane.deletesSinceCompact = 0;
+      // After many deletes the head of the lane is a field of tombstones; compaction keeps seeks from it fast.
+      const prefix = lane.db.prefix;
+      const end = `${prefix.slice(0, -1)}${String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)}`;
+      this.db.compactRange(prefix, end).catch((err: unknown) => this.opts.log.warn({ err }, 'compaction failed'));
+    }
+  }
+
+  private notifyIdle(): void {
+    const w = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const fn of w) fn();
+  }
+
+  /** Resolves when every queued write is on disk. */
+  async drain(): Promise<void> {
+    if (!this.writing && !this.scheduled && this.units.length === 0 && this.extraOps.length === 0) return;
+    await new Promise<void>((r) => this.idleWaiters.push(r));
+  }
+
+  async stop(): Promise<void> {
+    if (this.closed) return;
+    await this.drain();
+    this.closed = true;
+    await this.db.close();
+  }
+}

@@ -1,0 +1,224 @@
+// The MQTT broker part: aedes 1.2 with its sessions, subscriptions, retained messages and offline queues in the
+// store's LevelDB, listening on TCP (noDelay), TLS when a certificate is configured, and WebSocket on the HTTP server.
+// Kept behind this module so the broker can be swapped (aedes 2 brings MQTT 5).
+
+import { timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Server as HttpServer, IncomingMessage } from 'node:http';
+import { createRequire } from 'node:module';
+import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
+import { Aedes, type Client, type PublishPacket } from 'aedes';
+import type { Logger } from 'pino';
+import { createWebSocketStream, WebSocketServer } from 'ws';
+import type { MetaDb } from '../cloud-sync/lane.ts';
+import type { IngressMessage } from './bus.ts';
+import type { GatewayConfig } from './config/schema.ts';
+import type { BrokerPort, Ingest } from './ingest.ts';
+
+const require = createRequire(import.meta.url);
+// aedes-persistence-level 9 is CommonJS without types; its async class takes a level instance (here a sublevel).
+const AsyncLevelPersistence = require('aedes-persistence-level/asyncPersistence.js') as new (db: MetaDb) => unknown;
+
+export interface BrokerContext {
+  config: GatewayConfig['mqtt'];
+  db: MetaDb;
+  ingest: Ingest;
+  http: HttpServer;
+  log: Logger;
+  gatewayId: string;
+}
+
+export interface BrokerCounters {
+  connected: () => number;
+}
+
+export class Broker implements BrokerPort {
+  private readonly ctx: BrokerContext;
+  aedes: Aedes | undefined;
+  private tcp: NetServer | undefined;
+  private tls: TlsServer | undefined;
+  private wss: WebSocketServer | undefined;
+  private onUpgrade: ((req: IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined;
+  private readonly sockets = new Set<Socket | Duplex>();
+  /** aedes keeps no username on the client; the envelope format and key templates need it. */
+  private readonly usernames = new WeakMap<Client, string>();
+  tcpPort = 0;
+  tlsPort = 0;
+
+  constructor(ctx: BrokerContext) {
+    this.ctx = ctx;
+  }
+
+  get connectedClients(): number {
+    return this.aedes?.connectedClients ?? 0;
+  }
+
+  async start(): Promise<void> {
+    const { config, ingest, log } = this.ctx;
+    const aedes = await Aedes.createBroker({
+      id: this.ctx.gatewayId,
+      persistence: new AsyncLevelPersistence(this.ctx.db),
+      authenticate: (client, username, password, done) => this.authenticate(client, username, password, done),
+      authorizePublish: (client, packet, cb) => this.authorizePublish(client, packet, cb),
+    });
+    this.aedes = aedes;
+    aedes.on('clientError', (client, err) => log.debug({ client: client.id, err: err.message }, 'client error'));
+    aedes.on('connectionError', (client, err) =>
+      log.debug({ client: client?.id, err: err.message }, 'connection error'),
+    );
+    ingest.broker = this;
+
+    const handle = (socket: Socket | Duplex, req?: IncomingMessage): void => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+      aedes.handle(socket, req);
+    };
+    this.tcp = createServer({ noDelay: true }, (s) => handle(s));
+    this.tcpPort = await listen(this.tcp, config.port, config.host);
+    log.info({ port: this.tcpPort }, 'MQTT listening (TCP)');
+
+    if (config.tls.cert && config.tls.key) {
+      this.tls = createTlsServer(
+        {
+          cert: readFileSync(config.tls.cert),
+          key: readFileSync(config.tls.key),
+          ...(config.tls.ca ? { ca: readFileSync(config.tls.ca) } : {}),
+          noDelay: true,
+        },
+        (s) => handle(s),
+      );
+      this.tlsPort = await listen(this.tls, config.tls.port, config.host);
+      log.info({ port: this.tlsPort }, 'MQTT listening (TLS)');
+    }
+
+    if (config.ws.enabled) {
+      const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+      this.wss = wss;
+      const path = config.ws.path;
+      this.onUpgrade = (req, socket, head) => {
+        // Other upgrade paths (the flow editor's comms) are left to their own listeners.
+        if (new URL(req.url ?? '/', 'http://x').pathname !== path) return;
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          const stream = createWebSocketStream(ws);
+          stream.on('error', () => {});
+          handle(stream, req);
+        });
+      };
+      this.ctx.http.on('upgrade', this.onUpgrade);
+      log.info({ path }, 'MQTT over WebSocket on the HTTP port');
+    }
+  }
+
+  private authenticate(
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+    done: (err: (Error & { returnCode: number }) | null, ok: boolean | null) => void,
+  ): void {
+    const auth = this.ctx.config.auth;
+    if (username !== undefined) this.usernames.set(client, username);
+    if (username === undefined) {
+      done(null, auth.allowAnonymous);
+      return;
+    }
+    const user = auth.users.find((u) => u.username === username);
+    if (!user) {
+      done(null, auth.allowAnonymous && auth.users.length === 0);
+      return;
+    }
+    const want = Buffer.from(user.password);
+    const got = password ?? Buffer.alloc(0);
+    done(null, want.length === got.length && timingSafeEqual(want, got));
+  }
+
+  private authorizePublish(client: Client | null, packet: PublishPacket, cb: (err?: Error | null) => void): void {
+    // [MQTT-4.7.2-1] and aedes' default: $SYS is the broker's own.
+    if (packet.topic.startsWith('$SYS')) {
+      cb(new Error('$SYS topics are reserved'));
+      return;
+    }
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    this.ctx.ingest.accept(
+      {
+        topic: packet.topic,
+        payload,
+        qos: packet.qos,
+        clientId: client?.id ?? '',
+        username: client ? this.usernames.get(client) : undefined,
+        retain: packet.retain,
+      },
+      // An error here makes aedes drop the connection without an ack: the device keeps the message (MQTT 3.1.1 has
+      // no negative PUBACK) and resends it after reconnecting.
+      (err) => cb(err),
+    );
+  }
+
+  deliver(msg: IngressMessage): Promise<void> {
+    const a = this.aedes;
+    if (!a) return Promise.reject(new Error('the broker is not running'));
+    return new Promise((resolve, reject) => {
+      a.publish(
+        {
+          cmd: 'publish',
+          topic: msg.topic,
+          payload: msg.payload,
+          qos: msg.qos,
+          retain: msg.retain ?? false,
+          dup: false,
+        },
+        (err) => (err ? reject(err) : resolve()),
+      );
+    });
+  }
+
+  subscribe(filter: string, handler: (msg: IngressMessage) => void): Promise<() => Promise<void>> {
+    const a = this.aedes;
+    if (!a) return Promise.reject(new Error('the broker is not running'));
+    const fn = (packet: PublishPacket, done: () => void): void => {
+      try {
+        handler({
+          topic: packet.topic,
+          payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload,
+          qos: packet.qos,
+          clientId: (packet as PublishPacket & { clientId?: string }).clientId ?? '',
+          retain: packet.retain,
+        });
+      } finally {
+        done();
+      }
+    };
+    return new Promise((resolve) => {
+      a.subscribe(filter, fn, () =>
+        resolve(() => new Promise<void>((r) => (this.aedes ? this.aedes.unsubscribe(filter, fn, () => r()) : r()))),
+      );
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.onUpgrade) this.ctx.http.off('upgrade', this.onUpgrade);
+    const closing = [this.tcp, this.tls].filter((s): s is NetServer => s !== undefined).map(closeServer);
+    this.wss?.close();
+    for (const s of this.sockets) s.destroy();
+    await Promise.all(closing);
+    const a = this.aedes;
+    this.aedes = undefined;
+    if (a) await new Promise<void>((r) => a.close(() => r()));
+  }
+}
+
+function listen(server: NetServer, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const addr = server.address();
+      resolve(typeof addr === 'object' && addr ? addr.port : port);
+    });
+  });
+}
+
+function closeServer(server: NetServer): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}

@@ -1,0 +1,188 @@
+// The composition root's core: builds the parts from the validated config, starts them in order and stops them in
+// reverse (DESIGN.md "Parts and folders"). Constructors do no I/O; everything happens in start().
+import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
+import { BudgetKeeper } from '../cloud-sync/budget.ts';
+import { Forwarder } from '../cloud-sync/forwarder.ts';
+import { createSink } from '../cloud-sync/sinks/types.ts';
+import { Store } from '../cloud-sync/store.ts';
+import { Broker } from './broker.ts';
+import type { GatewayConfig } from './config/schema.ts';
+import { type HealthReport, HttpPart } from './http.ts';
+import { Ingest } from './ingest.ts';
+import { brokerMetrics, forwarderMetrics, ingestCounters, processMetrics, storeMetrics } from './metrics.ts';
+
+export interface Part {
+  name: string;
+  start(): Promise<void> | void;
+  stop(): Promise<void> | void;
+  health?(): Record<string, unknown>;
+}
+
+export class Gateway {
+  readonly config: GatewayConfig;
+  readonly log: Logger;
+  readonly registry = new Registry();
+  readonly dataDir: string;
+  gatewayId = '';
+  store!: Store;
+  ingest!: Ingest;
+  broker!: Broker;
+  http!: HttpPart;
+  forwarder!: Forwarder;
+  private readonly started: Part[] = [];
+  /** Extra parts (adapters, flows) started after the core and stopped before it. */
+  private readonly extras: ((gw: Gateway) => Part | undefined)[] = [];
+
+  constructor(config: GatewayConfig, log: Logger) {
+    this.config = config;
+    this.log = log;
+    this.dataDir = resolve(config.dataDir);
+  }
+
+  use(factory: (gw: Gateway) => Part | undefined): this {
+    this.extras.push(factory);
+    return this;
+  }
+
+  async start(): Promise<void> {
+    const c = this.config;
+    mkdirSync(this.dataDir, { recursive: true });
+    this.store = new Store({
+      dir: join(this.dataDir, 'store'),
+      durability: c.store.durability,
+      groupCommit: c.store.groupCommit,
+      compactAfterDeletes: c.store.compactAfterDeletes,
+      classes: c.classes,
+      log: this.log.child({ part: 'store' }),
+    });
+    await this.run({ name: 'store', start: () => this.store.start(), stop: () => this.store.stop() });
+    this.gatewayId = await this.resolveGatewayId();
+    processMetrics(this.registry);
+    storeMetrics(this.registry, this.store);
+    this.ingest = new Ingest({
+      store: this.store,
+      routes: c.routes,
+      log: this.log.child({ part: 'ingest' }),
+      counters: ingestCounters(this.registry),
+    });
+    this.http = new HttpPart({
+      host: c.http.host,
+      port: c.http.port,
+      registry: this.registry,
+      log: this.log.child({ part: 'http' }),
+      health: () => this.health(),
+    });
+    this.broker = new Broker({
+      config: c.mqtt,
+      db: this.store.brokerDb(),
+      ingest: this.ingest,
+      http: this.http.server,
+      log: this.log.child({ part: 'broker' }),
+      gatewayId: this.gatewayId,
+    });
+    brokerMetrics(this.registry, this.broker);
+    const budget = new BudgetKeeper({ store: this.store, log: this.log.child({ part: 'budget' }) });
+    const sinkLog = this.log.child({ part: 'kafka' });
+    this.forwarder = new Forwarder({
+      store: this.store,
+      gatewayId: this.gatewayId,
+      batch: c.kafka.batch,
+      retry: c.kafka.retry,
+      log: sinkLog,
+      createSink: () =>
+        createSink(c.kafka.client, {
+          brokers: c.kafka.brokers,
+          clientId: c.kafka.clientId,
+          compression: c.kafka.compression,
+          requestTimeoutMs: c.kafka.requestTimeoutMs,
+          ssl: c.kafka.ssl,
+          sasl: c.kafka.sasl,
+          log: sinkLog,
+        }),
+    });
+    forwarderMetrics(this.registry, this.forwarder);
+    await this.run({ name: 'http', start: () => this.http.start(), stop: () => this.http.stop() });
+    await this.run({ name: 'budget', start: () => budget.start(), stop: () => budget.stop() });
+    await this.run({ name: 'forwarder', start: () => this.forwarder.start(), stop: () => this.forwarder.stop() });
+    await this.run({ name: 'broker', start: () => this.broker.start(), stop: () => this.broker.stop() });
+    for (const f of this.extras) {
+      const part = f(this);
+      if (part) await this.run(part);
+    }
+    this.log.info(
+      {
+        gatewayId: this.gatewayId,
+        mqtt: this.broker.tcpPort,
+        mqttTls: this.broker.tlsPort || undefined,
+        http: this.http.port,
+        durability: c.store.durability,
+        kafka: c.kafka.brokers.join(','),
+        sink: c.kafka.client,
+      },
+      'gateway ready',
+    );
+  }
+
+  private async run(part: Part): Promise<void> {
+    await part.start();
+    this.started.push(part);
+  }
+
+  /** Stops the parts in reverse order: no new messages, then flush the group commit, close Kafka cleanly. */
+  async stop(): Promise<void> {
+    while (this.started.length > 0) {
+      const part = this.started.pop() as Part;
+      try {
+        await part.stop();
+      } catch (err) {
+        this.log.error({ err, part: part.name }, 'part failed to stop');
+      }
+    }
+  }
+
+  private async resolveGatewayId(): Promise<string> {
+    if (this.config.gatewayId) return this.config.gatewayId;
+    const stored = await this.store.meta.get('gatewayId');
+    if (stored) return stored;
+    const id = hostname().replace(/[^A-Za-z0-9._-]/g, '-') || 'gateway';
+    await this.store.meta.put('gatewayId', id);
+    return id;
+  }
+
+  health(): HealthReport {
+    let records = 0;
+    let bytes = 0;
+    let oldest = 0;
+    const lanes: Record<string, unknown> = {};
+    for (const l of this.store.lanes.values()) {
+      records += l.count;
+      bytes += l.bytes;
+      if (l.count > 0 && l.oldestTs > 0 && (oldest === 0 || l.oldestTs < oldest)) oldest = l.oldestTs;
+      lanes[l.name] = { records: l.count, bytes: l.bytes, budgetBytes: l.budget.maxBytes, policy: l.budget.policy };
+    }
+    const f = this.forwarder;
+    const parts: Record<string, unknown> = {};
+    for (const p of this.started) if (p.health) parts[p.name] = p.health();
+    const brokerUp = this.broker?.aedes !== undefined;
+    return {
+      status: !brokerUp ? 'down' : f.state === 'up' ? 'ok' : 'degraded',
+      gatewayId: this.gatewayId,
+      broker: { up: brokerUp, clients: this.broker?.connectedClients ?? 0 },
+      kafka: {
+        link: f.state,
+        brokers: this.config.kafka.brokers,
+        lastError: f.lastError || undefined,
+        lastErrorAt: f.lastErrorAt ? new Date(f.lastErrorAt).toISOString() : undefined,
+        lastSuccessAt: f.lastSuccessAt ? new Date(f.lastSuccessAt).toISOString() : undefined,
+        forwarded: f.forwarded,
+      },
+      backlog: { records, bytes, oldestAgeSec: oldest ? (Date.now() - oldest) / 1000 : 0, lanes },
+      durability: this.config.store.durability,
+      ...parts,
+    };
+  }
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+// `node gateway/main.ts [--config gateway.yaml]`: runs the gateway until SIGTERM/SIGINT.
+// Without a config file it starts with embedded defaults and buffers until Kafka is reachable.
+import { pino } from 'pino';
+import { ConfigError, loadConfig, redactConfig } from './config/index.ts';
+import { Gateway } from './gateway.ts';
+
+const HELP = `edge-gateway: MQTT/serial/Modbus in, durable LevelDB outbox, Kafka out.
+
+usage: node gateway/main.ts [--config <file.yaml>] [--check-config] [--print-config]
+
+  --config <file>   YAML config (or GATEWAY_CONFIG); every key can be overridden by GATEWAY_<SECTION>_<KEY>
+  --check-config    validate the config and exit (0 = valid)
+  --print-config    print the effective config (secrets redacted) and exit
+  -h, --help        this help
+
+Configuration reference: docs/configuration.md`;
+
+async function main(argv: string[]): Promise<void> {
+  if (argv.includes('-h') || argv.includes('--help')) {
+    console.log(HELP);
+    return;
+  }
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig({ argv });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const p of err.problems) console.error(`config error: ${p}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  if (argv.includes('--print-config')) {
+    console.log(JSON.stringify(redactConfig(config), null, 2));
+    return;
+  }
+  if (argv.includes('--check-config')) {
+    console.log('config ok');
+    return;
+  }
+  const log = pino({ level: config.log.level, base: { svc: 'edge-gateway' } });
+  const gw = new Gateway(config, log);
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    const force = setTimeout(() => {
+      log.error('stop took longer than 30 s; exiting');
+      process.exit(1);
+    }, 30_000);
+    force.unref();
+    gw.stop().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  try {
+    await gw.start();
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    log.fatal({ err: { message: e.message, code: e.code } }, 'gateway failed to start');
+    console.error(`gateway failed to start: ${e.code ? `${e.code}: ` : ''}${e.message}`);
+    await gw.stop();
+    process.exit(1);
+  }
+}
+
+await main(process.argv.slice(2));
