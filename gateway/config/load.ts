@@ -66,7 +66,7 @@ function readFile(path: string, problems: string[]): unknown {
     problems.push(code === 'ENOENT' ? `${where}: not found` : `${where}: cannot read (${code ?? String(err)})`);
     return undefined;
   }
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const lines = doc.errors.map((e) => {
       const pos = e.linePos?.[0];
