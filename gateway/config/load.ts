@@ -77,11 +77,23 @@ function readFile(path: string, problems: string[]): unknown {
     problems.push(...new Set(lines));
     return undefined;
   }
-  const value: unknown = doc.toJS();
+  const value = dropNulls(doc.toJS());
   if (value === null || value === undefined) return {};
   if (typeof value !== 'object' || Array.isArray(value)) {
     problems.push(`${where}: the top level must be a mapping of keys to values`);
     return undefined;
+  }
+  return value;
+}
+
+/** A key left empty in YAML (`routes:` with its items commented out) reads as null; no setting is nullable, so it
+ * takes its default instead. */
+function dropNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(dropNulls);
+  if (!isObj(value)) return value;
+  for (const [k, v] of Object.entries(value)) {
+    if (v === null) delete value[k];
+    else value[k] = dropNulls(v);
   }
   return value;
 }

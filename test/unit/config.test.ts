@@ -136,6 +136,15 @@ describe('loadConfig', () => {
     expect(cfg.mqtt.auth.users).toEqual([{ username: 'dev', password: 's3cret' }]);
   });
 
+  it('gives keys left empty in the file their defaults', () => {
+    const cfg = loadConfig({
+      env: {},
+      argv: ['--config', file('mqtt:\n  port:\nroutes:\n# - { filter: a, topic: b }\n')],
+    });
+    expect(cfg.mqtt.port).toBe(1883);
+    expect(cfg.routes[0]?.topic).toBe('edge.uplink');
+  });
+
   it('adds the default class when the file defines others', () => {
     const cfg = loadConfig({ env: {}, argv: ['--config', file('classes:\n  bulk: { maxAgeSec: 60 }\n')] });
     expect(Object.keys(cfg.classes).sort()).toEqual(['bulk', 'default']);
