@@ -159,9 +159,9 @@ export class Ingest implements GatewayBus {
     const toBroker = opts.toBroker ?? true;
     return new Promise<void>((resolve, reject) => {
       const after = (err: Error | null): void => {
-        if (err) return reject(err);
-        if (!toBroker || !this.broker) return resolve();
-        this.broker.deliver(msg).then(resolve, reject);
+        if (err) reject(err);
+        else if (!toBroker || !this.broker) resolve();
+        else this.broker.deliver(msg).then(resolve, reject);
       };
       if (toRoutes) this.accept(msg, after);
       else after(null);

@@ -63,7 +63,13 @@ export class LocalKafka {
   private readonly opts: LocalKafkaOptions;
   private output = '';
 
-  private constructor(port: number, controllerPort: number, dataDir: string, ownsDir: boolean, opts: LocalKafkaOptions) {
+  private constructor(
+    port: number,
+    controllerPort: number,
+    dataDir: string,
+    ownsDir: boolean,
+    opts: LocalKafkaOptions,
+  ) {
     this.port = port;
     this.controllerPort = controllerPort;
     this.dataDir = dataDir;
@@ -148,7 +154,14 @@ export class LocalKafka {
     const clusterId = randomBytes(16).toString('base64url');
     const r = spawnSync(
       'java',
-      this.javaArgs('kafka.tools.StorageTool', ['format', '-t', clusterId, '-c', this.configPath, '--ignore-formatted']),
+      this.javaArgs('kafka.tools.StorageTool', [
+        'format',
+        '-t',
+        clusterId,
+        '-c',
+        this.configPath,
+        '--ignore-formatted',
+      ]),
       { encoding: 'utf8' },
     );
     if (r.status !== 0) throw new Error(`kafka storage format failed: ${r.stderr || r.stdout}`);
