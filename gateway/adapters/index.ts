@@ -1,0 +1,115 @@
+// The field adapters part: serial devices and Modbus RTU/TCP polling, feeding the gateway's durable path through the
+// in-process bus. One port's or device's failure stays with it (retried with backoff, visible in status topics,
+// health and metrics); the gateway keeps running.
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { GatewayBus } from '../bus.ts';
+import { checkAdaptersConfig } from './check.ts';
+import { AdapterError } from './errors.ts';
+import { AdapterMetrics } from './metrics.ts';
+import { busOptions, ModbusBus } from './modbus-bus.ts';
+import { ModbusDevice } from './modbus-device.ts';
+import type { AdaptersConfig } from './schema.ts';
+import { SerialDevice } from './serial.ts';
+
+export { type ConfigProblem, checkAdaptersConfig } from './check.ts';
+export { AdapterError } from './errors.ts';
+export { type AdaptersConfig, AdaptersSchema } from './schema.ts';
+
+export interface AdaptersContext {
+  config: AdaptersConfig;
+  bus: GatewayBus;
+  log: Logger;
+  metrics: Registry;
+}
+
+export class Adapters {
+  readonly #log: Logger;
+  readonly #serial: SerialDevice[];
+  readonly #buses = new Map<string, ModbusBus>();
+  readonly #devices: ModbusDevice[] = [];
+  #started = false;
+
+  constructor(ctx: AdaptersContext) {
+    const problems = checkAdaptersConfig(ctx.config);
+    if (problems.length > 0)
+      throw new AdapterError(
+        'GW_ERR_CONFIG',
+        `invalid adapters config:\n${problems.map((p) => `${p.path}: ${p.message}`).join('\n')}`,
+        { cause: problems },
+      );
+    this.#log = ctx.log.child({ part: 'adapters' });
+    const metrics = new AdapterMetrics(ctx.metrics);
+    const deps = { bus: ctx.bus, log: this.#log, metrics };
+    this.#serial = ctx.config.serial.map((s) => new SerialDevice(s, deps));
+    for (const d of ctx.config.modbus) {
+      const o = busOptions(d);
+      let line = this.#buses.get(o.key);
+      if (!line) {
+        line = new ModbusBus(o, this.#log, metrics);
+        this.#buses.set(o.key, line);
+      }
+      this.#devices.push(new ModbusDevice(d, line, deps));
+    }
+  }
+
+  /** Opens ports and starts polling. Resolves without waiting for any device: an absent one is retried meanwhile. */
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    for (const line of this.#buses.values()) line.start();
+    for (const s of this.#serial) s.start();
+    await Promise.all(this.#devices.map((d) => d.start()));
+    this.#log.info(
+      { serial: this.#serial.length, modbus: this.#devices.length, buses: this.#buses.size },
+      'adapters started',
+    );
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#started) return;
+    this.#started = false;
+    await Promise.all(this.#devices.map((d) => d.stop()));
+    await Promise.all([...this.#buses.values()].map((b) => b.stop()));
+    await Promise.all(this.#serial.map((s) => s.stop()));
+    this.#log.info('adapters stopped');
+  }
+
+  health(): Record<string, unknown> {
+    const serial: Record<string, unknown> = {};
+    for (const s of this.#serial)
+      serial[s.cfg.name] = {
+        status: s.status,
+        path: s.cfg.path,
+        frames: s.frames,
+        reconnects: s.reconnects,
+        errors: { ...s.errors },
+        lastError: s.lastError,
+      };
+    const modbus: Record<string, unknown> = {};
+    for (const d of this.#devices)
+      modbus[d.cfg.name] = {
+        status: d.status,
+        bus: d.line.opts.key,
+        polls: d.polls,
+        lastPollMs: d.lastPollMs,
+        errors: { ...d.errors },
+        lastError: d.lastError,
+      };
+    const buses: Record<string, unknown> = {};
+    for (const [key, b] of this.#buses) buses[key] = { open: b.open, reconnects: b.reconnects, lastError: b.lastError };
+    const all = [...this.#serial.map((s) => s.status), ...this.#devices.map((d) => d.status)];
+    return {
+      status: all.every((s) => s === 'online')
+        ? 'ok'
+        : all.some((s) => s === 'online')
+          ? 'degraded'
+          : all.length
+            ? 'down'
+            : 'ok',
+      serial,
+      modbus,
+      buses,
+    };
+  }
+}

@@ -1,0 +1,237 @@
+// One polled Modbus device: reads its register map in coalesced blocks, publishes changed values, tracks
+// online/offline, and serves writes arriving on `<point topic>/set`.
+import type { Logger } from 'pino';
+import type { GatewayBus } from '../bus.ts';
+import { coalesce, type ReadBlock } from './coalesce.ts';
+import { AdapterError, reasonOf } from './errors.ts';
+import type { AdapterMetrics } from './metrics.ts';
+import type { ModbusBus, ModbusClient } from './modbus-bus.ts';
+import { type EngValue, handleWrite } from './modbus-write.ts';
+import { decodeRegisters, type Point, pointWidth, toEngineering } from './register-map.ts';
+import type { ModbusDeviceConfig } from './schema.ts';
+
+export type DeviceStatus = 'unknown' | 'online' | 'offline';
+
+export interface DeviceContext {
+  bus: GatewayBus;
+  log: Logger;
+  metrics: AdapterMetrics;
+}
+
+export function deviceTopic(cfg: ModbusDeviceConfig): string {
+  return cfg.topic === '' ? `modbus/${cfg.name}` : cfg.topic;
+}
+
+export class ModbusDevice {
+  readonly cfg: ModbusDeviceConfig;
+  readonly line: ModbusBus;
+  readonly topic: string;
+  readonly #ctx: DeviceContext;
+  readonly #log: Logger;
+  readonly #blocks: ReadBlock[];
+  readonly #last = new Map<string, EngValue>();
+  #timer: NodeJS.Timeout | undefined;
+  #running = false;
+  #polling: Promise<void> | undefined;
+  #unsubscribe: (() => Promise<void>)[] = [];
+  status: DeviceStatus = 'unknown';
+  polls = 0;
+  lastError: string | undefined;
+  lastPollMs: number | undefined;
+  readonly errors: Record<string, number> = {};
+
+  constructor(cfg: ModbusDeviceConfig, line: ModbusBus, ctx: DeviceContext) {
+    this.cfg = cfg;
+    this.line = line;
+    this.topic = deviceTopic(cfg);
+    this.#ctx = ctx;
+    this.#log = ctx.log.child({ device: cfg.name });
+    this.#blocks = coalesce(cfg.points, cfg.maxGap);
+  }
+
+  get blocks(): readonly ReadBlock[] {
+    return this.#blocks;
+  }
+
+  async start(): Promise<void> {
+    this.#running = true;
+    for (const p of this.cfg.points) {
+      if (!p.writable || p.area === 'discrete' || p.area === 'input') continue;
+      const t = `${this.topic}/${p.name}/set`;
+      this.#unsubscribe.push(await this.#ctx.bus.subscribe(t, (msg) => this.#onWrite(p, msg.payload)));
+    }
+    // Polling follows the bus: a bus that opens is polled at once, a bus that is lost takes its devices offline.
+    this.line.onState((open) => {
+      if (!this.#running) return;
+      if (open && !this.#polling) this.#schedule(0);
+      if (!open) void this.#setStatus('offline', this.line.lastError);
+    });
+    if (this.line.open) this.#schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    clearTimeout(this.#timer);
+    await this.#polling;
+    await Promise.allSettled(this.#unsubscribe.map((u) => u()));
+    this.#unsubscribe = [];
+  }
+
+  #schedule(ms: number): void {
+    clearTimeout(this.#timer);
+    if (!this.#running) return;
+    this.#timer = setTimeout(() => {
+      const started = Date.now();
+      this.#polling = this.pollOnce().then((responded) => {
+        this.#polling = undefined;
+        // The bus is down: its reopening (onState) resumes polling.
+        if (!this.line.open) return;
+        const elapsed = Date.now() - started;
+        // A device that does not answer is retried at the poll interval, but never in a tight loop.
+        const floor = responded ? 0 : Math.max(100, this.cfg.timeoutMs);
+        this.#schedule(Math.max(floor, this.cfg.pollIntervalMs - elapsed));
+      });
+    }, ms);
+  }
+
+  #count(err: AdapterError): void {
+    const reason = reasonOf(err.code);
+    this.errors[reason] = (this.errors[reason] ?? 0) + 1;
+    this.lastError = err.message;
+    this.#ctx.metrics.errors.inc({ kind: 'modbus', device: this.cfg.name, reason });
+    this.#ctx.metrics.requests.inc({ device: this.cfg.name, result: reason });
+  }
+
+  /** Runs one request with the device's retries; timeouts and corrupt frames are retried, exceptions are not. */
+  async request<T>(fn: (c: ModbusClient) => Promise<T>): Promise<T> {
+    let last: AdapterError | undefined;
+    for (let attempt = 0; attempt <= this.cfg.retries; attempt++) {
+      try {
+        const r = await this.line.run(this.cfg.unitId, this.cfg.timeoutMs, fn);
+        this.#ctx.metrics.requests.inc({ device: this.cfg.name, result: 'ok' });
+        return r;
+      } catch (err) {
+        last = err as AdapterError;
+        this.#count(last);
+        if (last.code === 'GW_ERR_MODBUS_EXCEPTION' || last.code === 'GW_ERR_MODBUS_PORT') break;
+      }
+    }
+    throw last ?? new AdapterError('GW_ERR_MODBUS_IO', 'request failed');
+  }
+
+  /** Polls every block once. Returns whether the device answered at all (an exception is an answer). */
+  async pollOnce(): Promise<boolean> {
+    const end = this.#ctx.metrics.pollSeconds.startTimer({ device: this.cfg.name });
+    const started = Date.now();
+    let responded = false;
+    let failure: AdapterError | undefined;
+    const publishes: Promise<void>[] = [];
+    for (const block of this.#blocks) {
+      if (!this.#running) break;
+      try {
+        const data = await this.request((c) => readBlock(c, block));
+        responded = true;
+        for (const { point, offset } of block.points) {
+          const value = decodePoint(point, data, offset);
+          if (value !== undefined && this.#changed(point, value)) publishes.push(this.#publishValue(point, value));
+        }
+      } catch (err) {
+        failure = err as AdapterError;
+        if (failure.code === 'GW_ERR_MODBUS_EXCEPTION') responded = true;
+        // A bus that is down fails every block the same way: stop here instead of repeating it.
+        if (failure.code === 'GW_ERR_MODBUS_PORT') break;
+      }
+    }
+    if (this.#blocks.length === 0) responded = this.line.open;
+    this.polls++;
+    this.lastPollMs = Date.now() - started;
+    end();
+    if (!this.#running) return responded;
+    publishes.push(this.#setStatus(responded ? 'online' : 'offline', responded ? undefined : failure?.message));
+    await Promise.allSettled(publishes);
+    return responded;
+  }
+
+  #changed(p: Point, v: EngValue): boolean {
+    const prev = this.#last.get(p.name);
+    if (!p.publishOnChange || prev === undefined) return true;
+    if (typeof v === 'number' && typeof prev === 'number')
+      return Math.abs(v - prev) > p.deadband || (p.deadband === 0 && v !== prev);
+    return v !== prev;
+  }
+
+  async #publishValue(p: Point, value: EngValue): Promise<void> {
+    const ts = Date.now();
+    const body: Record<string, unknown> = { device: this.cfg.name, point: p.name, value, ts };
+    if (p.unit !== '') body.unit = p.unit;
+    this.#last.set(p.name, value);
+    try {
+      await this.#publish(`${this.topic}/${p.name}`, body, false);
+      this.#ctx.metrics.values.inc({ kind: 'modbus', device: this.cfg.name });
+    } catch (err) {
+      // Not stored: forget the value so the next poll offers it again.
+      this.#last.delete(p.name);
+      this.#ctx.metrics.errors.inc({ kind: 'modbus', device: this.cfg.name, reason: 'publish' });
+      this.#log.warn({ err, point: p.name }, 'publish failed');
+    }
+  }
+
+  async #setStatus(status: DeviceStatus, error: string | undefined): Promise<void> {
+    this.#ctx.metrics.online.set({ kind: 'modbus', device: this.cfg.name }, status === 'online' ? 1 : 0);
+    if (status === this.status) return;
+    this.status = status;
+    this.#log.info({ status, error }, 'modbus device status');
+    const body: Record<string, unknown> = { device: this.cfg.name, status, ts: Date.now() };
+    if (error !== undefined) body.error = error;
+    try {
+      await this.#publish(`${this.topic}/status`, body, true);
+    } catch (err) {
+      this.#log.warn({ err }, 'status publish failed');
+    }
+  }
+
+  #publish(topic: string, body: unknown, retain: boolean): Promise<void> {
+    return this.#ctx.bus.publish({
+      topic,
+      payload: Buffer.from(JSON.stringify(body)),
+      qos: this.cfg.qos,
+      clientId: this.cfg.name,
+      retain,
+    });
+  }
+
+  async #onWrite(p: Point, payload: Buffer): Promise<void> {
+    const reply = await handleWrite(this, p, payload);
+    this.#ctx.metrics.writes.inc({ device: this.cfg.name, result: reply.code === 'OK' ? 'ok' : reasonOf(reply.code) });
+    // The device's next poll publishes what it now holds, whatever the deadband.
+    if (reply.ok) this.#last.delete(p.name);
+    try {
+      const { code: _code, ...body } = reply;
+      await this.#publish(`${this.topic}/${p.name}/set/reply`, body, false);
+    } catch (err) {
+      this.#log.warn({ err, point: p.name }, 'write reply publish failed');
+    }
+  }
+}
+
+async function readBlock(c: ModbusClient, b: ReadBlock): Promise<(number | boolean)[]> {
+  switch (b.area) {
+    case 'coil':
+      return (await c.readCoils(b.start, b.count)).data;
+    case 'discrete':
+      return (await c.readDiscreteInputs(b.start, b.count)).data;
+    case 'input':
+      return (await c.readInputRegisters(b.start, b.count)).data;
+    case 'holding':
+      return (await c.readHoldingRegisters(b.start, b.count)).data;
+  }
+}
+
+function decodePoint(p: Point, data: (number | boolean)[], offset: number): EngValue | undefined {
+  if (p.area === 'coil' || p.area === 'discrete') {
+    const bit = data[offset];
+    return typeof bit === 'boolean' ? bit : undefined;
+  }
+  const regs = data.slice(offset, offset + pointWidth(p)) as number[];
+  return toEngineering(decodeRegisters(regs, p), p);
+}
