@@ -14,7 +14,7 @@ export class RuleSqlError extends Error {
   readonly code = 'GW_ERR_RULE_SQL';
 }
 
-/** What a rule sees of a message: the fields of the Node-RED msg (topic, payload, clientid, qos, ...). */
+/** What a rule sees of a message: topic, payload, clientid, username, qos, deviceSeq, timestamp (ingest, ms). */
 export type RuleRow = Record<string, unknown>;
 
 export interface CompiledRule {
@@ -201,7 +201,6 @@ function compileField(ref: Ast): Eval {
         return (n as number) - 1; // EMQX array indexes are 1-based
       })
     : [];
-  if (path.length === 1 && path[0] === 'timestamp') path[0] = 'ingestTs';
   return (row) => {
     let v: unknown = row;
     for (const key of path) {

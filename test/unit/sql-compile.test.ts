@@ -8,7 +8,7 @@ const row = (payload: unknown, extra: Record<string, unknown> = {}) => ({
   qos: 1,
   payload,
   deviceSeq: 7,
-  ingestTs: 1_700_000_000_123,
+  timestamp: 1_700_000_000_123,
   ...extra,
 });
 

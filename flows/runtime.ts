@@ -1,0 +1,252 @@
+// The embedded Node-RED runtime and editor: operators shape what leaves the box with flows. Node-RED runs on the
+// gateway's own Express 4 app and HTTP server; the gateway nodes (flows/nodes/) reach the broker and the durable
+// outbox through the in-process GatewayBus handed over in the settings key `gatewayFlows` (RED.settings).
+import { copyFile, mkdir, stat } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Express, Router } from 'express';
+import type { Logger } from 'pino';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { GatewayBus } from '../gateway/bus.ts';
+import { compileKeyTemplate } from '../gateway/config/template.ts';
+import type { FlowsConfig } from './schema.ts';
+import { compileRule } from './sql/compile.ts';
+import { CompletionTracker, type FlowResult } from './tracker.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** Absolute: Node-RED silently skips a relative nodesDir. */
+export const NODES_DIR = path.join(here, 'nodes');
+export const DEFAULT_FLOWS_FILE = path.join(here, 'default-flows.json');
+const FLOW_FILE = 'flows.json';
+
+export interface FlowRuntimeContext {
+  config: FlowsConfig;
+  bus: GatewayBus;
+  log: Logger;
+  metrics: Registry;
+  app: Express;
+  server: Server;
+  dataDir: string;
+}
+
+/** What the gateway nodes find in `RED.settings.gatewayFlows`. */
+export interface GatewayFlowsSettings {
+  bus: GatewayBus;
+  tracker: CompletionTracker;
+  compileRule: typeof compileRule;
+  compileKeyTemplate: typeof compileKeyTemplate;
+}
+
+// The slice of the node-red module this file uses (the package ships no types).
+interface NodeRed {
+  init(server: Server, settings: Record<string, unknown>): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  httpAdmin: Router;
+  httpNode: Router;
+  hooks: {
+    add(name: string, fn: (event: never) => void): void;
+    remove(name: string): void;
+  };
+  runtime: { flows: { getFlows(opts: { req?: unknown }): Promise<{ flows: unknown[]; rev: string }> } };
+}
+interface SendEvent {
+  msg: { _msgid?: string };
+  destination: { id: string };
+}
+interface CompleteEvent {
+  msg: { _msgid?: string } | undefined;
+  node: { id: string };
+  error?: unknown;
+}
+interface NodeRedLogMessage {
+  level: number;
+  msg: unknown;
+  type?: string;
+  id?: string;
+  name?: string;
+}
+
+const HOOK = 'gatewayFlows';
+
+export class FlowRuntime {
+  readonly #ctx: FlowRuntimeContext;
+  readonly #log: Logger;
+  readonly #tracker: CompletionTracker;
+  readonly #results: Counter<'result'>;
+  readonly #duration: Histogram;
+  #red: NodeRed | undefined;
+  #started = false;
+  #startedAt = 0;
+  readonly #counts: Record<FlowResult, number> = { completed: 0, error: 0, timeout: 0 };
+
+  constructor(ctx: FlowRuntimeContext) {
+    this.#ctx = ctx;
+    this.#log = ctx.log.child({ part: 'flows' });
+    this.#results = new Counter({
+      name: 'gateway_flow_messages_total',
+      help: 'Messages that entered a flow through a gateway in node and left it, by result (completed, error, timeout).',
+      labelNames: ['result'],
+      registers: [ctx.metrics],
+    });
+    this.#duration = new Histogram({
+      name: 'gateway_flow_message_seconds',
+      help: 'Time from a gateway in node emitting a message until every node in the flow completed it.',
+      buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers: [ctx.metrics],
+    });
+    const tracker = new CompletionTracker({
+      timeoutMs: ctx.config.completionTimeoutMs,
+      onResult: (result, ms) => this.#onResult(result, ms),
+    });
+    this.#tracker = tracker;
+    new Gauge({
+      name: 'gateway_flow_messages_in_flight',
+      help: 'Messages inside flows, not yet completed by every node.',
+      registers: [ctx.metrics],
+      collect() {
+        this.set(tracker.inFlight);
+      },
+    });
+    for (const result of ['completed', 'error', 'timeout'] as const) this.#results.inc({ result }, 0);
+  }
+
+  async start(): Promise<void> {
+    const { config, dataDir, app, server } = this.#ctx;
+    if (!config.enabled) {
+      this.#log.info('flows disabled');
+      return;
+    }
+    const userDir = path.resolve(dataDir, 'node-red');
+    await mkdir(userDir, { recursive: true });
+    await this.#installDefaultFlows(userDir);
+
+    const require = createRequire(import.meta.url);
+    const red = require('node-red') as NodeRed;
+    this.#red = red;
+    red.init(server, this.#settings(userDir));
+    red.hooks.add(`preDeliver.${HOOK}`, (ev: SendEvent) => this.#tracker.delivered(ev.msg._msgid, ev.destination.id));
+    red.hooks.add(`onComplete.${HOOK}`, (ev: CompleteEvent) =>
+      this.#tracker.completed(ev.msg?._msgid, ev.node.id, ev.error),
+    );
+    app.use(config.editorPath, red.httpAdmin);
+    app.use(config.httpNodePath, red.httpNode);
+    this.#tracker.start();
+    await red.start();
+    this.#started = true;
+    this.#startedAt = Date.now();
+    if (!config.adminAuth) {
+      this.#log.warn(
+        { editorPath: config.editorPath },
+        'flow editor is OPEN: anyone who reaches the gateway HTTP port can change flows. Set flows.adminAuth.',
+      );
+    }
+    this.#log.info({ editorPath: config.editorPath, userDir }, 'flows started');
+  }
+
+  async stop(): Promise<void> {
+    const red = this.#red;
+    if (!red || !this.#started) return;
+    this.#started = false;
+    // Messages still inside flows are not completed: they stay in the flow journal and replay at the next start.
+    this.#tracker.stop();
+    await red.stop();
+    red.hooks.remove(`*.${HOOK}`);
+    this.#log.info('flows stopped');
+  }
+
+  health(): Record<string, unknown> {
+    return {
+      enabled: this.#ctx.config.enabled,
+      running: this.#started,
+      uptimeMs: this.#started ? Date.now() - this.#startedAt : 0,
+      editorPath: this.#ctx.config.editorPath,
+      editorOpen: !this.#ctx.config.adminAuth,
+      messagesInFlight: this.#tracker.inFlight,
+      messages: { ...this.#counts },
+    };
+  }
+
+  #onResult(result: FlowResult, ms: number): void {
+    this.#counts[result]++;
+    this.#results.inc({ result });
+    this.#duration.observe(ms / 1000);
+    if (result === 'timeout' && (this.#counts.timeout === 1 || this.#counts.timeout % 1000 === 0)) {
+      this.#log.warn(
+        { timeouts: this.#counts.timeout, completionTimeoutMs: this.#ctx.config.completionTimeoutMs },
+        'a flow did not complete a message in time; released from the flow journal',
+      );
+    }
+  }
+
+  async #installDefaultFlows(userDir: string): Promise<void> {
+    if (!this.#ctx.config.installDefaultFlows) return;
+    const target = path.join(userDir, FLOW_FILE);
+    const exists = await stat(target).then(
+      () => true,
+      () => false,
+    );
+    if (exists) return;
+    await copyFile(DEFAULT_FLOWS_FILE, target);
+    this.#log.info({ file: target }, 'installed the default flows');
+  }
+
+  #settings(userDir: string): Record<string, unknown> {
+    const { config } = this.#ctx;
+    const gatewayFlows: GatewayFlowsSettings = {
+      bus: this.#ctx.bus,
+      tracker: this.#tracker,
+      compileRule,
+      compileKeyTemplate,
+    };
+    const settings: Record<string, unknown> = {
+      userDir,
+      flowFile: FLOW_FILE,
+      flowFilePretty: true,
+      nodesDir: [NODES_DIR],
+      httpAdminRoot: config.editorPath,
+      httpNodeRoot: config.httpNodePath,
+      // The box has no internet: no palette installs, no update checks, no telemetry.
+      externalModules: { autoInstall: false, palette: { allowInstall: false, allowUpload: false } },
+      telemetry: { enabled: false, updateNotification: false },
+      diagnostics: { enabled: true, ui: false },
+      editorTheme: {
+        page: { title: 'Edge gateway flows' },
+        header: { title: 'Edge gateway flows' },
+        projects: { enabled: false },
+        tours: false,
+        palette: { catalogues: [] },
+        multiplayer: { enabled: false },
+      },
+      functionExternalModules: false,
+      logging: {
+        console: { level: 'off' },
+        gateway: { level: 'info', metrics: false, audit: false, handler: () => this.#logHandler() },
+      },
+      gatewayFlows,
+    };
+    if (config.credentialSecret) settings['credentialSecret'] = config.credentialSecret;
+    else this.#log.warn('flows.credentialSecret not set: flow credentials use a key generated into the user dir');
+    if (config.adminAuth) {
+      settings['adminAuth'] = {
+        type: 'credentials',
+        users: [{ username: config.adminAuth.username, password: config.adminAuth.passwordHash, permissions: '*' }],
+      };
+    }
+    return settings;
+  }
+
+  #logHandler(): (m: NodeRedLogMessage) => void {
+    const log = this.#log.child({ src: 'node-red' });
+    return (m) => {
+      const text = typeof m.msg === 'string' ? m.msg : m.msg instanceof Error ? m.msg.message : JSON.stringify(m.msg);
+      const fields = m.id ? { node: { id: m.id, type: m.type, name: m.name } } : {};
+      if (m.level <= 20) log.error(fields, text);
+      else if (m.level <= 30) log.warn(fields, text);
+      else if (m.level <= 40) log.info(fields, text);
+      else log.debug(fields, text);
+    };
+  }
+}
