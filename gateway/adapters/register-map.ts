@@ -240,14 +240,16 @@ export function encodeRegisters(value: RawValue, p: Pick<Point, 'type' | 'order'
 export function toEngineering(raw: RawValue, p: Pick<Point, 'scale' | 'offset'>): boolean | number | string {
   if (typeof raw === 'boolean' || typeof raw === 'string') return raw;
   const identity = p.scale === 1 && p.offset === 0;
+  // 15 significant digits drop the binary noise of scaling (101 * 0.1 = 10.100000000000001 → 10.1).
+  const clean = (v: number) => Number.parseFloat(v.toPrecision(15));
   if (typeof raw === 'bigint') {
     if (identity)
       return raw >= BigInt(Number.MIN_SAFE_INTEGER) && raw <= BigInt(Number.MAX_SAFE_INTEGER)
         ? Number(raw)
         : raw.toString();
-    return Number(raw) * p.scale + p.offset;
+    return clean(Number(raw) * p.scale + p.offset);
   }
-  return identity ? raw : raw * p.scale + p.offset;
+  return identity ? raw : clean(raw * p.scale + p.offset);
 }
 
 /** Raw value for an engineering value (the inverse of `toEngineering`); integer types round to the nearest step. */

@@ -76,9 +76,11 @@ describe('register-map codec', () => {
 
   it('applies scale and offset both ways', () => {
     const sp = { type: 'int16' as const, scale: 0.1, offset: -40 };
-    expect(toEngineering(650, sp)).toBeCloseTo(25);
+    expect(toEngineering(650, sp)).toBe(25);
     expect(fromEngineering(25, sp)).toBe(650);
     expect(() => fromEngineering(25.05, sp)).toThrow(/multiple of the scale/);
+    expect(toEngineering(101, { scale: 0.1, offset: 0 })).toBe(10.1);
+    expect(toEngineering(6, { scale: 0.1, offset: 0 })).toBe(0.6);
   });
 
   it('keeps 64-bit integers beyond 2^53 exact as strings', () => {
