@@ -44,6 +44,7 @@ interface NodeRed {
   init(server: Server, settings: Record<string, unknown>): void;
   start(): Promise<void>;
   stop(): Promise<void>;
+  events: { once(event: string, fn: () => void): void; off(event: string, fn: () => void): void };
   httpAdmin: Router;
   httpNode: Router;
   hooks: {
@@ -134,7 +135,9 @@ export class FlowRuntime {
     app.use(config.editorPath, red.httpAdmin);
     app.use(config.httpNodePath, red.httpNode);
     this.#tracker.start();
+    const flowsStarted = this.#flowsStarted(red);
     await red.start();
+    await flowsStarted;
     this.#started = true;
     this.#startedAt = Date.now();
     if (!config.adminAuth) {
@@ -155,6 +158,23 @@ export class FlowRuntime {
     await red.stop();
     red.hooks.remove(`*.${HOOK}`);
     this.#log.info('flows stopped');
+  }
+
+  /** Resolves when the deployed flows run (their taps are registered); a flow that cannot start is logged. */
+  #flowsStarted(red: NodeRed): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        red.events.off('flows:started', started);
+        this.#log.warn('flows did not start within 30 s (missing node types?); the editor is up');
+        resolve();
+      }, 30_000);
+      timer.unref();
+      const started = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      red.events.once('flows:started', started);
+    });
   }
 
   health(): Record<string, unknown> {

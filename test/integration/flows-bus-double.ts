@@ -25,10 +25,15 @@ export class MemoryBus implements GatewayBus {
   /** Unfinished QoS >= 1 deliveries, by `${tapId}/${clientId}/${deviceSeq}`. */
   readonly journal = new Map<string, JournalEntry>();
   completed = 0;
+  appended = 0;
+  /** Keep appended records in `appends` (off in the bench, which only counts). */
+  keepAppends = true;
   /** Set to hold appends: each append waits for this promise. */
   appendGate: Promise<void> | undefined;
   /** Set to make appends fail. */
   appendError: Error | undefined;
+  /** Called when a tap completes a message (bench latency). */
+  onComplete: ((msg: TappedMessage) => void) | undefined;
   readonly #seq = new Map<string, number>();
 
   /** Ingest like the broker would: stamp, journal QoS >= 1, hand to every matching tap. Returns deliveries. */
@@ -60,6 +65,7 @@ export class MemoryBus implements GatewayBus {
       done = true;
       this.journal.delete(key);
       this.completed++;
+      this.onComplete?.(msg);
       this.events.emit('change');
     });
   }
@@ -72,7 +78,8 @@ export class MemoryBus implements GatewayBus {
   async appendOutbox(rec: OutboxAppend): Promise<void> {
     if (this.appendGate) await this.appendGate;
     if (this.appendError) throw this.appendError;
-    this.appends.push(rec);
+    this.appended++;
+    if (this.keepAppends) this.appends.push(rec);
     this.events.emit('change');
   }
 
