@@ -126,7 +126,11 @@ async function runDirect(bus: MemoryBus): Promise<Result> {
         return;
       }
       const payload = Buffer.from(JSON.stringify(out));
-      bus.appendOutbox({ kafkaTopic: 'bench_out', key: m.clientId, payload, source: { ...m, payload } }).then(complete);
+      bus
+        .appendOutbox({ kafkaTopic: 'bench_out', key: m.clientId, payload, source: { ...m, payload } })
+        .then(complete, (err: unknown) => {
+          throw err;
+        });
     },
   });
   const r = await drive(bus, 'plain route (no Node-RED)', (i) => {
