@@ -6,7 +6,9 @@ const AdminAuthSchema = Type.Object(
     username: Type.String({ minLength: 1, description: 'Editor login name.' }),
     passwordHash: Type.String({
       pattern: '^\\$2[aby]\\$\\d{2}\\$.{53}$',
-      description: 'bcrypt hash of the editor password (e.g. `npx node-red admin hash-pw`). Never the password.',
+      description:
+        'bcrypt hash of the editor password, never the password itself ' +
+        "(node -e \"console.log(require('bcryptjs').hashSync(process.argv[1], 8))\" '<password>').",
     }),
   },
   { additionalProperties: false, description: 'Editor and admin API login. Absent: the editor is open to anyone.' },
@@ -31,8 +33,9 @@ export const FlowsSchema = Type.Object(
     credentialSecret: Type.Optional(
       Type.String({
         minLength: 8,
+        writeOnly: true,
         description:
-          'Key that encrypts credentials stored with the flows (env GATEWAY_FLOWS_CREDENTIALSECRET). Absent: ' +
+          'Key that encrypts credentials stored with the flows (env GATEWAY_FLOWS_CREDENTIAL_SECRET). Absent: ' +
           'Node-RED generates one and keeps it in the user dir next to the flows.',
       }),
     ),
