@@ -1,6 +1,7 @@
 // One serial device that writes frames (text lines, JSON lines, NMEA 0183). A port that never appeared or went away
 // (USB unplugged) is reopened with backoff while the rest of the gateway keeps running. serialport's callback API is
 // adapted here and nowhere else.
+import { access } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { SerialPort } from 'serialport';
 import type { GatewayBus } from '../bus.ts';
@@ -24,6 +25,7 @@ export class SerialDevice {
   #port: SerialPort | null = null;
   #running = false;
   #timer: NodeJS.Timeout | undefined;
+  #watchdog: NodeJS.Timeout | undefined;
   #attempt = 0;
   #opening: Promise<void> | undefined;
   #statusChain: Promise<void> = Promise.resolve();
@@ -50,6 +52,7 @@ export class SerialDevice {
   async stop(): Promise<void> {
     this.#running = false;
     clearTimeout(this.#timer);
+    clearInterval(this.#watchdog);
     await this.#opening;
     const port = this.#port;
     this.#port = null;
@@ -88,8 +91,31 @@ export class SerialDevice {
       this.#port = null;
       this.#lost('port closed');
     });
+    this.#watch(port);
     this.#log.info('serial port open');
     this.#setStatus('online');
+  }
+
+  /**
+   * A device node that vanishes (USB unplugged, pty closed) can leave serialport reading 0 bytes in a loop instead of
+   * reporting a disconnect, so the path itself is checked while the port is open.
+   */
+  #watch(port: SerialPort): void {
+    clearInterval(this.#watchdog);
+    this.#watchdog = setInterval(() => {
+      if (this.#port !== port) {
+        clearInterval(this.#watchdog);
+        return;
+      }
+      access(this.cfg.path).catch(() => {
+        if (this.#port !== port) return;
+        clearInterval(this.#watchdog);
+        this.#port = null;
+        port.close(() => undefined);
+        this.#lost('device disappeared');
+      });
+    }, 500);
+    this.#watchdog.unref();
   }
 
   #lost(why: string): void {

@@ -56,7 +56,7 @@ describe('Modbus TCP', () => {
     const { bus, adapters, registry } = await harness({ modbus: cfg.modbus });
 
     await bus.waitFor('modbus/meter/status', (b) => b.status === 'online');
-    const seen = Object.fromEntries(
+    const seen: Record<string, Record<string, unknown>> = Object.fromEntries(
       bus
         .json('modbus/meter/+')
         .filter((b) => 'point' in b)
