@@ -71,6 +71,13 @@ interface NodeRedLogMessage {
 }
 
 const HOOK = 'gatewayFlows';
+/** Node-RED is a process-wide singleton: it can be initialised once per process. */
+let embeddedInProcess = false;
+
+/** Stable error code for a flows runtime that cannot start; `cause` holds Node-RED's error. */
+export class FlowsError extends Error {
+  readonly code = 'GW_ERR_FLOWS';
+}
 
 export class FlowRuntime {
   readonly #ctx: FlowRuntimeContext;
@@ -120,9 +127,15 @@ export class FlowRuntime {
       this.#log.info('flows disabled');
       return;
     }
+    if (embeddedInProcess) throw new FlowsError('Node-RED already runs in this process: one FlowRuntime per process');
+    embeddedInProcess = true;
     const userDir = path.resolve(dataDir, 'node-red');
-    await mkdir(userDir, { recursive: true });
-    await this.#installDefaultFlows(userDir);
+    try {
+      await mkdir(userDir, { recursive: true });
+      await this.#installDefaultFlows(userDir);
+    } catch (cause) {
+      throw new FlowsError(`cannot prepare the Node-RED user dir ${userDir}`, { cause });
+    }
 
     const require = createRequire(import.meta.url);
     const red = require('node-red') as NodeRed;
@@ -136,7 +149,11 @@ export class FlowRuntime {
     app.use(config.httpNodePath, red.httpNode);
     this.#tracker.start();
     const flowsStarted = this.#flowsStarted(red);
-    await red.start();
+    try {
+      await red.start();
+    } catch (cause) {
+      throw new FlowsError('Node-RED failed to start', { cause });
+    }
     await flowsStarted;
     this.#started = true;
     this.#startedAt = Date.now();

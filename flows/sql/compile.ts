@@ -4,6 +4,7 @@
 // into a tree of closures, so a message costs no parsing. Missing fields are SQL NULL: comparisons with NULL are
 // NULL (not true), so a WHERE over a missing field filters the message out instead of throwing.
 import sqlParser from 'node-sql-parser';
+import { FUNCTIONS, isNull } from './functions.ts';
 import { topicMatches } from './topic.ts';
 
 const parser = new sqlParser.Parser();
@@ -215,8 +216,6 @@ function compileField(ref: Ast): Eval {
   };
 }
 
-const isNull = (v: unknown): v is null | undefined => v === null || v === undefined;
-
 function compileUnary(op: string, arg: Eval): Eval {
   switch (op.toUpperCase()) {
     case 'NOT':
@@ -397,33 +396,6 @@ function compileCase(node: Ast): Eval {
     return otherwise(r, n);
   };
 }
-
-type Fn = (args: unknown[], now: number) => unknown;
-const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-const FUNCTIONS: Record<string, { arity: [number, number]; fn: Fn }> = {
-  abs: { arity: [1, 1], fn: ([v]) => (num(v) === null ? null : Math.abs(v as number)) },
-  round: {
-    arity: [1, 2],
-    fn: ([v, d]) => {
-      const x = num(v);
-      if (x === null) return null;
-      const f = 10 ** (num(d) ?? 0);
-      return Math.round(x * f) / f;
-    },
-  },
-  floor: { arity: [1, 1], fn: ([v]) => (num(v) === null ? null : Math.floor(v as number)) },
-  ceil: { arity: [1, 1], fn: ([v]) => (num(v) === null ? null : Math.ceil(v as number)) },
-  sqrt: { arity: [1, 1], fn: ([v]) => (num(v) === null ? null : Math.sqrt(v as number)) },
-  lower: { arity: [1, 1], fn: ([v]) => (typeof v === 'string' ? v.toLowerCase() : null) },
-  upper: { arity: [1, 1], fn: ([v]) => (typeof v === 'string' ? v.toUpperCase() : null) },
-  concat: { arity: [1, 16], fn: (args) => (args.some(isNull) ? null : args.map(String).join('')) },
-  coalesce: { arity: [1, 16], fn: (args) => args.find((a) => !isNull(a)) ?? null },
-  // EMQX: seconds by default; now_timestamp('millisecond') for ms.
-  now_timestamp: {
-    arity: [0, 1],
-    fn: ([unit], now) => (unit === 'millisecond' ? now : Math.floor(now / 1000)),
-  },
-};
 
 function compileFunction(node: Ast): Eval {
   const nameNode = node['name'];
