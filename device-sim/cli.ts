@@ -23,6 +23,16 @@ const commands: Record<string, Command> = {
     info: async () => (await import('./commands/verify.ts')).verifyCommand,
     main: async (o) => (await import('./commands/verify.ts')).verifyMain(o),
   },
+  fleet: {
+    summary: 'a fleet of profile-driven devices (door-lock, vehicle, factory-sensor, logistics-tracker)',
+    info: async () => (await import('./commands/fleet.ts')).fleetCommand,
+    main: async (o) => (await import('./commands/fleet.ts')).fleetMain(o),
+  },
+  broker: {
+    summary: 'a plain in-memory MQTT broker, to try the simulator without a gateway',
+    info: async () => (await import('./commands/fleet.ts')).brokerCommand,
+    main: async (o) => (await import('./commands/fleet.ts')).brokerMain(o),
+  },
 };
 
 function usage(): string {

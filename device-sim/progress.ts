@@ -6,7 +6,12 @@ export interface ProgressSnapshot {
   connected: number;
   devices: number;
   inflight: number;
-  errors?: number;
+  retries?: number;
+  /** Messages generated but not yet handed to MQTT (device-side buffer). */
+  queued?: number;
+  /** PUBACK round trip over the last interval (ms). */
+  ackP50?: number;
+  ackP99?: number;
 }
 
 export interface ProgressSample extends ProgressSnapshot {
@@ -52,7 +57,7 @@ export class Progress {
     if (!this.quiet) {
       this.out.write(
         `[${(t / 1000).toFixed(0).padStart(4)}s] sent ${s.sent} acked ${s.acked} (${sample.ackRate} msg/s) ` +
-          `in flight ${s.inflight} connected ${s.connected}/${s.devices}${s.errors ? ` errors ${s.errors}` : ''}\n`,
+          `in flight ${s.inflight}${s.ackP99 !== undefined ? ` ack p99 ${s.ackP99} ms` : ''} connected ${s.connected}/${s.devices}${s.queued ? ` queued ${s.queued}` : ''}${s.retries ? ` re-sent ${s.retries}` : ''}\n`,
       );
     }
     return sample;

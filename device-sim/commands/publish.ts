@@ -46,7 +46,7 @@ export async function runPublish(opts: PublishOptions): Promise<Ledger> {
   const total = first + opts.clients - 1;
   const pacer = new Pacer(opts.rate);
   const startedAt = Date.now();
-  const devices: { rec: DeviceRecorder; conn: DeviceConn; n: number; topic: string; retrying: number }[] = [];
+  const devices: { rec: DeviceRecorder; conn: DeviceConn; n: number; topic: string }[] = [];
   let inflight = 0;
   for (let n = first; n <= total; n++) {
     const id = deviceId(opts.prefix, n, total);
@@ -62,19 +62,21 @@ export async function runPublish(opts: PublishOptions): Promise<Ledger> {
       },
       rec,
     );
-    devices.push({ rec, conn, n, topic: expandTopic(opts.topic, id, n), retrying: 0 });
+    devices.push({ rec, conn, n, topic: expandTopic(opts.topic, id, n) });
   }
   const progress = new Progress(
     () => {
       let sent = 0;
       let acked = 0;
       let connected = 0;
+      let retries = 0;
       for (const d of devices) {
+        retries += d.conn.retries;
         sent += d.rec.sent;
         acked += d.rec.ackedCount;
         if (d.conn.connected) connected++;
       }
-      return { sent, acked, connected, devices: devices.length, inflight, errors: retries };
+      return { sent, acked, connected, devices: devices.length, inflight, retries };
     },
     opts.quiet ?? false,
     opts.progressOut,
@@ -82,32 +84,25 @@ export async function runPublish(opts: PublishOptions): Promise<Ledger> {
   progress.start();
 
   const drainMs = opts.drainTimeoutMs ?? 60_000;
-  let closing = false;
-  let retries = 0;
-  // MQTT.js fails a publish with "Connection closed" only when it never reached its outgoing store (it was queued
-  // behind the resend of stored messages after a reconnect), so sending it again cannot lose or reorder anything.
   const send = async (d: (typeof devices)[number], seq: number, payload: Buffer): Promise<void> => {
-    for (;;) {
-      try {
-        await d.conn.publish(d.topic, payload, opts.qos);
-        if (opts.qos > 0) d.rec.ack(seq);
-        return;
-      } catch (err) {
-        if (closing) return;
-        retries++;
-        if (process.env.SIM_DEBUG) process.stderr.write(`publish ${d.rec.id}#${seq}: ${String(err)}; again\n`);
-        d.retrying++;
-        await d.conn.whenConnected();
-        d.retrying--;
-      }
-    }
+    if ((await d.conn.sendAcked(d.topic, payload, opts.qos)) && opts.qos > 0) d.rec.ack(seq);
   };
+
+  const aborted = new Promise<void>((resolve) => {
+    if (opts.signal?.aborted) resolve();
+    else opts.signal?.addEventListener('abort', () => resolve(), { once: true });
+  });
   const runDevice = async (d: (typeof devices)[number]): Promise<void> => {
     const pending = new Set<Promise<void>>();
     for (let seq = 1; seq <= opts.count && !opts.signal?.aborted; seq++) {
       // New seqs wait for re-sends of older ones, so the device's order on the wire stays its seq order.
-      while (pending.size >= opts.inflight || d.retrying > 0) await Promise.race(pending);
-      await d.conn.whenConnected();
+      // An abort also ends these waits: a gateway that withholds acks (budget `reject`) must not hang the run.
+      while ((pending.size >= opts.inflight || d.conn.retrying > 0) && !opts.signal?.aborted) {
+        await Promise.race([...pending, aborted]);
+      }
+      if (opts.signal?.aborted) break;
+      await Promise.race([d.conn.whenConnected(), aborted]);
+      if (opts.signal?.aborted) break;
       try {
         await pacer.take(opts.signal);
       } catch {
@@ -131,7 +126,6 @@ export async function runPublish(opts: PublishOptions): Promise<Ledger> {
   try {
     await Promise.all(devices.map((d) => runDevice(d)));
   } finally {
-    closing = true;
     progress.stop();
     if (!opts.quiet) progress.tick();
     await Promise.all(devices.map((d) => d.conn.close(true)));

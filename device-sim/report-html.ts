@@ -1,0 +1,163 @@
+// A self-contained HTML report (inline SVG, no external assets): rate, backlog, connections and latency over time,
+// plus the verify result when there is one.
+import type { VerifyReport } from './analyze.ts';
+import { type Ledger, ledgerTotals } from './ledger.ts';
+import type { ProgressSample } from './progress.ts';
+
+export interface HtmlInput {
+  title: string;
+  ledger?: Ledger;
+  samples: ProgressSample[];
+  stats?: object;
+  verify?: VerifyReport;
+  /** Timed events to mark on the charts (chaos steps), in ms since the run started. */
+  marks?: { t: number; label: string }[];
+}
+
+interface Series {
+  name: string;
+  color: string;
+  values: (number | undefined)[];
+}
+
+const esc = (s: string): string =>
+  s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+
+function niceMax(v: number): number {
+  if (v <= 0) return 1;
+  const p = 10 ** Math.floor(Math.log10(v));
+  return [1, 2, 5, 10].map((m) => m * p).find((m) => m >= v) ?? v;
+}
+
+/** One line chart: x = seconds since start, y from 0 to a rounded max. */
+export function lineChart(
+  title: string,
+  unit: string,
+  xs: number[],
+  series: Series[],
+  marks: HtmlInput['marks'] = [],
+): string {
+  const W = 760;
+  const H = 220;
+  const L = 56;
+  const B = 28;
+  const T = 24;
+  const R = 12;
+  const xMax = Math.max(1, ...xs);
+  const yMax = niceMax(Math.max(0, ...series.flatMap((s) => s.values.filter((v): v is number => v !== undefined))));
+  const x = (t: number): number => L + ((W - L - R) * t) / xMax;
+  const y = (v: number): number => H - B - ((H - B - T) * v) / yMax;
+  const parts: string[] = [];
+  parts.push(`<text x="${L}" y="16" class="t">${esc(title)}${unit ? ` (${esc(unit)})` : ''}</text>`);
+  for (let i = 0; i <= 4; i++) {
+    const v = (yMax * i) / 4;
+    parts.push(`<line x1="${L}" x2="${W - R}" y1="${y(v)}" y2="${y(v)}" class="g"/>`);
+    parts.push(`<text x="${L - 6}" y="${y(v) + 4}" class="a" text-anchor="end">${+v.toPrecision(3)}</text>`);
+  }
+  for (let i = 0; i <= 5; i++) {
+    const t = (xMax * i) / 5;
+    parts.push(`<text x="${x(t)}" y="${H - 8}" class="a" text-anchor="middle">${Math.round(t)} s</text>`);
+  }
+  for (const m of marks) {
+    const mx = x(m.t / 1000);
+    parts.push(`<line x1="${mx}" x2="${mx}" y1="${T}" y2="${H - B}" class="m"/>`);
+    parts.push(`<text x="${mx + 3}" y="${T + 10}" class="a">${esc(m.label)}</text>`);
+  }
+  series.forEach((s, k) => {
+    let d = '';
+    let pen = false;
+    s.values.forEach((v, i) => {
+      if (v === undefined) {
+        pen = false;
+        return;
+      }
+      d += `${pen ? 'L' : 'M'}${x(xs[i]!).toFixed(1)},${y(v).toFixed(1)}`;
+      pen = true;
+    });
+    parts.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.6"/>`);
+    parts.push(`<rect x="${W - R - 150}" y="${T + 4 + k * 14}" width="10" height="3" fill="${s.color}"/>`);
+    parts.push(`<text x="${W - R - 136}" y="${T + 9 + k * 14}" class="a">${esc(s.name)}</text>`);
+  });
+  return `<svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img">${parts.join('')}</svg>`;
+}
+
+function kv(obj: object): string {
+  const rows = Object.entries(obj).map(
+    ([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(typeof v === 'object' ? JSON.stringify(v) : String(v))}</td></tr>`,
+  );
+  return `<table>${rows.join('')}</table>`;
+}
+
+export function renderHtml(input: HtmlInput): string {
+  const xs = input.samples.map((s) => s.t / 1000);
+  const pick = (f: (s: ProgressSample) => number | undefined): (number | undefined)[] => input.samples.map(f);
+  const charts = [
+    lineChart(
+      'Message rate',
+      'msg/s',
+      xs,
+      [
+        { name: 'sent', color: '#4e79a7', values: pick((s) => s.sentRate) },
+        { name: 'acked', color: '#59a14f', values: pick((s) => s.ackRate) },
+      ],
+      input.marks,
+    ),
+    lineChart(
+      'Backlog on the devices',
+      'messages',
+      xs,
+      [
+        { name: 'in flight', color: '#f28e2b', values: pick((s) => s.inflight) },
+        { name: 'queued', color: '#e15759', values: pick((s) => s.queued ?? 0) },
+      ],
+      input.marks,
+    ),
+    lineChart(
+      'PUBACK latency',
+      'ms',
+      xs,
+      [
+        { name: 'p50', color: '#76b7b2', values: pick((s) => s.ackP50) },
+        { name: 'p99', color: '#b07aa1', values: pick((s) => s.ackP99) },
+      ],
+      input.marks,
+    ),
+    lineChart(
+      'Connected devices',
+      '',
+      xs,
+      [{ name: 'connected', color: '#9c755f', values: pick((s) => s.connected) }],
+      input.marks,
+    ),
+  ];
+  const sections: string[] = [];
+  if (input.ledger) {
+    const t = ledgerTotals(input.ledger);
+    const secs = (input.ledger.endedAt - input.ledger.startedAt) / 1000;
+    sections.push(
+      `<h2>Run</h2>${kv({ run: input.ledger.runId, url: input.ledger.url, seconds: secs.toFixed(1), ...t, ...(input.stats ?? {}) })}`,
+    );
+  }
+  if (input.verify) {
+    const v = input.verify;
+    sections.push(
+      `<h2>Verify: <span class="${v.ok ? 'ok' : 'bad'}">${v.ok ? 'OK' : 'FAIL'}</span></h2>` +
+        kv({ topics: v.topics.join(','), ...v.totals, ...(v.latency ? { latency_ms: v.latency } : {}) }),
+    );
+  }
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(input.title)}</title>
+<style>
+body{font:14px system-ui,sans-serif;margin:24px;color:#222}
+svg{display:block;margin:12px 0;background:#fafafa;border:1px solid #ddd}
+.t{font-size:13px;font-weight:600}.a{font-size:10px;fill:#555}.g{stroke:#e3e3e3}.m{stroke:#c00;stroke-dasharray:3 3}
+table{border-collapse:collapse}th,td{padding:2px 10px;border-bottom:1px solid #eee;text-align:left}
+.ok{color:#2a7}.bad{color:#c22}
+</style></head><body>
+<h1>${esc(input.title)}</h1>
+${sections.join('\n')}
+<h2>Over time</h2>
+${charts.join('\n')}
+</body></html>
+`;
+}
