@@ -49,6 +49,10 @@ export class GatewayProcess {
     return `mqtt://127.0.0.1:${this.mqttPort}`;
   }
 
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
   get running(): boolean {
     return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
   }

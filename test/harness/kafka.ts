@@ -49,6 +49,8 @@ export interface LocalKafkaOptions {
   dataDir?: string;
   /** Partitions for auto-created topics. */
   partitions?: number;
+  /** Extra broker properties (server.properties). */
+  brokerProps?: Record<string, string>;
   /** Print the broker's output (default: only when KAFKA_VERBOSE is set). */
   verbose?: boolean;
   startTimeoutMs?: number;
@@ -124,6 +126,7 @@ export class LocalKafka {
       'share.coordinator.state.topic.min.isr': '1',
       'group.initial.rebalance.delay.ms': '0',
       'log.flush.interval.messages': '9223372036854775807',
+      ...this.opts.brokerProps,
     };
     writeFileSync(
       this.configPath,

@@ -1,0 +1,206 @@
+#!/usr/bin/env node
+// `./gw bench`: the durable path's benchmark. Prints one table with the baseline measured in the same run:
+//   QoS 1 ingest, durable (fsync group commit) vs the same aedes broker with no persistence
+//   end-to-end MQTT -> Kafka msg/s and latency p50/p99, per Kafka sink
+//   backlog drain msg/s after an outage, per Kafka sink
+//   PUBACK p50/p99 at half the measured ingest rate
+//   gateway RSS (peak)
+// All traffic stays on 127.0.0.1. Options: --clients 100 --messages 1000 (per client) --quick
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { GatewayProcess, waitFor } from '../test/harness/gateway-process.ts';
+import { freePort, LocalKafka, repoRoot } from '../test/harness/kafka.ts';
+
+const arg = (name: string, dflt: number): number => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const quick = process.argv.includes('--quick');
+const CLIENTS = arg('clients', 100);
+const PER_CLIENT = arg('messages', quick ? 300 : 1000);
+const WINDOW = arg('window', 16);
+const SIZE = 256;
+const DRAIN_MSGS_PER_CLIENT = arg('drain-messages', quick ? 500 : 2000);
+
+interface PubResult {
+  acked: number;
+  seconds: number;
+  rate: number;
+  p50: number;
+  p99: number;
+}
+
+async function publish(url: string, perClient: number, rate = 0): Promise<PubResult> {
+  const p = spawn(
+    process.execPath,
+    [
+      join(repoRoot, 'bench', 'publisher.ts'),
+      url,
+      String(CLIENTS),
+      String(perClient),
+      String(WINDOW),
+      String(rate),
+      String(SIZE),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  p.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  await once(p, 'exit');
+  return JSON.parse(out.trim().split('\n').pop() ?? '{}') as PubResult;
+}
+
+function peakRss(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+
+/** End-to-end latency from the payload's send time to Kafka's append time (LogAppendTime), read with kcat. */
+function kafkaLatency(brokers: string[], topic: string): { n: number; p50: number; p99: number } {
+  const r = spawnSync(
+    'kcat',
+    ['-C', '-b', brokers.join(','), '-t', topic, '-o', 'beginning', '-e', '-q', '-f', '%T %s\n'],
+    {
+      encoding: 'utf8',
+      maxBuffer: 1 << 30,
+    },
+  );
+  const lat: number[] = [];
+  for (const line of r.stdout.split('\n')) {
+    const sp = line.indexOf(' ');
+    if (sp < 0) continue;
+    const appended = Number(line.slice(0, sp));
+    const sent = Number.parseFloat(line.slice(sp + 1, line.indexOf('x', sp)));
+    if (Number.isFinite(appended) && Number.isFinite(sent)) lat.push(appended - sent);
+  }
+  lat.sort((a, b) => a - b);
+  return { n: lat.length, p50: pct(lat, 50), p99: pct(lat, 99) };
+}
+
+async function gateway(env: Record<string, string>, dataDir?: string): Promise<GatewayProcess> {
+  const gw = await GatewayProcess.create({
+    env: { GATEWAY_LOG_LEVEL: 'warn', ...env },
+    ...(dataDir ? { dataDir } : {}),
+  });
+  await gw.start();
+  return gw;
+}
+
+const rows: [string, string, string, string][] = [];
+const row = (what: string, ours: string, baseline: string, target: string): void => {
+  rows.push([what, ours, baseline, target]);
+  console.error(`  ${what}: ${ours}${baseline ? ` (baseline ${baseline})` : ''}`);
+};
+const f0 = (n: number): string => Math.round(n).toLocaleString('en-US');
+const f2 = (n: number): string => n.toFixed(2);
+
+console.error(`bench: ${CLIENTS} publishers, ${SIZE}-byte payloads, window ${WINDOW}`);
+const kafka = await LocalKafka.start({ brokerProps: { 'log.message.timestamp.type': 'LogAppendTime' } });
+const unreachable = `127.0.0.1:${await freePort()}`;
+try {
+  // 1. Ingest: baseline broker vs durable gateway (Kafka unreachable, so only ingest is measured).
+  const basePort = await freePort();
+  const base = spawn(process.execPath, [join(repoRoot, 'bench', 'baseline-broker.ts'), String(basePort)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await once(base.stdout, 'data');
+  const baseline = await publish(`mqtt://127.0.0.1:${basePort}`, PER_CLIENT);
+  const baseRss = peakRss(base.pid);
+  base.kill('SIGTERM');
+  const gwIngest = await gateway({ GATEWAY_KAFKA_BROKERS: unreachable });
+  const ingest = await publish(gwIngest.url, PER_CLIENT);
+  const commits = await gwIngest.metric('gateway_group_commit_records_count');
+  const committed = await gwIngest.metric('gateway_group_commit_records_sum');
+  row('QoS 1 ingest, fsync group commit (msg/s)', f0(ingest.rate), f0(baseline.rate), '>= 50,000');
+  row(
+    '  PUBACK p50 / p99 at full load (ms)',
+    `${f2(ingest.p50)} / ${f2(ingest.p99)}`,
+    `${f2(baseline.p50)} / ${f2(baseline.p99)}`,
+    '',
+  );
+  row('  records per group commit (mean)', f2(committed / Math.max(1, commits)), '', '');
+  const half = await publish(gwIngest.url, PER_CLIENT, Math.round(ingest.rate / 2));
+  row(`PUBACK p50 / p99 at half load, ${f0(half.rate)} msg/s (ms)`, `${f2(half.p50)} / ${f2(half.p99)}`, '', 'p99 < 3');
+  row('  gateway peak RSS, ingest (MB)', f0(peakRss(gwIngest.pid)), f0(baseRss), '');
+  await gwIngest.close();
+
+  for (const sink of ['platformatic', 'kafkajs']) {
+    // 2. End to end: publish with Kafka up; done when Kafka acknowledged everything.
+    const topic = `bench.e2e.${sink}.${Date.now()}`;
+    const env = {
+      GATEWAY_KAFKA_BROKERS: kafka.brokers.join(','),
+      GATEWAY_KAFKA_CLIENT: sink,
+      GATEWAY_ROUTES: JSON.stringify([{ filter: '#', topic }]),
+    };
+    const gw = await gateway(env);
+    const total = CLIENTS * PER_CLIENT;
+    const t0 = performance.now();
+    const pub = await publish(gw.url, PER_CLIENT);
+    await waitFor('forwarded', async () => (await gw.metric('gateway_forwarded_records_total')) >= total, 300_000, 50);
+    const e2eSecs = (performance.now() - t0) / 1000;
+    const lat = kafkaLatency(kafka.brokers, topic);
+    row(`end to end MQTT -> Kafka, ${sink} (msg/s)`, f0(total / e2eSecs), '', '>= 40,000');
+    row(`  latency publish -> Kafka append p50 / p99, ${sink} (ms)`, `${f2(lat.p50)} / ${f2(lat.p99)}`, '', '');
+    row(`  PUBACK p99 with forwarding, ${sink} (ms)`, f2(pub.p99), '', '');
+    row(`  gateway peak RSS, ${sink} (MB)`, f0(peakRss(gw.pid)), '', '');
+    await gw.close();
+
+    // 3. Drain: build a backlog with Kafka unreachable, then restart with Kafka and time the drain.
+    const fill = await gateway({
+      ...env,
+      GATEWAY_KAFKA_BROKERS: unreachable,
+      GATEWAY_ROUTES: JSON.stringify([{ filter: '#', topic: `${topic}.drain` }]),
+    });
+    await publish(fill.url, DRAIN_MSGS_PER_CLIENT);
+    const backlog = await fill.metric('gateway_backlog_records');
+    await fill.stop();
+    const drainGw = await gateway(
+      { ...env, GATEWAY_ROUTES: JSON.stringify([{ filter: '#', topic: `${topic}.drain` }]) },
+      fill.dataDir,
+    );
+    const d0 = performance.now();
+    await waitFor('drained', async () => (await drainGw.metric('gateway_backlog_records')) === 0, 600_000, 50);
+    const drainSecs = (performance.now() - d0) / 1000;
+    row(
+      `backlog drain after outage, ${sink} (msg/s, ${f0(backlog)} records)`,
+      f0(backlog / drainSecs),
+      '',
+      '>= 100,000',
+    );
+    await drainGw.close();
+    await fill.close();
+  }
+} finally {
+  await kafka.close();
+}
+
+const cpu = cpus()[0]?.model ?? 'unknown CPU';
+const header = `machine: ${cpus().length} x ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${CLIENTS} publishers, ${SIZE}-byte payloads, QoS 1, window ${WINDOW}/client`;
+const w = [0, 1, 2, 3].map((i) =>
+  Math.max(...rows.map((r) => r[i]?.length ?? 0), ['measure', 'gateway', 'baseline', 'target'][i]?.length ?? 0),
+);
+const line = (r: string[]): string => `| ${r.map((c, i) => c.padEnd(w[i] ?? 0)).join(' | ')} |`;
+const table = [
+  header,
+  '',
+  line(['measure', 'gateway', 'baseline', 'target']),
+  line(w.map((n) => '-'.repeat(n))),
+  ...rows.map(line),
+].join('\n');
+console.log(table);
+mkdirSync(join(repoRoot, 'bench', 'results'), { recursive: true });
+writeFileSync(join(repoRoot, 'bench', 'results', `durable-path-${Date.now()}.md`), `${table}\n`);
