@@ -31,6 +31,7 @@ export class ModbusDevice {
   readonly #blocks: ReadBlock[];
   readonly #last = new Map<string, EngValue>();
   #timer: NodeJS.Timeout | undefined;
+  #immediate: NodeJS.Immediate | undefined;
   #running = false;
   #polling: Promise<void> | undefined;
   #unsubscribe: (() => Promise<void>)[] = [];
@@ -71,16 +72,18 @@ export class ModbusDevice {
 
   async stop(): Promise<void> {
     this.#running = false;
-    clearTimeout(this.#timer);
+    this.#cancel();
     await this.#polling;
     await Promise.allSettled(this.#unsubscribe.map((u) => u()));
     this.#unsubscribe = [];
   }
 
   #schedule(ms: number): void {
-    clearTimeout(this.#timer);
+    this.#cancel();
     if (!this.#running) return;
-    this.#timer = setTimeout(() => {
+    const run = () => {
+      this.#timer = undefined;
+      this.#immediate = undefined;
       const started = Date.now();
       this.#polling = this.pollOnce().then((responded) => {
         this.#polling = undefined;
@@ -91,7 +94,17 @@ export class ModbusDevice {
         const floor = responded ? 0 : Math.max(100, this.cfg.timeoutMs);
         this.#schedule(Math.max(floor, this.cfg.pollIntervalMs - elapsed));
       });
-    }, ms);
+    };
+    // setTimeout(0) waits at least 1 ms; back-to-back polling (pollIntervalMs 0) should not.
+    if (ms <= 0) this.#immediate = setImmediate(run);
+    else this.#timer = setTimeout(run, ms);
+  }
+
+  #cancel(): void {
+    clearTimeout(this.#timer);
+    if (this.#immediate) clearImmediate(this.#immediate);
+    this.#timer = undefined;
+    this.#immediate = undefined;
   }
 
   #count(err: AdapterError): void {
