@@ -80,6 +80,8 @@ export class FlowsError extends Error {
 }
 
 export class FlowRuntime {
+  /** Part name in the gateway's health report. */
+  readonly name = 'flows';
   readonly #ctx: FlowRuntimeContext;
   readonly #log: Logger;
   readonly #tracker: CompletionTracker;
