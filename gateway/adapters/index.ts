@@ -24,6 +24,8 @@ export interface AdaptersContext {
 }
 
 export class Adapters {
+  /** Part name in the gateway's health report. */
+  readonly name = 'adapters';
   readonly #log: Logger;
   readonly #serial: SerialDevice[];
   readonly #buses = new Map<string, ModbusBus>();

@@ -35,6 +35,7 @@ export class ModbusDevice {
   #running = false;
   #polling: Promise<void> | undefined;
   #unsubscribe: (() => Promise<void>)[] = [];
+  readonly #writes = new Set<Promise<void>>();
   status: DeviceStatus = 'unknown';
   polls = 0;
   lastError: string | undefined;
@@ -59,7 +60,13 @@ export class ModbusDevice {
     for (const p of this.cfg.points) {
       if (!p.writable || p.area === 'discrete' || p.area === 'input') continue;
       const t = `${this.topic}/${p.name}/set`;
-      this.#unsubscribe.push(await this.#ctx.bus.subscribe(t, (msg) => this.#onWrite(p, msg.payload)));
+      this.#unsubscribe.push(
+        await this.#ctx.bus.subscribe(t, (msg) => {
+          const w = this.#onWrite(p, msg.payload);
+          this.#writes.add(w);
+          void w.finally(() => this.#writes.delete(w));
+        }),
+      );
     }
     // Polling follows the bus: a bus that opens is polled at once, a bus that is lost takes its devices offline.
     this.line.onState((open) => {
@@ -75,6 +82,7 @@ export class ModbusDevice {
     this.#cancel();
     await this.#polling;
     await Promise.allSettled(this.#unsubscribe.map((u) => u()));
+    await Promise.allSettled([...this.#writes]);
     this.#unsubscribe = [];
   }
 

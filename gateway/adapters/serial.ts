@@ -30,6 +30,7 @@ export class SerialDevice {
   #opening: Promise<void> | undefined;
   #statusChain: Promise<void> = Promise.resolve();
   #overflowsSeen = 0;
+  readonly #inflight = new Set<Promise<void>>();
   status: 'unknown' | 'online' | 'offline' = 'unknown';
   frames = 0;
   reconnects = 0;
@@ -57,6 +58,8 @@ export class SerialDevice {
     const port = this.#port;
     this.#port = null;
     if (port?.isOpen) await new Promise<void>((resolve) => port.close(() => resolve()));
+    // Frames already read are handed over before the gateway's store and broker stop behind us.
+    await Promise.allSettled([...this.#inflight]);
     await this.#statusChain;
   }
 
@@ -142,13 +145,15 @@ export class SerialDevice {
       }
       this.frames++;
       const body = { ...r.value, device: this.cfg.name, ts: Date.now() };
-      this.#publish(this.topic, body, false).then(
+      const pending = this.#publish(this.topic, body, false).then(
         () => this.#ctx.metrics.values.inc({ kind: 'serial', device: this.cfg.name }),
         (err: unknown) => {
           this.#error('publish');
           this.#log.warn({ err }, 'publish failed');
         },
       );
+      this.#inflight.add(pending);
+      void pending.finally(() => this.#inflight.delete(pending));
     }
     while (this.#overflowsSeen < this.#splitter.overflows) {
       this.#overflowsSeen++;
