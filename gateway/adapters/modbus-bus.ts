@@ -110,6 +110,8 @@ export class ModbusBus {
     // Reconnection is ours; a port error only surfaces as a failed request or a close.
     client.on('error', (err: unknown) => {
       this.lastError = (err as Error)?.message;
+      // modbus-serial's TCP port marks itself closed on a socket error (ECONNRESET) and then never emits 'close'.
+      if (!client.isOpen) this.#lost(client, this.lastError ?? 'port error');
     });
     try {
       if (this.opts.transport === 'rtu') {
@@ -136,13 +138,7 @@ export class ModbusBus {
     this.#client = client;
     this.#attempt = 0;
     this.lastError = undefined;
-    client.on('close', () => {
-      if (this.#client !== client) return;
-      this.#client = null;
-      this.lastError = 'port closed';
-      this.#emit(false);
-      this.#scheduleReconnect('port closed');
-    });
+    client.on('close', () => this.#lost(client, 'port closed'));
     if (this.opts.transport === 'tcp') {
       // A TCP connection that dies without a FIN would otherwise look alive until the OS gives up.
       (
@@ -151,6 +147,16 @@ export class ModbusBus {
     }
     this.#log.info('modbus bus open');
     this.#emit(true);
+  }
+
+  /** The open client went away: close what is left of it and reopen with backoff (once per client). */
+  #lost(client: ModbusClient, why: string): void {
+    if (this.#client !== client) return;
+    this.#client = null;
+    this.lastError = why;
+    closeQuietly(client);
+    this.#emit(false);
+    this.#scheduleReconnect(why);
   }
 
   #scheduleReconnect(why: string): void {
@@ -183,6 +189,7 @@ export class ModbusBus {
   run<T>(unitId: number, timeoutMs: number, fn: (c: ModbusClient) => Promise<T>): Promise<T> {
     const task = this.#queue.then(async () => {
       const c = this.#client;
+      if (c && !c.isOpen) this.#lost(c, this.lastError ?? 'port closed');
       if (!c?.isOpen) throw new AdapterError('GW_ERR_MODBUS_PORT', this.lastError ?? 'port not open');
       c.setID(unitId);
       c.setTimeout(timeoutMs);

@@ -19,11 +19,11 @@ async function harness(raw: unknown): Promise<Harness> {
 async function slaveOn(
   port = 0,
   units = [1],
-): Promise<{ slave: ModbusSlave; port: number; close: () => Promise<void> }> {
+): Promise<{ slave: ModbusSlave; port: number; reset: () => void; close: () => Promise<void> }> {
   const slave = new ModbusSlave(units);
   const srv = await slave.serveTcp(port);
   cleanups.push(srv.close);
-  return { slave, port: srv.port, close: srv.close };
+  return { slave, port: srv.port, reset: srv.reset, close: srv.close };
 }
 
 const POINTS = [
@@ -170,6 +170,14 @@ describe('Modbus TCP', () => {
     await bus.waitFor('modbus/plc/status', (b) => b.status === 'online', 10_000, back);
     await bus.waitFor('modbus/plc/x', (b) => b.value === 7, 5000, back);
     expect(adapters.health()).toMatchObject({ status: 'ok' });
+
+    // A connection reset (device reboot) rather than a clean close: detected and reconnected the same way.
+    const reset = bus.messages.length;
+    second.reset();
+    await bus.waitFor('modbus/plc/status', (b) => b.status === 'offline', 5000, reset);
+    second.slave.memory.holding[0] = 8;
+    await bus.waitFor('modbus/plc/status', (b) => b.status === 'online', 10_000, reset);
+    await bus.waitFor('modbus/plc/x', (b) => b.value === 8, 5000, reset);
   });
 
   it('counts exceptions and timeouts per device, and one silent device does not stop its neighbour', async () => {
