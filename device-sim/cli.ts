@@ -28,6 +28,11 @@ const commands: Record<string, Command> = {
     info: async () => (await import('./commands/fleet.ts')).fleetCommand,
     main: async (o) => (await import('./commands/fleet.ts')).fleetMain(o),
   },
+  chaos: {
+    summary: 'timed faults while a fleet runs (Kafka stop, gateway SIGKILL, blackhole, latency), then verify',
+    info: async () => (await import('./commands/chaos.ts')).chaosCommand,
+    main: async (o) => (await import('./commands/chaos.ts')).chaosMain(o),
+  },
   broker: {
     summary: 'a plain in-memory MQTT broker, to try the simulator without a gateway',
     info: async () => (await import('./commands/fleet.ts')).brokerCommand,

@@ -41,7 +41,7 @@ export function lineChart(
   const H = 220;
   const L = 56;
   const B = 28;
-  const T = 24;
+  const T = 26;
   const R = 12;
   const xMax = Math.max(1, ...xs);
   const yMax = niceMax(Math.max(0, ...series.flatMap((s) => s.values.filter((v): v is number => v !== undefined))));
@@ -58,11 +58,12 @@ export function lineChart(
     const t = (xMax * i) / 5;
     parts.push(`<text x="${x(t)}" y="${H - 8}" class="a" text-anchor="middle">${Math.round(t)} s</text>`);
   }
-  for (const m of marks) {
+  // Fault labels are staggered over three rows so close events stay readable.
+  marks.forEach((m, i) => {
     const mx = x(m.t / 1000);
     parts.push(`<line x1="${mx}" x2="${mx}" y1="${T}" y2="${H - B}" class="m"/>`);
-    parts.push(`<text x="${mx + 3}" y="${T + 10}" class="a">${esc(m.label)}</text>`);
-  }
+    parts.push(`<text x="${mx + 3}" y="${T + 10 + (i % 3) * 11}" class="a">${esc(m.label)}</text>`);
+  });
   series.forEach((s, k) => {
     let d = '';
     let pen = false;
@@ -75,8 +76,10 @@ export function lineChart(
       pen = true;
     });
     parts.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.6"/>`);
-    parts.push(`<rect x="${W - R - 150}" y="${T + 4 + k * 14}" width="10" height="3" fill="${s.color}"/>`);
-    parts.push(`<text x="${W - R - 136}" y="${T + 9 + k * 14}" class="a">${esc(s.name)}</text>`);
+    // Legend in the title row, right-aligned, so it never covers the plot.
+    const lx = W - R - (series.length - k) * 90;
+    parts.push(`<rect x="${lx}" y="10" width="10" height="3" fill="${s.color}"/>`);
+    parts.push(`<text x="${lx + 14}" y="15" class="a">${esc(s.name)}</text>`);
   });
   return `<svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img">${parts.join('')}</svg>`;
 }

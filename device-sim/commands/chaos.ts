@@ -1,0 +1,56 @@
+// `device-sim chaos`: a scenario of timed faults while a fleet runs, ending with the verify report.
+import { writeFile } from 'node:fs/promises';
+import { type CommandInfo, type ParsedOptions, UsageError } from '../args.ts';
+import { runChaos } from '../chaos/run.ts';
+import { loadScenario, ScenarioError } from '../chaos/scenario.ts';
+import { renderHtml } from '../report-html.ts';
+import { formatReport } from '../report-text.ts';
+
+export const chaosCommand: CommandInfo = {
+  name: 'chaos',
+  summary: 'timed faults (Kafka stop, gateway SIGKILL, blackhole, latency) while a fleet runs; ends with verify',
+  usage: 'device-sim chaos --scenario device-sim/scenarios/ci-short.yaml [--ledger chaos.json] [--html chaos.html]',
+  options: {
+    scenario: { kind: 'string', help: 'scenario file (YAML)', required: true, short: 's' },
+    ledger: { kind: 'string', help: 'write the run ledger here', default: 'chaos.json' },
+    html: { kind: 'string', help: 'write an HTML report with charts and the fault timeline here' },
+    json: { kind: 'boolean', help: 'print the verify report as JSON on stdout' },
+    quiet: { kind: 'boolean', help: 'no progress output', short: 'q' },
+  },
+  examples: ['device-sim chaos -s device-sim/scenarios/ci-short.yaml --html chaos.html'],
+};
+
+export async function chaosMain(o: ParsedOptions): Promise<number> {
+  let scenario: Awaited<ReturnType<typeof loadScenario>>;
+  try {
+    scenario = await loadScenario(o.scenario as string);
+  } catch (err) {
+    if (err instanceof ScenarioError) throw new UsageError(`${o.scenario as string}:\n  ${err.problems.join('\n  ')}`);
+    throw new UsageError(`cannot read ${o.scenario as string}: ${(err as Error).message}`);
+  }
+  const res = await runChaos(scenario, { ledger: o.ledger as string, quiet: o.quiet as boolean });
+  if (o.html) {
+    await writeFile(
+      o.html as string,
+      renderHtml({
+        title: `chaos: ${scenario.name}`,
+        ledger: res.ledger,
+        samples: res.samples,
+        verify: res.report,
+        marks: res.events,
+        stats: { gateway_starts: res.gatewayStarts },
+      }),
+    );
+  }
+  if (o.json) {
+    process.stdout.write(
+      `${JSON.stringify({ scenario: scenario.name, events: res.events, report: res.report }, null, 2)}\n`,
+    );
+  } else {
+    process.stdout.write(
+      `chaos ${scenario.name}: ${res.events.map((e) => `${(e.t / 1000).toFixed(0)}s ${e.label}`).join(' · ')}\n`,
+    );
+    process.stdout.write(formatReport(res.report));
+  }
+  return res.report.ok ? 0 : 1;
+}

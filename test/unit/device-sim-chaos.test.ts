@@ -1,0 +1,116 @@
+import { once } from 'node:events';
+import { connect, createServer, type Socket } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { FaultProxy } from '../../device-sim/chaos/proxy.ts';
+import { parseScenario, ScenarioError } from '../../device-sim/chaos/scenario.ts';
+
+describe('chaos scenarios', () => {
+  it('parses a scenario with defaults and sorts the steps', () => {
+    const sc = parseScenario(`
+name: t
+fleet: { devices: 5, duration: 30, profiles: [vehicle] }
+steps:
+  - { at: 20, do: blackhole, for: 2 }
+  - { at: 5, do: kafka-stop }
+  - { at: 6, do: latency, ms: 100 }
+`);
+    expect(sc.kafka).toEqual({ local: true });
+    expect(sc.fleet).toMatchObject({ devices: 5, duration: 30, profiles: ['vehicle'], qos: 1, inflight: 5 });
+    expect(sc.steps.map((s) => s.do)).toEqual(['kafka-stop', 'latency', 'blackhole']);
+    expect(sc.steps[1]).toEqual({ at: 6, do: 'latency', ms: 100 });
+    expect(sc.verify).toEqual({ topics: ['edge.uplink'], timeout: 60 });
+  });
+
+  it('reports every problem at once, with its path', () => {
+    try {
+      parseScenario(`
+kafka: { brokers: [a:1] }
+fleet: { devices: 0, duration: 10, profiles: [toaster], speed: 3 }
+steps:
+  - { at: 1, do: kafka-stop }
+  - { at: 20, do: gateway-kill }
+  - { do: explode }
+verify: { timeout: -1 }
+`);
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ScenarioError);
+      expect((err as ScenarioError).problems).toEqual([
+        'fleet.speed: unknown key',
+        'fleet.profiles: a list of door-lock|vehicle|factory-sensor|logistics-tracker',
+        'fleet.devices: expected a number >= 1',
+        'steps[0].do: kafka-stop needs kafka: local',
+        'steps[1].at: after the fleet stops (duration 10 s)',
+        'steps[2].do: one of kafka-stop|kafka-start|kafka-kill|gateway-kill|gateway-stop|gateway-start|blackhole|latency|restore',
+        'verify.timeout: expected a number >= 1',
+      ]);
+    }
+  });
+});
+
+describe('fault relay', () => {
+  async function echoServer(): Promise<{ port: number; close: () => void }> {
+    const sockets = new Set<Socket>();
+    const srv = createServer((s) => {
+      sockets.add(s);
+      s.pipe(s);
+    });
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    const a = srv.address();
+    return {
+      port: typeof a === 'object' && a ? a.port : 0,
+      close: () => {
+        for (const s of sockets) s.destroy();
+        srv.close();
+      },
+    };
+  }
+
+  async function roundTrip(sock: Socket, text: string): Promise<number> {
+    const t = performance.now();
+    sock.write(text);
+    let got = '';
+    while (got.length < text.length) got += String((await once(sock, 'data'))[0]);
+    expect(got).toBe(text);
+    return performance.now() - t;
+  }
+
+  it('passes bytes, adds latency, holds them silently in a blackhole and delivers after restore', async () => {
+    const echo = await echoServer();
+    const proxy = new FaultProxy('127.0.0.1', echo.port);
+    await proxy.start();
+    const sock = connect(proxy.port, '127.0.0.1');
+    sock.setEncoding('utf8');
+    await once(sock, 'connect');
+    try {
+      expect(await roundTrip(sock, 'hello')).toBeLessThan(100);
+      proxy.latency(80);
+      // Both directions are delayed: at least 2 × 80 ms.
+      expect(await roundTrip(sock, 'slow')).toBeGreaterThanOrEqual(150);
+      proxy.restore();
+      proxy.blackhole();
+      let early = '';
+      const onData = (s: string): void => {
+        early += s;
+      };
+      sock.on('data', onData);
+      sock.write('held');
+      const quiet = await Promise.race([
+        once(sock, 'close').then(() => 'closed'),
+        new Promise((r) => setTimeout(r, 300, 'silent')),
+      ]);
+      expect(quiet).toBe('silent');
+      expect(early).toBe('');
+      sock.off('data', onData);
+      proxy.restore();
+      let late = '';
+      while (late.length < 4) late += String((await once(sock, 'data'))[0]);
+      expect(late).toBe('held');
+    } finally {
+      sock.destroy();
+      await proxy.close();
+      echo.close();
+    }
+  });
+});
