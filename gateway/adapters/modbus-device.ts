@@ -28,7 +28,7 @@ export class ModbusDevice {
   readonly topic: string;
   readonly #ctx: DeviceContext;
   readonly #log: Logger;
-  readonly #blocks: ReadBlock[];
+  #blocks: ReadBlock[];
   readonly #last = new Map<string, EngValue>();
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
@@ -147,7 +147,7 @@ export class ModbusDevice {
     let responded = false;
     let failure: AdapterError | undefined;
     const publishes: Promise<void>[] = [];
-    for (const block of this.#blocks) {
+    for (const block of [...this.#blocks]) {
       if (!this.#running) break;
       try {
         const data = await this.request((c) => readBlock(c, block));
@@ -158,6 +158,7 @@ export class ModbusDevice {
         }
       } catch (err) {
         failure = err as AdapterError;
+        if (failure.exception === 2 && block.points.length > 1) this.#split(block);
         if (failure.code === 'GW_ERR_MODBUS_EXCEPTION') responded = true;
         // A bus that is down fails every block the same way: stop here instead of repeating it.
         if (failure.code === 'GW_ERR_MODBUS_PORT') break;
@@ -171,6 +172,19 @@ export class ModbusDevice {
     publishes.push(this.#setStatus(responded ? 'online' : 'offline', responded ? undefined : failure?.message));
     await Promise.allSettled(publishes);
     return responded;
+  }
+
+  /**
+   * "Illegal data address" for a coalesced read: some address in it does not exist on this device. Read its points
+   * one by one from now on, so one bad point does not hide the others.
+   */
+  #split(block: ReadBlock): void {
+    const singles = block.points.map(({ point }) => coalesce([point])[0]).filter((b) => b !== undefined);
+    this.#blocks = this.#blocks.flatMap((b) => (b === block ? singles : [b]));
+    this.#log.warn(
+      { start: block.start, count: block.count, points: block.points.length },
+      'illegal data address in a coalesced read; reading its points one by one',
+    );
   }
 
   #changed(p: Point, v: EngValue): boolean {

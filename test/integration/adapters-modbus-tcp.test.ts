@@ -219,6 +219,37 @@ describe('Modbus TCP', () => {
   });
 });
 
+describe('Modbus TCP register map errors', () => {
+  it('splits a coalesced read that hits an illegal address, so the valid points keep publishing', async () => {
+    const { slave, port } = await slaveOn();
+    slave.memory.size = 11; // addresses 0..10 exist
+    slave.memory.holding[9] = 99;
+    slave.memory.holding[10] = 100;
+    const { bus, adapters } = await harness({
+      modbus: [
+        {
+          name: 'gap',
+          port,
+          pollIntervalMs: 50,
+          points: [
+            { name: 'a', address: 9 },
+            { name: 'b', address: 10 },
+            { name: 'missing', address: 11 },
+          ],
+        },
+      ],
+    });
+    await bus.waitFor('modbus/gap/a', (b) => b.value === 99);
+    await bus.waitFor('modbus/gap/b', (b) => b.value === 100);
+    type H = { modbus: Record<string, { status: string; errors: Record<string, number> }> };
+    const gap = () => (adapters.health() as H).modbus.gap;
+    // The first poll's block read failed; later polls fail only on the missing point.
+    await until(() => (gap()?.errors.exception ?? 0) >= 3, 'exceptions on the missing point');
+    expect(gap()?.status).toBe('online');
+    expect(bus.json('modbus/gap/missing')).toEqual([]);
+  });
+});
+
 describe('Modbus TCP against pymodbus', () => {
   it('reads values a third-party slave encoded, and writes back', async () => {
     const script = fileURLToPath(new URL('../fixtures/modbus-pymodbus.py', import.meta.url));
