@@ -93,7 +93,7 @@ function kafkaLatency(brokers: string[], topic: string): { n: number; p50: numbe
 
 async function gateway(env: Record<string, string>, dataDir?: string): Promise<GatewayProcess> {
   const gw = await GatewayProcess.create({
-    env: { GATEWAY_LOG_LEVEL: 'warn', ...env },
+    env,
     ...(dataDir ? { dataDir } : {}),
   });
   await gw.start();

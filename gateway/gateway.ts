@@ -15,6 +15,8 @@ import { type HealthReport, HttpPart } from './http.ts';
 import { Ingest } from './ingest.ts';
 import { brokerMetrics, forwarderMetrics, ingestCounters, processMetrics, storeMetrics } from './metrics.ts';
 
+export type PartStage = 'before-broker' | 'after-broker';
+
 export interface Part {
   name: string;
   start(): Promise<void> | void;
@@ -34,8 +36,9 @@ export class Gateway {
   http!: HttpPart;
   forwarder!: Forwarder;
   private readonly started: Part[] = [];
-  /** Extra parts (adapters, flows) started after the core and stopped before it. */
-  private readonly extras: ((gw: Gateway) => Part | undefined)[] = [];
+  /** Extra parts: flows start before the broker accepts publishes (so a replayed or new message always finds its
+   * flow input), adapters after it (they subscribe to the broker). */
+  private readonly extras: { stage: PartStage; factory: (gw: Gateway) => Part | undefined }[] = [];
 
   constructor(config: GatewayConfig, log: Logger) {
     this.config = config;
@@ -43,9 +46,17 @@ export class Gateway {
     this.dataDir = resolve(config.dataDir);
   }
 
-  use(factory: (gw: Gateway) => Part | undefined): this {
-    this.extras.push(factory);
+  use(factory: (gw: Gateway) => Part | undefined, stage: PartStage = 'after-broker'): this {
+    this.extras.push({ stage, factory });
     return this;
+  }
+
+  private async startExtras(stage: PartStage): Promise<void> {
+    for (const e of this.extras) {
+      if (e.stage !== stage) continue;
+      const part = e.factory(this);
+      if (part) await this.run(part);
+    }
   }
 
   async start(): Promise<void> {
@@ -108,11 +119,9 @@ export class Gateway {
     await this.run({ name: 'http', start: () => this.http.start(), stop: () => this.http.stop() });
     await this.run({ name: 'budget', start: () => budget.start(), stop: () => budget.stop() });
     await this.run({ name: 'forwarder', start: () => this.forwarder.start(), stop: () => this.forwarder.stop() });
+    await this.startExtras('before-broker');
     await this.run({ name: 'broker', start: () => this.broker.start(), stop: () => this.broker.stop() });
-    for (const f of this.extras) {
-      const part = f(this);
-      if (part) await this.run(part);
-    }
+    await this.startExtras('after-broker');
     this.log.info(
       {
         gatewayId: this.gatewayId,

@@ -2,6 +2,7 @@
 // `node gateway/main.ts [--config gateway.yaml]`: runs the gateway until SIGTERM/SIGINT.
 // Without a config file it starts with embedded defaults and buffers until Kafka is reachable.
 import { pino } from 'pino';
+import { FlowRuntime } from '../flows/runtime.ts';
 import { ConfigError, loadConfig, redactConfig } from './config/index.ts';
 import { Gateway } from './gateway.ts';
 
@@ -40,7 +41,21 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const log = pino({ level: config.log.level, base: { svc: 'edge-gateway' } });
-  const gw = new Gateway(config, log);
+  const gw = new Gateway(config, log).use(
+    (g) =>
+      g.config.flows.enabled
+        ? new FlowRuntime({
+            config: g.config.flows,
+            bus: g.ingest,
+            log: g.log.child({ part: 'flows' }),
+            metrics: g.registry,
+            app: g.http.app,
+            server: g.http.server,
+            dataDir: g.dataDir,
+          })
+        : undefined,
+    'before-broker',
+  );
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

@@ -1,0 +1,92 @@
+// Forwarder drain micro-benchmark: N records already in the store, then time the forwarder emptying them into a
+// real local Kafka. usage: node bench/drain.ts [platformatic|kafkajs]   (MAXREC, MAXBYTES env: batch limits)
+
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { encodeRecord } from '../cloud-sync/codec.ts';
+import { Forwarder } from '../cloud-sync/forwarder.ts';
+import { createSink } from '../cloud-sync/sinks/types.ts';
+import { Store } from '../cloud-sync/store.ts';
+import { LocalKafka } from '../test/harness/kafka.ts';
+
+const log = pino({ level: 'warn' });
+const sinkName = (process.argv[2] ?? 'platformatic') as 'platformatic' | 'kafkajs';
+const N = 100_000;
+const kafka = await LocalKafka.start();
+const store = new Store({
+  dir: mkdtempSync(join(tmpdir(), 'prof-')),
+  durability: 'os',
+  groupCommit: { maxRecords: 1000, windowMs: 0 },
+  compactAfterDeletes: 100000,
+  classes: { default: { maxBytes: 1e10, maxAgeSec: 0, policy: 'reject' } },
+  log,
+});
+await store.start();
+const lane = store.lane('default')!;
+const payload = Buffer.alloc(256, 120);
+await new Promise<void>((resolve) => {
+  let left = N;
+  for (let i = 0; i < N; i++) {
+    const dev = `dev-${i % 100}`;
+    const value = encodeRecord({
+      kafkaTopic: 'prof.drain',
+      key: dev,
+      mqttTopic: `devices/${dev}/t`,
+      clientId: dev,
+      username: '',
+      qos: 1,
+      retain: false,
+      envelope: false,
+      ingestTs: Date.now(),
+      deviceSeq: store.nextDeviceSeq(dev),
+      payload,
+    });
+    store.ingest({
+      appends: [{ lane, seq: store.nextSeq(), value }],
+      journal: [],
+      cb: () => {
+        if (--left === 0) resolve();
+      },
+    });
+  }
+});
+console.log('filled', lane.count);
+const opts = {
+  brokers: kafka.brokers,
+  clientId: 'prof',
+  compression: 'none' as const,
+  requestTimeoutMs: 30000,
+  ssl: false,
+  sasl: { mechanism: 'none' as const, username: '', password: '' },
+  log,
+};
+const fwd = new Forwarder({
+  store,
+  gatewayId: 'gw',
+  batch: {
+    maxRecords: Number(process.env.MAXREC ?? 2000),
+    maxBytes: Number(process.env.MAXBYTES ?? 1048576),
+    lingerMs: 0,
+  },
+  retry: { initialMs: 100, maxMs: 1000 },
+  log,
+  createSink: () => createSink(sinkName, opts),
+});
+// warm up topic creation
+const s = await createSink(sinkName, opts);
+await s.connect();
+await s.send([{ topic: 'prof.drain', key: Buffer.from('x'), value: Buffer.from('y'), headers: {} }]);
+await s.close();
+const t0 = performance.now();
+fwd.start();
+while (lane.count > 0) await new Promise((r) => setTimeout(r, 20));
+const secs = (performance.now() - t0) / 1000;
+console.log(JSON.stringify((globalThis as any).T));
+console.log(
+  `${sinkName}: drained ${N} in ${secs.toFixed(2)} s = ${Math.round(N / secs)} msg/s; cpu ${JSON.stringify(process.cpuUsage())}`,
+);
+await fwd.stop();
+await store.stop();
+await kafka.close();
