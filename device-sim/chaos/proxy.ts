@@ -32,9 +32,9 @@ export class FaultProxy {
     return `mqtt://127.0.0.1:${this.port}`;
   }
 
-  async start(port = 0): Promise<void> {
+  async start(port = 0, host = '127.0.0.1'): Promise<void> {
     this.server = createServer({ noDelay: true, pauseOnConnect: true }, (client) => this.accept(client));
-    this.server.listen(port, '127.0.0.1');
+    this.server.listen(port, host);
     await once(this.server, 'listening');
     const a = this.server.address();
     this.port = typeof a === 'object' && a ? a.port : port;

@@ -1,5 +1,8 @@
 // Runs a chaos scenario: a local Kafka (the test harness's), the gateway as a child process, a fault relay between
 // the devices and the gateway, a fleet through it, timed faults, and at the end the verify report.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { GatewayProcess } from '../../test/harness/gateway-process.ts';
 import { LocalKafka } from '../../test/harness/kafka.ts';
 import type { VerifyReport } from '../analyze.ts';
@@ -7,8 +10,11 @@ import { runVerify } from '../commands/verify.ts';
 import { runFleet } from '../fleet.ts';
 import { type Ledger, saveLedger } from '../ledger.ts';
 import type { ProgressSample } from '../progress.ts';
+import { type ChaosGateway, NsGateway } from './gateway-child.ts';
+import { GatewayNetns } from './netns.ts';
 import { FaultProxy } from './proxy.ts';
-import type { Scenario, Step } from './scenario.ts';
+import type { Scenario } from './scenario.ts';
+import { runSteps } from './steps.ts';
 
 export interface ChaosEvent {
   /** ms since the load started */
@@ -33,26 +39,109 @@ export interface ChaosOptions {
   kafka?: LocalKafka;
 }
 
+/** The pieces a scenario acts on. */
+export interface ChaosRig {
+  kafka: LocalKafka | undefined;
+  gw: ChaosGateway;
+  /** Between the devices and the gateway. */
+  devices: FaultProxy;
+  /** Namespace mode: the gateway's network and the host end of its Kafka uplink. */
+  netns?: GatewayNetns;
+  uplink?: FaultProxy;
+  cleanup: () => Promise<void>;
+}
+
+async function relayRig(sc: Scenario, brokers: string[], kafka: LocalKafka | undefined): Promise<ChaosRig> {
+  const gw = await GatewayProcess.create({
+    env: { GATEWAY_KAFKA_BROKERS: brokers.join(','), ...sc.gateway.env },
+    ...(sc.gateway.configYaml !== undefined ? { configYaml: sc.gateway.configYaml } : {}),
+  });
+  const devices = new FaultProxy('127.0.0.1', gw.mqttPort);
+  const cleanup = async (): Promise<void> => {
+    await devices.close();
+    await gw.close();
+  };
+  try {
+    await gw.start();
+    await devices.start();
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+  return { kafka, gw, devices, cleanup };
+}
+
+/**
+ * Namespace mode: the gateway runs in its own network namespace. Kafka advertises 127.0.0.1:port, so a relay inside
+ * the namespace listens on that address and forwards over the uplink veth to a relay on the host, which reaches the
+ * real Kafka. Devices reach the gateway over the other veth, through the host's device relay.
+ */
+async function namespaceRig(sc: Scenario, brokers: string[], kafka: LocalKafka | undefined): Promise<ChaosRig> {
+  const ns = new GatewayNetns();
+  const started: { close: () => Promise<void> }[] = [];
+  const cleanup = async (): Promise<void> => {
+    for (const s of started.reverse()) await s.close().catch(() => {});
+    await ns.destroy();
+  };
+  try {
+    await ns.create();
+    started.push({ close: () => ns.destroy() });
+    const relays: string[] = [];
+    let uplink: FaultProxy | undefined;
+    for (const b of brokers) {
+      const [host, port] = b.split(':') as [string, string];
+      uplink = new FaultProxy(host, Number(port));
+      await uplink.start(Number(port), ns.uplink.hostIp);
+      const u = uplink;
+      started.push({ close: () => u.close() });
+      relays.push(`127.0.0.1:${port}=${ns.uplink.hostIp}:${port}`);
+    }
+    const relayCli = fileURLToPath(new URL('./relay-cli.ts', import.meta.url));
+    for (const r of relays) {
+      const [listen, target] = r.split('=') as [string, string];
+      const [cmd, args] = ns.exec(process.execPath, [relayCli, listen, target]);
+      const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+      started.push({
+        close: async () => {
+          if (child.exitCode === null && child.signalCode === null) {
+            const exited = once(child, 'exit');
+            child.kill('SIGKILL');
+            await exited;
+          }
+        },
+      });
+      await once(child.stdout!, 'data');
+    }
+    const gw = new NsGateway({
+      wrap: (cmd, args) => ns.exec(cmd, args),
+      env: { GATEWAY_KAFKA_BROKERS: brokers.map((b) => `127.0.0.1:${b.split(':')[1]}`).join(','), ...sc.gateway.env },
+      ...(sc.gateway.configYaml !== undefined ? { configYaml: sc.gateway.configYaml } : {}),
+      mqttPort: 1883,
+    });
+    started.push({ close: () => gw.close() });
+    await gw.start();
+    const devices = new FaultProxy(ns.devices.nsIp, gw.mqttPort);
+    await devices.start();
+    started.push({ close: () => devices.close() });
+    return { kafka, gw, devices, netns: ns, ...(uplink ? { uplink } : {}), cleanup };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
 export async function runChaos(sc: Scenario, opts: ChaosOptions = {}): Promise<ChaosResult> {
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const ownKafka = !opts.kafka && 'local' in sc.kafka;
   const kafka = opts.kafka ?? ('local' in sc.kafka ? await LocalKafka.start() : undefined);
   const brokers = kafka ? kafka.brokers : (sc.kafka as { brokers: string[] }).brokers;
-  let gw: GatewayProcess | undefined;
-  let proxy: FaultProxy | undefined;
+  let rig: ChaosRig | undefined;
   const events: ChaosEvent[] = [];
   try {
     log(`kafka ${brokers.join(',')}`);
-    gw = await GatewayProcess.create({
-      env: { GATEWAY_KAFKA_BROKERS: brokers.join(','), ...sc.gateway.env },
-      ...(sc.gateway.configYaml !== undefined ? { configYaml: sc.gateway.configYaml } : {}),
-    });
-    await gw.start();
-    log(`gateway ${gw.url} (pid ${gw.pid})`);
-    proxy = new FaultProxy('127.0.0.1', gw.mqttPort);
-    await proxy.start();
-    log(`devices connect through the fault relay ${proxy.url}`);
-
+    rig = await (sc.network === 'namespace' ? namespaceRig : relayRig)(sc, brokers, kafka);
+    if (rig.netns) log(`gateway in network namespace ${rig.netns.name}`);
+    log(`devices connect through the fault relay ${rig.devices.url}`);
     const started = Date.now();
     const mark = (label: string): void => {
       const t = Date.now() - started;
@@ -60,7 +149,7 @@ export async function runChaos(sc: Scenario, opts: ChaosOptions = {}): Promise<C
       log(`[${(t / 1000).toFixed(1)}s] ${label}`);
     };
     const fleet = runFleet({
-      url: proxy.url,
+      url: rig.devices.url,
       devices: sc.fleet.devices,
       profiles: sc.fleet.profiles,
       durationMs: sc.fleet.duration * 1000,
@@ -72,17 +161,21 @@ export async function runChaos(sc: Scenario, opts: ChaosOptions = {}): Promise<C
       quiet: opts.quiet ?? false,
       drainTimeoutMs: 120_000,
     });
-    const stepsDone = runSteps(sc.steps, started, { kafka, gw, proxy, mark });
-    const [res] = await Promise.all([fleet, stepsDone]);
+    const [res] = await Promise.all([fleet, runSteps(sc.steps, started, rig, mark)]);
     // Whatever the scenario left broken is healed before counting: verify measures loss, not a missing broker.
-    proxy.restore();
+    rig.devices.restore();
+    rig.uplink?.restore();
+    if (rig.netns) {
+      await rig.netns.linkUp(rig.netns.uplink);
+      await rig.netns.clearQdisc(rig.netns.uplink);
+    }
     if (kafka && !kafka.running) {
       mark('kafka start (end of scenario)');
       await kafka.restart();
     }
-    if (!gw.running) {
+    if (!rig.gw.running) {
       mark('gateway start (end of scenario)');
-      await gw.start();
+      await rig.gw.start();
     }
     if (opts.ledger) await saveLedger(opts.ledger, res.ledger);
     log(`verifying ${sc.verify.topics.join(',')} …`);
@@ -98,83 +191,10 @@ export async function runChaos(sc: Scenario, opts: ChaosOptions = {}): Promise<C
       report,
       events,
       samples: res.samples,
-      gatewayStarts: gw.starts,
+      gatewayStarts: rig.gw.starts,
     };
   } finally {
-    await proxy?.close();
-    await gw?.close();
+    await rig?.cleanup();
     if (ownKafka) await kafka?.close();
   }
-}
-
-interface Targets {
-  kafka: LocalKafka | undefined;
-  gw: GatewayProcess;
-  proxy: FaultProxy;
-  mark: (label: string) => void;
-}
-
-async function waitUntil(at: number): Promise<void> {
-  const ms = at - Date.now();
-  if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Runs the steps in time order; a step that takes long (a restart) delays the ones after it, never skips them. */
-async function runSteps(steps: Step[], started: number, t: Targets): Promise<void> {
-  const restores: Promise<void>[] = [];
-  for (const s of steps) {
-    await waitUntil(started + s.at * 1000);
-    switch (s.do) {
-      case 'kafka-stop':
-        t.mark('kafka stop');
-        await t.kafka!.stop();
-        break;
-      case 'kafka-kill':
-        t.mark('kafka SIGKILL');
-        await t.kafka!.kill();
-        break;
-      case 'kafka-start':
-        t.mark('kafka start');
-        await t.kafka!.restart();
-        t.mark('kafka up');
-        break;
-      case 'gateway-kill':
-        t.mark('gateway SIGKILL');
-        await t.gw.kill('SIGKILL');
-        if (s.for) await waitUntil(Date.now() + s.for * 1000);
-        await t.gw.start();
-        t.mark('gateway up');
-        break;
-      case 'gateway-stop':
-        t.mark('gateway SIGTERM');
-        await t.gw.kill('SIGTERM');
-        break;
-      case 'gateway-start':
-        await t.gw.start();
-        t.mark('gateway up');
-        break;
-      case 'blackhole':
-        t.mark('blackhole');
-        t.proxy.blackhole();
-        break;
-      case 'latency':
-        t.mark(`latency +${s.ms} ms`);
-        t.proxy.latency(s.ms ?? 0);
-        break;
-      case 'restore':
-        t.mark('link restored');
-        t.proxy.restore();
-        break;
-    }
-    if ((s.do === 'blackhole' || s.do === 'latency') && s.for !== undefined) {
-      const at = Date.now() + s.for * 1000;
-      restores.push(
-        waitUntil(at).then(() => {
-          t.mark('link restored');
-          t.proxy.restore();
-        }),
-      );
-    }
-  }
-  await Promise.all(restores);
 }

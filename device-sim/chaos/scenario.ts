@@ -14,6 +14,11 @@ export const ACTIONS = [
   'blackhole',
   'latency',
   'restore',
+  'uplink-blackhole',
+  'uplink-latency',
+  'uplink-bandwidth',
+  'uplink-netem',
+  'uplink-restore',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -23,14 +28,24 @@ export interface Step {
   do: Action;
   /** For blackhole/latency: seconds until the link is restored; for gateway-kill: seconds until restart (default 0). */
   for?: number;
-  /** For latency: ms added to every chunk. */
+  /** For latency, uplink-latency, uplink-netem: ms added. */
   ms?: number;
+  /** For uplink-netem: percent of packets lost. */
+  loss?: number;
+  /** For uplink-bandwidth: the cap in kbit/s. */
+  kbit?: number;
 }
 
 export interface Scenario {
   name: string;
   /** Start a local Kafka from the harness (needed for kafka-* steps), or use these brokers. */
   kafka: { local: true } | { brokers: string[] };
+  /**
+   * relay: devices reach the gateway through a fault relay on loopback (device-link faults only).
+   * namespace: the gateway runs in a network namespace of its own with veth links for the devices and for its Kafka
+   * uplink, so uplink-* faults are real link faults (needs root).
+   */
+  network: 'relay' | 'namespace';
   gateway: { env: Record<string, string>; configYaml?: string };
   fleet: {
     devices: number;
@@ -81,7 +96,9 @@ export function parseScenario(text: string): Scenario {
     throw new ScenarioError([`not YAML: ${(err as Error).message}`]);
   }
   if (!isObj(raw)) throw new ScenarioError(['the scenario must be a YAML mapping']);
-  unknownKeys(raw, ['name', 'kafka', 'gateway', 'fleet', 'steps', 'verify'], 'scenario', problems);
+  unknownKeys(raw, ['name', 'kafka', 'network', 'gateway', 'fleet', 'steps', 'verify'], 'scenario', problems);
+  const network = raw.network ?? 'relay';
+  if (network !== 'relay' && network !== 'namespace') problems.push('network: relay or namespace');
 
   let kafka: Scenario['kafka'] = { local: true };
   if (raw.kafka !== undefined && raw.kafka !== 'local') {
@@ -134,14 +151,21 @@ export function parseScenario(text: string): Scenario {
       problems.push(`${path}: expected a mapping`);
       continue;
     }
-    unknownKeys(s, ['at', 'do', 'for', 'ms'], path, problems);
+    unknownKeys(s, ['at', 'do', 'for', 'ms', 'loss', 'kbit'], path, problems);
     if (!ACTIONS.includes(s.do as Action)) {
       problems.push(`${path}.do: one of ${ACTIONS.join('|')}`);
       continue;
     }
     const step: Step = { at: num(s, 'at', path, problems), do: s.do as Action };
     if (s.for !== undefined) step.for = num(s, 'for', path, problems);
-    if (step.do === 'latency') step.ms = num(s, 'ms', path, problems);
+    if (step.do === 'latency' || step.do === 'uplink-latency' || step.do === 'uplink-netem') {
+      step.ms = num(s, 'ms', path, problems, step.do === 'uplink-netem' ? 0 : undefined);
+    }
+    if (step.do === 'uplink-netem') step.loss = num(s, 'loss', path, problems, 0);
+    if (step.do === 'uplink-bandwidth') step.kbit = num(s, 'kbit', path, problems, undefined, 1);
+    if (step.do.startsWith('uplink-') && network !== 'namespace') {
+      problems.push(`${path}.do: ${step.do} needs network: namespace`);
+    }
     if (step.do.startsWith('kafka-') && !('local' in kafka)) problems.push(`${path}.do: ${step.do} needs kafka: local`);
     if (step.at > fleet.duration) problems.push(`${path}.at: after the fleet stops (duration ${fleet.duration} s)`);
     steps.push(step);
@@ -161,6 +185,7 @@ export function parseScenario(text: string): Scenario {
   return {
     name: typeof raw.name === 'string' ? raw.name : 'chaos',
     kafka,
+    network: network as Scenario['network'],
     gateway: { env, ...(typeof gw.config === 'string' ? { configYaml: gw.config } : {}) },
     fleet,
     steps,
