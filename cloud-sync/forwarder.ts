@@ -39,6 +39,10 @@ export class Forwarder {
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private readonly cursors = new Map<Lane, number>();
+  /** The next batch of each lane, read from disk while the previous one was in flight. */
+  private readonly prefetched = new Map<Lane, Promise<StoredRecord[]>>();
+  /** Set by every append; cleared when a drain pass starts, so an append between a pass and idle() is not missed. */
+  private appended = false;
   private unsubscribe: (() => void) | undefined;
   private failures = 0;
   private readonly gatewayIdBuf: Buffer;
@@ -52,7 +56,10 @@ export class Forwarder {
   start(): void {
     this.running = true;
     this.state = 'connecting';
-    this.unsubscribe = this.o.store.onAppend(() => this.wake?.());
+    this.unsubscribe = this.o.store.onAppend(() => {
+      this.appended = true;
+      this.wake?.();
+    });
     this.loop = this.run();
   }
 
@@ -104,6 +111,7 @@ export class Forwarder {
       this.o.log.warn({ err: err.message, failures: this.failures }, 'Kafka link down; records stay buffered');
     }
     // A fresh producer after a failure: an idempotent producer's sequence state is not trusted across errors.
+    this.prefetched.clear();
     await this.closeSink();
     const { initialMs, maxMs } = this.o.retry;
     const base = Math.min(maxMs, initialMs * 2 ** Math.min(this.failures - 1, 20));
@@ -118,6 +126,7 @@ export class Forwarder {
 
   /** Sends one batch from every lane that has records; false when all lanes were empty. */
   private async drainOnce(): Promise<boolean> {
+    this.appended = false;
     let sent = false;
     for (const lane of this.o.store.lanes.values()) {
       if (!this.running) break;
@@ -125,7 +134,10 @@ export class Forwarder {
         lane.oldestTs = 0;
         continue;
       }
-      const recs = await this.read(lane);
+      const pre = this.prefetched.get(lane);
+      this.prefetched.delete(lane);
+      let recs = pre ? await pre : [];
+      if (recs.length === 0) recs = await this.read(lane, this.cursors.get(lane) ?? 0);
       if (recs.length === 0) {
         lane.oldestTs = 0;
         continue;
@@ -134,8 +146,13 @@ export class Forwarder {
       const sink = this.sink;
       if (!sink) throw new Error('Kafka producer closed');
       const t0 = Date.now();
-      await sink.send(recs.map((r) => this.toSink(r)));
+      const sending = sink.send(recs.map((r) => this.toSink(r)));
       const last = recs[recs.length - 1] as StoredRecord;
+      // Read ahead while Kafka acknowledges; used only if this send succeeds (failed() discards it).
+      const next = this.read(lane, last.seq + 1);
+      next.catch(() => {});
+      await sending;
+      this.prefetched.set(lane, next);
       this.cursors.set(lane, last.seq + 1);
       const seqs = recs.map((r) => r.seq);
       const sizes = recs.map((r) => r.size + 8);
@@ -151,8 +168,8 @@ export class Forwarder {
     return sent;
   }
 
-  private async read(lane: Lane): Promise<StoredRecord[]> {
-    const from = Math.max(this.cursors.get(lane) ?? 0, lane.head);
+  private async read(lane: Lane, cursor: number): Promise<StoredRecord[]> {
+    const from = Math.max(cursor, lane.head);
     const { maxRecords, maxBytes } = this.o.batch;
     const it = lane.db.iterator({ gte: encodeSeq(from), limit: maxRecords });
     const out: StoredRecord[] = [];
@@ -215,6 +232,7 @@ export class Forwarder {
       this.wake = () => {
         if (onAppend || !this.running) done();
       };
+      if (onAppend && this.appended) done();
     });
   }
 }
