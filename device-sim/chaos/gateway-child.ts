@@ -25,12 +25,15 @@ export interface NsGatewayOptions {
   env: Record<string, string>;
   configYaml?: string;
   mqttPort: number;
+  /** Data dir (e.g. on a small disk); default a temp dir removed by close(). */
+  dataDir?: string;
 }
 
 export class NsGateway implements ChaosGateway {
   readonly mqttPort: number;
   starts = 0;
-  private readonly dir = mkdtempSync(join(tmpdir(), 'dsim-gw-'));
+  private readonly dir: string;
+  private readonly ownsDir: boolean;
   private readonly opts: NsGatewayOptions;
   private proc: ChildProcess | undefined;
   private output = '';
@@ -38,6 +41,8 @@ export class NsGateway implements ChaosGateway {
   constructor(opts: NsGatewayOptions) {
     this.opts = opts;
     this.mqttPort = opts.mqttPort;
+    this.ownsDir = opts.dataDir === undefined;
+    this.dir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'dsim-gw-'));
   }
 
   get running(): boolean {
@@ -102,6 +107,6 @@ export class NsGateway implements ChaosGateway {
 
   async close(): Promise<void> {
     await this.kill('SIGKILL');
-    rmSync(this.dir, { recursive: true, force: true });
+    if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -10,6 +10,7 @@ import { runVerify } from '../commands/verify.ts';
 import { runFleet } from '../fleet.ts';
 import { type Ledger, saveLedger } from '../ledger.ts';
 import type { ProgressSample } from '../progress.ts';
+import { DataDisk } from './disk.ts';
 import { type ChaosGateway, NsGateway } from './gateway-child.ts';
 import { GatewayNetns } from './netns.ts';
 import { FaultProxy } from './proxy.ts';
@@ -48,13 +49,20 @@ export interface ChaosRig {
   /** Namespace mode: the gateway's network and the host end of its Kafka uplink. */
   netns?: GatewayNetns;
   uplink?: FaultProxy;
+  disk?: DataDisk;
   cleanup: () => Promise<void>;
 }
 
-async function relayRig(sc: Scenario, brokers: string[], kafka: LocalKafka | undefined): Promise<ChaosRig> {
+async function relayRig(
+  sc: Scenario,
+  brokers: string[],
+  kafka: LocalKafka | undefined,
+  disk: DataDisk | undefined,
+): Promise<ChaosRig> {
   const gw = await GatewayProcess.create({
     env: { GATEWAY_KAFKA_BROKERS: brokers.join(','), ...sc.gateway.env },
     ...(sc.gateway.configYaml !== undefined ? { configYaml: sc.gateway.configYaml } : {}),
+    ...(disk ? { dataDir: disk.dir } : {}),
   });
   const devices = new FaultProxy('127.0.0.1', gw.mqttPort);
   const cleanup = async (): Promise<void> => {
@@ -76,7 +84,12 @@ async function relayRig(sc: Scenario, brokers: string[], kafka: LocalKafka | und
  * the namespace listens on that address and forwards over the uplink veth to a relay on the host, which reaches the
  * real Kafka. Devices reach the gateway over the other veth, through the host's device relay.
  */
-async function namespaceRig(sc: Scenario, brokers: string[], kafka: LocalKafka | undefined): Promise<ChaosRig> {
+async function namespaceRig(
+  sc: Scenario,
+  brokers: string[],
+  kafka: LocalKafka | undefined,
+  disk: DataDisk | undefined,
+): Promise<ChaosRig> {
   const ns = new GatewayNetns();
   const started: { close: () => Promise<void> }[] = [];
   const cleanup = async (): Promise<void> => {
@@ -117,6 +130,7 @@ async function namespaceRig(sc: Scenario, brokers: string[], kafka: LocalKafka |
       env: { GATEWAY_KAFKA_BROKERS: brokers.map((b) => `127.0.0.1:${b.split(':')[1]}`).join(','), ...sc.gateway.env },
       ...(sc.gateway.configYaml !== undefined ? { configYaml: sc.gateway.configYaml } : {}),
       mqttPort: 1883,
+      ...(disk ? { dataDir: disk.dir } : {}),
     });
     started.push({ close: () => gw.close() });
     await gw.start();
@@ -136,10 +150,17 @@ export async function runChaos(sc: Scenario, opts: ChaosOptions = {}): Promise<C
   const kafka = opts.kafka ?? ('local' in sc.kafka ? await LocalKafka.start() : undefined);
   const brokers = kafka ? kafka.brokers : (sc.kafka as { brokers: string[] }).brokers;
   let rig: ChaosRig | undefined;
+  let disk: DataDisk | undefined;
   const events: ChaosEvent[] = [];
   try {
     log(`kafka ${brokers.join(',')}`);
-    rig = await (sc.network === 'namespace' ? namespaceRig : relayRig)(sc, brokers, kafka);
+    if (sc.disk) {
+      disk = new DataDisk();
+      await disk.mount(sc.disk.sizeMb);
+      log(`gateway data on a ${sc.disk.sizeMb} MB tmpfs at ${disk.dir}`);
+    }
+    rig = await (sc.network === 'namespace' ? namespaceRig : relayRig)(sc, brokers, kafka, disk);
+    if (disk) rig.disk = disk;
     if (rig.netns) log(`gateway in network namespace ${rig.netns.name}`);
     log(`devices connect through the fault relay ${rig.devices.url}`);
     const started = Date.now();
@@ -165,6 +186,7 @@ export async function runChaos(sc: Scenario, opts: ChaosOptions = {}): Promise<C
     // Whatever the scenario left broken is healed before counting: verify measures loss, not a missing broker.
     rig.devices.restore();
     rig.uplink?.restore();
+    await disk?.free();
     if (rig.netns) {
       await rig.netns.linkUp(rig.netns.uplink);
       await rig.netns.clearQdisc(rig.netns.uplink);
@@ -195,6 +217,7 @@ export async function runChaos(sc: Scenario, opts: ChaosOptions = {}): Promise<C
     };
   } finally {
     await rig?.cleanup();
+    await disk?.close();
     if (ownKafka) await kafka?.close();
   }
 }

@@ -19,6 +19,8 @@ export const ACTIONS = [
   'uplink-bandwidth',
   'uplink-netem',
   'uplink-restore',
+  'disk-full',
+  'disk-free',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -47,6 +49,8 @@ export interface Scenario {
    */
   network: 'relay' | 'namespace';
   gateway: { env: Record<string, string>; configYaml?: string };
+  /** The gateway's data dir on a tmpfs of this size, so disk-full can fill it (needs root). */
+  disk?: { sizeMb: number };
   fleet: {
     devices: number;
     profiles: ProfileName[];
@@ -96,7 +100,15 @@ export function parseScenario(text: string): Scenario {
     throw new ScenarioError([`not YAML: ${(err as Error).message}`]);
   }
   if (!isObj(raw)) throw new ScenarioError(['the scenario must be a YAML mapping']);
-  unknownKeys(raw, ['name', 'kafka', 'network', 'gateway', 'fleet', 'steps', 'verify'], 'scenario', problems);
+  unknownKeys(raw, ['name', 'kafka', 'network', 'gateway', 'disk', 'fleet', 'steps', 'verify'], 'scenario', problems);
+  let disk: Scenario['disk'];
+  if (raw.disk !== undefined) {
+    if (!isObj(raw.disk)) problems.push('disk: expected { size_mb: <number> }');
+    else {
+      unknownKeys(raw.disk, ['size_mb'], 'disk', problems);
+      disk = { sizeMb: num(raw.disk, 'size_mb', 'disk', problems, undefined, 8) };
+    }
+  }
   const network = raw.network ?? 'relay';
   if (network !== 'relay' && network !== 'namespace') problems.push('network: relay or namespace');
 
@@ -163,6 +175,7 @@ export function parseScenario(text: string): Scenario {
     }
     if (step.do === 'uplink-netem') step.loss = num(s, 'loss', path, problems, 0);
     if (step.do === 'uplink-bandwidth') step.kbit = num(s, 'kbit', path, problems, undefined, 1);
+    if (step.do.startsWith('disk-') && !disk) problems.push(`${path}.do: ${step.do} needs disk: { size_mb: … }`);
     if (step.do.startsWith('uplink-') && network !== 'namespace') {
       problems.push(`${path}.do: ${step.do} needs network: namespace`);
     }
@@ -186,6 +199,7 @@ export function parseScenario(text: string): Scenario {
     name: typeof raw.name === 'string' ? raw.name : 'chaos',
     kafka,
     network: network as Scenario['network'],
+    ...(disk ? { disk } : {}),
     gateway: { env, ...(typeof gw.config === 'string' ? { configYaml: gw.config } : {}) },
     fleet,
     steps,

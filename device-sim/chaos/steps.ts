@@ -97,6 +97,18 @@ async function apply(
         mark('uplink restored');
         await ns!.clearQdisc(ns!.uplink);
       };
+    case 'disk-full': {
+      const bytes = await rig.disk!.fill();
+      mark(`data disk full (+${(bytes / 2 ** 20).toFixed(0)} MB)`);
+      return async () => {
+        mark('data disk freed');
+        await rig.disk!.free();
+      };
+    }
+    case 'disk-free':
+      mark('data disk freed');
+      await rig.disk!.free();
+      return undefined;
     case 'uplink-restore':
       mark('uplink restored');
       await restoreUplink(rig);
