@@ -2,6 +2,7 @@
 // `node gateway/main.ts [--config gateway.yaml]`: runs the gateway until SIGTERM/SIGINT.
 // Without a config file it starts with embedded defaults and buffers until Kafka is reachable.
 import { pino } from 'pino';
+import { Downlink } from '../cloud-sync/downlink.ts';
 import { FlowRuntime } from '../flows/runtime.ts';
 import { ConfigError, loadConfig, redactConfig } from './config/index.ts';
 import { Gateway } from './gateway.ts';
@@ -41,21 +42,38 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const log = pino({ level: config.log.level, base: { svc: 'edge-gateway' } });
-  const gw = new Gateway(config, log).use(
-    (g) =>
-      g.config.flows.enabled
-        ? new FlowRuntime({
-            config: g.config.flows,
+  const gw = new Gateway(config, log)
+    .use(
+      (g) =>
+        g.config.flows.enabled
+          ? new FlowRuntime({
+              config: g.config.flows,
+              bus: g.ingest,
+              log: g.log.child({ part: 'flows' }),
+              metrics: g.registry,
+              app: g.http.app,
+              server: g.http.server,
+              dataDir: g.dataDir,
+            })
+          : undefined,
+      'before-broker',
+    )
+    .use((g) =>
+      g.config.downlink.enabled
+        ? new Downlink({
+            brokers: g.config.kafka.brokers,
+            clientId: g.config.kafka.clientId,
+            groupId: g.config.downlink.groupId,
+            topics: g.config.downlink.topics,
+            mqttTopic: g.config.downlink.mqttTopic,
+            qos: g.config.downlink.qos,
+            ssl: g.config.kafka.ssl,
+            sasl: g.config.kafka.sasl,
             bus: g.ingest,
-            log: g.log.child({ part: 'flows' }),
-            metrics: g.registry,
-            app: g.http.app,
-            server: g.http.server,
-            dataDir: g.dataDir,
+            log: g.log.child({ part: 'downlink' }),
           })
         : undefined,
-    'before-broker',
-  );
+    );
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

@@ -189,8 +189,15 @@ const DownlinkSchema = Section(
     enabled: Type.Boolean({ default: false, description: 'Consume cloud commands from Kafka and publish to devices.' }),
     topics: Type.Array(Type.String(), { default: ['edge.commands'], description: 'Kafka topics with commands.' }),
     groupId: Type.String({ minLength: 1, default: 'edge-gateway-downlink', description: 'Kafka consumer group id.' }),
+    mqttTopic: Type.String({
+      minLength: 1,
+      default: 'devices/${key}/command',
+      description:
+        'MQTT topic a command is published on when its record has no `mqtt.topic` header; ${key} is the record key.',
+    }),
+    qos: OneOf([0, 1, 2], { default: 1, description: 'QoS of commands published to devices.' }),
   },
-  'Cloud-to-device commands.',
+  'Cloud-to-device commands: records from Kafka published to devices over MQTT.',
 );
 
 export const GatewayConfigSchema = Type.Object(
