@@ -61,6 +61,9 @@ describe('adapters through the gateway to Kafka', () => {
     cleanups.push(() => gw.stop());
     await gw.start();
 
+    type AdapterHealth = { serial: Record<string, { status: string }> };
+    const adaptersHealth = () => (gw.health() as unknown as { adapters: AdapterHealth }).adapters;
+    await until(() => adaptersHealth().serial['gps-e2e']?.status === 'online', 'serial port open');
     const dev = new SerialPort({ path: line.b, baudRate: 9600, autoOpen: false });
     await new Promise<void>((resolve, reject) => dev.open((e) => (e ? reject(e) : resolve())));
     cleanups.push(() => new Promise<void>((resolve) => dev.close(() => resolve())));
@@ -74,14 +77,9 @@ describe('adapters through the gateway to Kafka', () => {
         return [];
       }
     };
-    await until(
-      () => {
-        const r = records();
-        return r.some((x) => x.key === 'meter-e2e') && r.some((x) => x.key === 'gps-e2e');
-      },
-      'values in Kafka',
-      60_000,
-    );
+    const has = (key: string, field: string) =>
+      records().some((x) => x.key === key && field in (JSON.parse(x.payload ?? '{}') as object));
+    await until(() => has('meter-e2e', 'point') && has('gps-e2e', 'sentence'), 'values in Kafka', 60_000);
     const r = records();
     const meter = r.filter((x) => x.key === 'meter-e2e').map((x) => JSON.parse(x.payload ?? '{}'));
     expect(meter).toContainEqual(
