@@ -100,18 +100,18 @@ export class Adapters {
       };
     const buses: Record<string, unknown> = {};
     for (const [key, b] of this.#buses) buses[key] = { open: b.open, reconnects: b.reconnects, lastError: b.lastError };
-    const all = [...this.#serial.map((s) => s.status), ...this.#devices.map((d) => d.status)];
     return {
-      status: all.every((s) => s === 'online')
-        ? 'ok'
-        : all.some((s) => s === 'online')
-          ? 'degraded'
-          : all.length
-            ? 'down'
-            : 'ok',
+      status: overall([...this.#serial.map((s) => s.status), ...this.#devices.map((d) => d.status)]),
       serial,
       modbus,
       buses,
     };
   }
+}
+
+/** ok: all online (or nothing configured); starting: none offline yet; down: none online; otherwise degraded. */
+function overall(states: readonly ('unknown' | 'online' | 'offline')[]): string {
+  if (states.every((s) => s === 'online')) return 'ok';
+  if (!states.includes('offline')) return 'starting';
+  return states.includes('online') ? 'degraded' : 'down';
 }

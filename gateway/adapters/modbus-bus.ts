@@ -86,9 +86,10 @@ export class ModbusBus {
     return this.#client?.isOpen === true;
   }
 
-  /** Called with true when the bus opens and false when it is lost. */
-  onState(fn: (open: boolean) => void): void {
+  /** Called with true when the bus opens and false when it is lost (or fails to open). Returns an unsubscribe. */
+  onState(fn: (open: boolean) => void): () => void {
     this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
   }
 
   start(): void {

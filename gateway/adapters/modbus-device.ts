@@ -36,6 +36,7 @@ export class ModbusDevice {
   #polling: Promise<void> | undefined;
   #unsubscribe: (() => Promise<void>)[] = [];
   readonly #writes = new Set<Promise<void>>();
+  #offState: (() => void) | undefined;
   status: DeviceStatus = 'unknown';
   polls = 0;
   lastError: string | undefined;
@@ -69,7 +70,7 @@ export class ModbusDevice {
       );
     }
     // Polling follows the bus: a bus that opens is polled at once, a bus that is lost takes its devices offline.
-    this.line.onState((open) => {
+    this.#offState = this.line.onState((open) => {
       if (!this.#running) return;
       if (open && !this.#polling) this.#schedule(0);
       if (!open) void this.#setStatus('offline', this.line.lastError);
@@ -79,6 +80,7 @@ export class ModbusDevice {
 
   async stop(): Promise<void> {
     this.#running = false;
+    this.#offState?.();
     this.#cancel();
     await this.#polling;
     await Promise.allSettled(this.#unsubscribe.map((u) => u()));
