@@ -160,9 +160,9 @@ export class LocalKafka {
       'java',
       this.javaArgs('kafka.tools.StorageTool', [
         'format',
-        '-t',
-        clusterId,
-        '-c',
+        // `=` form: a random id may start with '-', which the tool's argument parser would take for an option.
+        `--cluster-id=${clusterId}`,
+        '--config',
         this.configPath,
         '--ignore-formatted',
       ]),

@@ -1,0 +1,93 @@
+// MQTT over TCP, TLS and WebSocket (/mqtt on the HTTP port) all reach the durable path; sessions, subscriptions and
+// retained messages live in LevelDB and survive a SIGKILL.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { afterEach, expect, it } from 'vitest';
+import { GatewayProcess, waitFor } from '../harness/gateway-process.ts';
+import { freePort } from '../harness/kafka.ts';
+
+const cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+
+function selfSigned(): { cert: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-tls-'));
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  const r = spawnSync('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+  ]);
+  if (r.status !== 0) throw new Error(`openssl: ${r.stderr}`);
+  return { cert, key };
+}
+
+it('TCP, TLS and WebSocket publishes are acknowledged after they are stored', async () => {
+  const { cert, key } = selfSigned();
+  const tlsPort = await freePort();
+  const gw = await GatewayProcess.create({
+    env: {
+      GATEWAY_KAFKA_BROKERS: '127.0.0.1:1',
+      GATEWAY_MQTT_TLS_CERT: cert,
+      GATEWAY_MQTT_TLS_KEY: key,
+      GATEWAY_MQTT_TLS_PORT: String(tlsPort),
+    },
+  });
+  cleanup.push(() => gw.close());
+  await gw.start();
+  const clients = [
+    await mqtt.connectAsync(gw.url, { clientId: 'tcp-dev' }),
+    await mqtt.connectAsync(`mqtts://127.0.0.1:${tlsPort}`, { clientId: 'tls-dev', ca: readFileSync(cert) }),
+    await mqtt.connectAsync(`ws://127.0.0.1:${gw.httpPort}/mqtt`, { clientId: 'ws-dev' }),
+  ];
+  for (const c of clients) {
+    for (let i = 0; i < 5; i++) await c.publishAsync(`sensors/${c.options.clientId}/temp`, `{"i":${i}}`, { qos: 1 });
+    await c.endAsync();
+  }
+  expect(await gw.metric('gateway_backlog_records')).toBe(15);
+  expect(await gw.metric('gateway_ingress_messages_total', { qos: '1' })).toBe(15);
+});
+
+it('persistent sessions, subscriptions and retained messages survive a SIGKILL', async () => {
+  const gw = await GatewayProcess.create({ env: { GATEWAY_KAFKA_BROKERS: '127.0.0.1:1' } });
+  cleanup.push(() => gw.close());
+  await gw.start();
+  const sub = await mqtt.connectAsync(gw.url, { clientId: 'panel-1', clean: false });
+  await sub.subscribeAsync('alarms/#', { qos: 1 });
+  await sub.endAsync();
+  const pub = await mqtt.connectAsync(gw.url, { clientId: 'plc-1' });
+  await pub.publishAsync('alarms/line-3', 'overheat', { qos: 1 });
+  await pub.publishAsync('config/line-3', 'speed=12', { qos: 1, retain: true });
+  await pub.endAsync();
+
+  await gw.kill('SIGKILL');
+  await gw.start();
+
+  const back = mqtt.connect(gw.url, { clientId: 'panel-1', clean: false });
+  cleanup.push(() => back.endAsync());
+  const queued = await new Promise<string>((resolve) => back.once('message', (_t, p) => resolve(p.toString())));
+  expect(queued).toBe('overheat');
+  const reader = await mqtt.connectAsync(gw.url, { clientId: 'hmi-1' });
+  cleanup.push(() => reader.endAsync());
+  const retained = new Promise<string>((resolve) => reader.once('message', (_t, p) => resolve(p.toString())));
+  await reader.subscribeAsync('config/#', { qos: 1 });
+  expect(await retained).toBe('speed=12');
+  await waitFor('stored records counted', async () => (await gw.metric('gateway_backlog_records')) === 2);
+});
