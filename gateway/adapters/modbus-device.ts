@@ -155,7 +155,7 @@ export class ModbusDevice {
         const data = await this.request((c) => readBlock(c, block));
         responded = true;
         for (const { point, offset } of block.points) {
-          const value = decodePoint(point, data, offset);
+          const value = valueAt(point, data, offset);
           if (value !== undefined && this.#changed(point, value)) publishes.push(this.#publishValue(point, value));
         }
       } catch (err) {
@@ -264,7 +264,7 @@ async function readBlock(c: ModbusClient, b: ReadBlock): Promise<(number | boole
   }
 }
 
-function decodePoint(p: Point, data: (number | boolean)[], offset: number): EngValue | undefined {
+function valueAt(p: Point, data: (number | boolean)[], offset: number): EngValue | undefined {
   if (p.area === 'coil' || p.area === 'discrete') {
     const bit = data[offset];
     return typeof bit === 'boolean' ? bit : undefined;

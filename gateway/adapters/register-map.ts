@@ -268,3 +268,25 @@ export function fromEngineering(
     throw new RangeError(`${value} is not a multiple of the scale ${p.scale}`);
   return p.type === 'int64' ? BigInt(rounded) : rounded;
 }
+
+/** A device's register map: the `points` of a Modbus device in the gateway config, and of a simulated slave. */
+export const RegisterMapSchema = Type.Array(PointSchema, { description: 'Points of one Modbus device.' });
+export type RegisterMap = Static<typeof RegisterMapSchema>;
+
+/**
+ * What a slave stores for a point holding `value` (an engineering value): a coil/discrete state, or the registers.
+ * Throws RangeError when the value does not fit the point.
+ */
+export function encodePoint(p: Point, value: boolean | number | string): { bit: boolean } | { registers: number[] } {
+  if (p.area === 'coil' || p.area === 'discrete') {
+    if (typeof value !== 'boolean' && value !== 0 && value !== 1) throw new RangeError(`${p.name} needs a bool`);
+    return { bit: value === true || value === 1 };
+  }
+  return { registers: encodeRegisters(fromEngineering(value, p), p) };
+}
+
+/** The engineering value of a point from its bit or its registers (exactly `pointWidth(p)` of them). */
+export function decodePoint(p: Point, data: boolean | readonly number[]): boolean | number | string {
+  if (typeof data === 'boolean') return data;
+  return toEngineering(decodeRegisters(data, p), p);
+}

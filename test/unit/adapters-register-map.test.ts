@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
+  decodePoint,
   decodeRegisters,
+  encodePoint,
   encodeRegisters,
   fromEngineering,
   ORDERS,
@@ -8,6 +10,7 @@ import {
   type PointType,
   toEngineering,
 } from '../../gateway/adapters/register-map.ts';
+import { adaptersConfig } from '../fixtures/modbus-harness.ts';
 
 const p = (type: PointType, order: Point['order'] = 'ABCD', length = 1) => ({ type, order, length, bit: -1 });
 
@@ -86,5 +89,31 @@ describe('register-map codec', () => {
   it('keeps 64-bit integers beyond 2^53 exact as strings', () => {
     expect(toEngineering(2n ** 60n, { scale: 1, offset: 0 })).toBe('1152921504606846976');
     expect(toEngineering(-42n, { scale: 1, offset: 0 })).toBe(-42);
+  });
+});
+
+describe('point codec shared with the simulator', () => {
+  it('encodes what a slave stores and decodes what the gateway reads, scale included', () => {
+    const pts =
+      adaptersConfig({
+        modbus: [
+          {
+            name: 'sim',
+            points: [
+              { name: 't', address: 0, type: 'int16', scale: 0.1, offset: -40 },
+              { name: 'e', address: 1, type: 'uint32', order: 'CDAB', scale: 0.01 },
+              { name: 'k', area: 'coil', address: 0, type: 'bool' },
+              { name: 's', address: 3, type: 'string', length: 3, order: 'BADC' },
+            ],
+          },
+        ],
+      }).modbus[0]?.points ?? [];
+    const samples: Record<string, boolean | number | string> = { t: 21.7, e: 1234.56, k: true, s: 'ABCDE' };
+    for (const p of pts) {
+      const enc = encodePoint(p, samples[p.name] ?? 0);
+      const back = decodePoint(p, 'bit' in enc ? enc.bit : enc.registers);
+      expect(back).toEqual(samples[p.name]);
+    }
+    expect(() => encodePoint(pts[0] ?? ({} as never), 10_000)).toThrow(RangeError);
   });
 });
