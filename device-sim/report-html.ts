@@ -12,6 +12,8 @@ export interface HtmlInput {
   verify?: VerifyReport;
   /** Timed events to mark on the charts (chaos steps), in ms since the run started. */
   marks?: { t: number; label: string }[];
+  /** The gateway's outbox backlog over time (chaos runs sample its metrics). */
+  gatewayBacklog?: { t: number; records: number | undefined }[];
 }
 
 interface Series {
@@ -133,6 +135,20 @@ export function renderHtml(input: HtmlInput): string {
       input.marks,
     ),
   ];
+  if (input.gatewayBacklog?.length) {
+    const b = input.gatewayBacklog;
+    charts.splice(
+      1,
+      0,
+      lineChart(
+        'Gateway backlog (outbox, not yet in Kafka)',
+        'records',
+        b.map((s) => s.t / 1000),
+        [{ name: 'backlog', color: '#edc948', values: b.map((s) => s.records) }],
+        input.marks,
+      ),
+    );
+  }
   const sections: string[] = [];
   if (input.ledger) {
     const t = ledgerTotals(input.ledger);

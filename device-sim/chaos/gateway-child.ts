@@ -12,6 +12,7 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** What the chaos runner needs from a gateway, wherever it runs. */
 export interface ChaosGateway {
   readonly mqttPort: number;
+  readonly httpPort: number;
   readonly running: boolean;
   readonly starts: number;
   start(): Promise<void>;
@@ -25,12 +26,14 @@ export interface NsGatewayOptions {
   env: Record<string, string>;
   configYaml?: string;
   mqttPort: number;
+  httpPort: number;
   /** Data dir (e.g. on a small disk); default a temp dir removed by close(). */
   dataDir?: string;
 }
 
 export class NsGateway implements ChaosGateway {
   readonly mqttPort: number;
+  readonly httpPort: number;
   starts = 0;
   private readonly dir: string;
   private readonly ownsDir: boolean;
@@ -41,6 +44,7 @@ export class NsGateway implements ChaosGateway {
   constructor(opts: NsGatewayOptions) {
     this.opts = opts;
     this.mqttPort = opts.mqttPort;
+    this.httpPort = opts.httpPort;
     this.ownsDir = opts.dataDir === undefined;
     this.dir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'dsim-gw-'));
   }
@@ -64,7 +68,7 @@ export class NsGateway implements ChaosGateway {
         GATEWAY_DATA_DIR: join(this.dir, 'data'),
         GATEWAY_MQTT_PORT: String(this.mqttPort),
         GATEWAY_MQTT_HOST: '0.0.0.0',
-        GATEWAY_HTTP_PORT: '8080',
+        GATEWAY_HTTP_PORT: String(this.httpPort),
         ...this.opts.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

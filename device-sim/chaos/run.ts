@@ -23,12 +23,33 @@ export interface ChaosEvent {
   label: string;
 }
 
+/** Ports inside the private namespace: nothing else listens there. */
+const NS_HTTP_PORT = 8080;
+
+/** The gateway's outbox backlog (records) from its metrics; undefined while it is down. */
+export async function gatewayBacklog(metricsUrl: string): Promise<number | undefined> {
+  try {
+    const text = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(800) })).text();
+    let sum = 0;
+    for (const line of text.split('\n')) {
+      if (line.startsWith('gateway_backlog_records{') || line.startsWith('gateway_backlog_records ')) {
+        sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+      }
+    }
+    return sum;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface ChaosResult {
   scenario: string;
   ledger: Ledger;
   report: VerifyReport;
   events: ChaosEvent[];
   samples: ProgressSample[];
+  /** The gateway's backlog once a second (ms since the load started). */
+  backlog: { t: number; records: number | undefined }[];
   gatewayStarts: number;
 }
 
@@ -50,6 +71,8 @@ export interface ChaosRig {
   netns?: GatewayNetns;
   uplink?: FaultProxy;
   disk?: DataDisk;
+  /** The gateway's Prometheus endpoint, sampled for its backlog. */
+  metricsUrl: string;
   cleanup: () => Promise<void>;
 }
 
@@ -76,7 +99,7 @@ async function relayRig(
     await cleanup();
     throw err;
   }
-  return { kafka, gw, devices, cleanup };
+  return { kafka, gw, devices, metricsUrl: `http://127.0.0.1:${gw.httpPort}/metrics`, cleanup };
 }
 
 /**
@@ -130,6 +153,7 @@ async function namespaceRig(
       env: { GATEWAY_KAFKA_BROKERS: brokers.map((b) => `127.0.0.1:${b.split(':')[1]}`).join(','), ...sc.gateway.env },
       ...(sc.gateway.configYaml !== undefined ? { configYaml: sc.gateway.configYaml } : {}),
       mqttPort: 1883,
+      httpPort: NS_HTTP_PORT,
       ...(disk ? { dataDir: disk.dir } : {}),
     });
     started.push({ close: () => gw.close() });
@@ -137,7 +161,8 @@ async function namespaceRig(
     const devices = new FaultProxy(ns.devices.nsIp, gw.mqttPort);
     await devices.start();
     started.push({ close: () => devices.close() });
-    return { kafka, gw, devices, netns: ns, ...(uplink ? { uplink } : {}), cleanup };
+    const metricsUrl = `http://${ns.devices.nsIp}:${NS_HTTP_PORT}/metrics`;
+    return { kafka, gw, devices, netns: ns, ...(uplink ? { uplink } : {}), metricsUrl, cleanup };
   } catch (err) {
     await cleanup();
     throw err;
@@ -169,6 +194,16 @@ export async function runChaos(sc: Scenario, opts: ChaosOptions = {}): Promise<C
       events.push({ t, label });
       log(`[${(t / 1000).toFixed(1)}s] ${label}`);
     };
+    const backlog: ChaosResult['backlog'] = [];
+    const metricsUrl = rig.metricsUrl;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const t = Date.now() - started;
+        backlog.push({ t, records: await gatewayBacklog(metricsUrl) });
+        await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - started - t))));
+      }
+    })();
     const fleet = runFleet({
       url: rig.devices.url,
       devices: sc.fleet.devices,
@@ -182,7 +217,10 @@ export async function runChaos(sc: Scenario, opts: ChaosOptions = {}): Promise<C
       quiet: opts.quiet ?? false,
       drainTimeoutMs: 120_000,
     });
-    const [res] = await Promise.all([fleet, runSteps(sc.steps, started, rig, mark)]);
+    const [res] = await Promise.all([fleet, runSteps(sc.steps, started, rig, mark)]).finally(() => {
+      sampling = false;
+    });
+    await sampler;
     // Whatever the scenario left broken is healed before counting: verify measures loss, not a missing broker.
     rig.devices.restore();
     rig.uplink?.restore();
@@ -213,6 +251,7 @@ export async function runChaos(sc: Scenario, opts: ChaosOptions = {}): Promise<C
       report,
       events,
       samples: res.samples,
+      backlog,
       gatewayStarts: rig.gw.starts,
     };
   } finally {

@@ -38,6 +38,7 @@ export async function chaosMain(o: ParsedOptions): Promise<number> {
         samples: res.samples,
         verify: res.report,
         marks: res.events,
+        gatewayBacklog: res.backlog,
         stats: { gateway_starts: res.gatewayStarts },
       }),
     );
