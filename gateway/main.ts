@@ -3,7 +3,6 @@
 // Without a config file it starts with embedded defaults and buffers until Kafka is reachable.
 import { pino } from 'pino';
 import { Downlink } from '../cloud-sync/downlink.ts';
-import { FlowRuntime } from '../flows/runtime.ts';
 import { ConfigError, loadConfig, redactConfig } from './config/index.ts';
 import { Gateway } from './gateway.ts';
 
@@ -42,10 +41,12 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const log = pino({ level: config.log.level, base: { svc: 'edge-gateway' } });
+  // Node-RED is a large module tree: load it only when flows are on.
+  const FlowRuntime = config.flows.enabled ? (await import('../flows/runtime.ts')).FlowRuntime : undefined;
   const gw = new Gateway(config, log)
     .use(
       (g) =>
-        g.config.flows.enabled
+        FlowRuntime
           ? new FlowRuntime({
               config: g.config.flows,
               bus: g.ingest,

@@ -1,0 +1,149 @@
+#!/usr/bin/env node
+// Lean MQTT 3.1.1 load generator for the benchmarks: pre-encoded QoS 1 PUBLISH packets written straight to sockets,
+// PUBACKs parsed by hand, a window of unacknowledged publishes per connection, optional total rate. Its per-message
+// cost is a fraction of a full client's, so the numbers describe the broker, not the load generator.
+// usage: node bench/publisher-raw.ts <port> <clients> <messagesPerClient> <window> <totalRate|0> <payloadBytes>
+// Prints one JSON line: acked, seconds, rate, p50, p99, max (PUBACK latency, ms).
+import { connect, type Socket } from 'node:net';
+
+const [p = '1883', c = '100', m = '1000', w = '16', r = '0', s = '256'] = process.argv.slice(2);
+const port = Number(p);
+const clients = Number(c);
+const perClient = Number(m);
+const window = Number(w);
+const rate = Number(r);
+const size = Number(s);
+
+function varint(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) b |= 128;
+    out.push(b);
+  } while (n > 0);
+  return out;
+}
+
+function connectPacket(clientId: string): Buffer {
+  const id = Buffer.from(clientId);
+  const body = Buffer.concat([
+    Buffer.from([0, 4, 77, 81, 84, 84, 4, 2, 0, 60]), // "MQTT", level 4, clean session, keepalive 60 s
+    Buffer.from([id.length >> 8, id.length & 255]),
+    id,
+  ]);
+  return Buffer.concat([Buffer.from([0x10, ...varint(body.length)]), body]);
+}
+
+const lat = new Float64Array(clients * perClient);
+let nLat = 0;
+let acked = 0;
+
+class Conn {
+  readonly sock: Socket;
+  readonly topic: Buffer;
+  readonly head: Buffer;
+  sent = 0;
+  inflight = 0;
+  readonly sentAt = new Float64Array(65536);
+  private buf = Buffer.alloc(0);
+  private connected: () => void = () => {};
+  readonly ready: Promise<void>;
+  done: () => void = () => {};
+  readonly finished: Promise<void>;
+  budget = Number.POSITIVE_INFINITY;
+
+  constructor(i: number) {
+    this.topic = Buffer.from(`devices/bench-${i}/telemetry`);
+    const remaining = 2 + this.topic.length + 2 + size;
+    this.head = Buffer.from([0x32, ...varint(remaining), this.topic.length >> 8, this.topic.length & 255]);
+    this.sock = connect({ port, host: '127.0.0.1', noDelay: true });
+    this.ready = new Promise((res) => {
+      this.connected = res;
+    });
+    this.finished = new Promise((res) => {
+      this.done = res;
+    });
+    this.sock.on('connect', () => this.sock.write(connectPacket(`rawbench-${process.pid}-${i}`)));
+    this.sock.on('data', (d: Buffer) => this.onData(d));
+    this.sock.on('error', (e) => {
+      console.error(`connection ${i}: ${e.message}`);
+      process.exit(1);
+    });
+  }
+
+  private onData(d: Buffer): void {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+    let o = 0;
+    const now = performance.now();
+    while (o + 2 <= this.buf.length) {
+      const type = (this.buf[o] as number) >> 4;
+      const len = this.buf[o + 1] as number; // CONNACK and PUBACK have remaining length 2
+      if (o + 2 + len > this.buf.length) break;
+      if (type === 2) this.connected();
+      else if (type === 4) {
+        const id = ((this.buf[o + 2] as number) << 8) | (this.buf[o + 3] as number);
+        lat[nLat++] = now - (this.sentAt[id] as number);
+        this.inflight--;
+        acked++;
+      }
+      o += 2 + len;
+    }
+    this.buf = this.buf.subarray(o);
+    this.pump();
+    if (this.sent >= perClient && this.inflight === 0) this.done();
+  }
+
+  pump(): void {
+    let n = 0;
+    this.sock.cork();
+    while (this.inflight < window && this.sent < perClient && this.budget > 0) {
+      const id = (this.sent % 65535) + 1;
+      const t = performance.now();
+      const pkt = Buffer.allocUnsafe(this.head.length + this.topic.length + 2 + size);
+      this.head.copy(pkt, 0);
+      let o = this.head.length;
+      o += this.topic.copy(pkt, o);
+      pkt[o++] = id >> 8;
+      pkt[o++] = id & 255;
+      pkt.write((performance.timeOrigin + t).toFixed(3).padEnd(size, 'x'), o, 'latin1');
+      this.sentAt[id] = t;
+      this.sock.write(pkt);
+      this.sent++;
+      this.inflight++;
+      this.budget--;
+      n++;
+    }
+    this.sock.uncork();
+    if (n === 0 && this.sent >= perClient && this.inflight === 0) this.done();
+  }
+}
+
+const conns = Array.from({ length: clients }, (_, i) => new Conn(i));
+await Promise.all(conns.map((cn) => cn.ready));
+const start = performance.now();
+let ticker: NodeJS.Timeout | undefined;
+if (rate > 0) {
+  // Every 2 ms each connection gets its share of the rate as a send budget.
+  for (const cn of conns) cn.budget = 0;
+  const perTick = (rate * 0.002) / clients;
+  let carry = 0;
+  ticker = setInterval(() => {
+    carry += perTick;
+    const whole = Math.floor(carry);
+    carry -= whole;
+    for (const cn of conns) {
+      cn.budget = Math.min(cn.budget + whole + (Math.random() < carry ? 1 : 0), window);
+      cn.pump();
+    }
+  }, 2);
+} else {
+  for (const cn of conns) cn.pump();
+}
+await Promise.all(conns.map((cn) => cn.finished));
+if (ticker) clearInterval(ticker);
+const secs = (performance.now() - start) / 1000;
+for (const cn of conns) cn.sock.end(Buffer.from([0xe0, 0]));
+const sorted = lat.subarray(0, nLat).sort();
+const pct = (q: number): number => sorted[Math.min(nLat - 1, Math.floor((q / 100) * nLat))] ?? 0;
+console.log(JSON.stringify({ acked, seconds: secs, rate: acked / secs, p50: pct(50), p99: pct(99), max: pct(100) }));
