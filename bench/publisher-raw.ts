@@ -46,7 +46,7 @@ class Conn {
   sent = 0;
   inflight = 0;
   readonly sentAt = new Float64Array(65536);
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private connected: () => void = () => {};
   readonly ready: Promise<void>;
   done: () => void = () => {};
