@@ -20,7 +20,7 @@ const arg = (name: string, dflt: number): number => {
 };
 const quick = process.argv.includes('--quick');
 const CLIENTS = arg('clients', 100);
-const PER_CLIENT = arg('messages', quick ? 300 : 1000);
+const PER_CLIENT = arg('messages', quick ? 500 : 2000);
 const WINDOW = arg('window', 16);
 const SIZE = 256;
 const DRAIN_MSGS_PER_CLIENT = arg('drain-messages', quick ? 500 : 2000);
@@ -33,12 +33,12 @@ interface PubResult {
   p99: number;
 }
 
-async function publish(url: string, perClient: number, rate = 0): Promise<PubResult> {
+async function publish(port: number, perClient: number, rate = 0): Promise<PubResult> {
   const p = spawn(
     process.execPath,
     [
-      join(repoRoot, 'bench', 'publisher.ts'),
-      url,
+      join(repoRoot, 'bench', 'publisher-raw.ts'),
+      String(port),
       String(CLIENTS),
       String(perClient),
       String(WINDOW),
@@ -92,8 +92,9 @@ function kafkaLatency(brokers: string[], topic: string): { n: number; p50: numbe
 }
 
 async function gateway(env: Record<string, string>, dataDir?: string): Promise<GatewayProcess> {
+  // The durable path alone: flows have their own benchmark (bench/flows.ts).
   const gw = await GatewayProcess.create({
-    env,
+    env: { GATEWAY_FLOWS_ENABLED: 'false', ...env },
     ...(dataDir ? { dataDir } : {}),
   });
   await gw.start();
@@ -118,11 +119,11 @@ try {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await once(base.stdout, 'data');
-  const baseline = await publish(`mqtt://127.0.0.1:${basePort}`, PER_CLIENT);
+  const baseline = await publish(basePort, PER_CLIENT);
   const baseRss = peakRss(base.pid);
   base.kill('SIGTERM');
   const gwIngest = await gateway({ GATEWAY_KAFKA_BROKERS: unreachable });
-  const ingest = await publish(gwIngest.url, PER_CLIENT);
+  const ingest = await publish(gwIngest.mqttPort, PER_CLIENT);
   const commits = await gwIngest.metric('gateway_group_commit_records_count');
   const committed = await gwIngest.metric('gateway_group_commit_records_sum');
   row('QoS 1 ingest, fsync group commit (msg/s)', f0(ingest.rate), f0(baseline.rate), '>= 50,000');
@@ -133,7 +134,7 @@ try {
     '',
   );
   row('  records per group commit (mean)', f2(committed / Math.max(1, commits)), '', '');
-  const half = await publish(gwIngest.url, PER_CLIENT, Math.round(ingest.rate / 2));
+  const half = await publish(gwIngest.mqttPort, PER_CLIENT, Math.round(ingest.rate / 2));
   row(`PUBACK p50 / p99 at half load, ${f0(half.rate)} msg/s (ms)`, `${f2(half.p50)} / ${f2(half.p99)}`, '', 'p99 < 3');
   row('  gateway peak RSS, ingest (MB)', f0(peakRss(gwIngest.pid)), f0(baseRss), '');
   await gwIngest.close();
@@ -149,7 +150,7 @@ try {
     const gw = await gateway(env);
     const total = CLIENTS * PER_CLIENT;
     const t0 = performance.now();
-    const pub = await publish(gw.url, PER_CLIENT);
+    const pub = await publish(gw.mqttPort, PER_CLIENT);
     await waitFor('forwarded', async () => (await gw.metric('gateway_forwarded_records_total')) >= total, 300_000, 50);
     const e2eSecs = (performance.now() - t0) / 1000;
     const lat = kafkaLatency(kafka.brokers, topic);
@@ -165,7 +166,7 @@ try {
       GATEWAY_KAFKA_BROKERS: unreachable,
       GATEWAY_ROUTES: JSON.stringify([{ filter: '#', topic: `${topic}.drain` }]),
     });
-    await publish(fill.url, DRAIN_MSGS_PER_CLIENT);
+    await publish(fill.mqttPort, DRAIN_MSGS_PER_CLIENT);
     const backlog = await fill.metric('gateway_backlog_records');
     await fill.stop();
     const drainGw = await gateway(

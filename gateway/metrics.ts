@@ -7,20 +7,35 @@ import type { Broker } from './broker.ts';
 import type { IngestCounters } from './ingest.ts';
 
 export function ingestCounters(registry: Registry): IngestCounters {
-  const received = new Counter({
+  // Hot path: plain integers per message; prom-client gets the deltas at scrape time.
+  const byQos = [0, 0, 0];
+  const reportedQos = [0, 0, 0];
+  const byRoute = new Map<string, number>();
+  const reportedRoute = new Map<string, number>();
+  new Counter({
     name: 'gateway_ingress_messages_total',
     help: 'Messages received from devices and in-process sources, by QoS.',
     labelNames: ['qos'],
     registers: [registry],
+    collect() {
+      for (let q = 0; q < 3; q++) {
+        this.inc({ qos: String(q) }, (byQos[q] as number) - (reportedQos[q] as number));
+        reportedQos[q] = byQos[q] as number;
+      }
+    },
   });
-  const byQos = [received.labels('0'), received.labels('1'), received.labels('2')];
-  const routed = new Counter({
+  new Counter({
     name: 'gateway_routed_records_total',
     help: 'Outbox records appended, by route.',
     labelNames: ['route'],
     registers: [registry],
+    collect() {
+      for (const [route, n] of byRoute) {
+        this.inc({ route }, n - (reportedRoute.get(route) ?? 0));
+        reportedRoute.set(route, n);
+      }
+    },
   });
-  const routedBy = new Map<string, Counter.Internal>();
   const refused = new Counter({
     name: 'gateway_ingress_refused_total',
     help: 'Messages refused at ingest (not acknowledged), by reason code.',
@@ -33,14 +48,11 @@ export function ingestCounters(registry: Registry): IngestCounters {
     registers: [registry],
   });
   return {
-    received: (qos) => byQos[qos]?.inc(),
+    received: (qos) => {
+      byQos[qos] = (byQos[qos] ?? 0) + 1;
+    },
     routed: (route, n) => {
-      let c = routedBy.get(route);
-      if (!c) {
-        c = routed.labels(route);
-        routedBy.set(route, c);
-      }
-      c.inc(n);
+      byRoute.set(route, (byRoute.get(route) ?? 0) + n);
     },
     refused: (reason) => refused.labels(reason).inc(),
     unrouted: () => unrouted.inc(),

@@ -38,7 +38,7 @@ it('Kafka unreachable at start: runs, acknowledges, buffers, health says link do
   gateways.push(gw);
   await gw.start();
   const client = await mqtt.connectAsync(gw.url, { clientId: 'link-test', clean: true });
-  for (let i = 0; i < 10; i++) await client.publishAsync('devices/link-test/state', JSON.stringify({ i }), { qos: 1 });
+  for (let i = 0; i < 10; i++) await client.publishAsync('sensors/link-test/temp', JSON.stringify({ i }), { qos: 1 });
   await client.endAsync();
   await waitFor('link reported down', async () => {
     const h = (await gw.health()) as { kafka: { link: string } };
