@@ -33,6 +33,16 @@ const commands: Record<string, Command> = {
     info: async () => (await import('./commands/chaos.ts')).chaosCommand,
     main: async (o) => (await import('./commands/chaos.ts')).chaosMain(o),
   },
+  modbus: {
+    summary: 'a Modbus slave (TCP, or RTU on a pty) whose registers follow a device profile',
+    info: async () => (await import('./commands/field.ts')).modbusCommand,
+    main: async (o) => (await import('./commands/field.ts')).modbusMain(o),
+  },
+  serial: {
+    summary: 'a GPS receiver writing NMEA on a pty or serial device',
+    info: async () => (await import('./commands/field.ts')).serialCommand,
+    main: async (o) => (await import('./commands/field.ts')).serialMain(o),
+  },
   broker: {
     summary: 'a plain in-memory MQTT broker, to try the simulator without a gateway',
     info: async () => (await import('./commands/fleet.ts')).brokerCommand,
