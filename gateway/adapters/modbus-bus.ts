@@ -218,7 +218,9 @@ export class ModbusBus {
 
 function closeQuietly(c: ModbusClient): void {
   try {
+    // destroy() also fails pending requests at once and stops a TCP connect that is still under way.
     if (c.isOpen) c.close(() => undefined);
+    else c.destroy(() => undefined);
   } catch {
     // the port never opened
   }
