@@ -129,7 +129,7 @@ export class ModbusBus {
       this.lastError = (err as Error)?.message ?? String(err);
       this.#emit(false);
       this.#scheduleReconnect(`open failed: ${this.lastError}`);
-      closeQuietly(client);
+      abandon(client);
       return;
     }
     if (!this.#running) {
@@ -194,13 +194,26 @@ export class ModbusBus {
       if (!c?.isOpen) throw new AdapterError('GW_ERR_MODBUS_PORT', this.lastError ?? 'port not open');
       c.setID(unitId);
       c.setTimeout(timeoutMs);
+      // modbus-serial times requests out itself; this bound only keeps the queue moving if one never settles.
+      let guard: NodeJS.Timeout | undefined;
+      const stuck = new Promise<never>((_, reject) => {
+        guard = setTimeout(
+          () => reject(new AdapterError('GW_ERR_MODBUS_TIMEOUT', 'response timeout (request never settled)')),
+          timeoutMs * 2 + 1000,
+        );
+      });
+      const request = fn(c);
+      // If the guard wins, a late settlement of the request must not surface as an unhandled rejection.
+      request.catch(() => undefined);
       try {
-        return await fn(c);
+        return await Promise.race([request, stuck]);
       } catch (err) {
         const e = classify(err);
         if (this.opts.transport === 'rtu' && (e.code === 'GW_ERR_MODBUS_TIMEOUT' || e.code === 'GW_ERR_MODBUS_CRC'))
           await this.#drain(c);
         throw e;
+      } finally {
+        clearTimeout(guard);
       }
     });
     this.#queue = task.catch(() => undefined);
@@ -218,11 +231,19 @@ export class ModbusBus {
 
 function closeQuietly(c: ModbusClient): void {
   try {
-    // destroy() also fails pending requests at once and stops a TCP connect that is still under way.
+    // Not destroy(): it drops pending requests' timers without failing them, so they would never settle.
     if (c.isOpen) c.close(() => undefined);
-    else c.destroy(() => undefined);
   } catch {
-    // the port never opened
+    // already closed
+  }
+}
+
+/** A client whose open failed: nothing is pending on it, so destroy() is safe and stops a TCP connect under way. */
+function abandon(c: ModbusClient): void {
+  try {
+    c.destroy(() => undefined);
+  } catch {
+    // the port never existed
   }
 }
 

@@ -9,7 +9,7 @@ const fake = vi.hoisted(() => {
     static inFlight = 0;
     static maxInFlight = 0;
     /** Scripted outcomes of the next reads; `ok` when empty. */
-    static script: ('ok' | 'timeout' | 'crc' | 'exception')[] = [];
+    static script: ('ok' | 'timeout' | 'crc' | 'exception' | 'hang')[] = [];
     static reads = 0;
     isOpen = false;
     id = 0;
@@ -39,9 +39,10 @@ const fake = vi.hoisted(() => {
       FakeClient.reads++;
       FakeClient.inFlight++;
       FakeClient.maxInFlight = Math.max(FakeClient.maxInFlight, FakeClient.inFlight);
+      const outcome = FakeClient.script.shift() ?? 'ok';
+      if (outcome === 'hang') return new Promise<never>(() => undefined);
       await new Promise((r) => setImmediate(r));
       FakeClient.inFlight--;
-      const outcome = FakeClient.script.shift() ?? 'ok';
       if (outcome === 'timeout') throw Object.assign(new Error('Timed out'), { errno: 'ETIMEDOUT' });
       if (outcome === 'crc') throw new Error('CRC error');
       if (outcome === 'exception') throw Object.assign(new Error('Modbus exception 2'), { modbusCode: 2 });
@@ -117,6 +118,19 @@ describe('Modbus bus', () => {
     await a.start();
     expect(await bus.waitFor('modbus/s/status')).toMatchObject({ status: 'offline', error: 'response timeout' });
     expect(fake.FakeClient.reads).toBe(3);
+    await a.stop();
+  });
+
+  it('keeps the queue moving when the library never settles a request', async () => {
+    fake.FakeClient.reads = 0;
+    fake.FakeClient.inFlight = 0;
+    fake.FakeClient.script = ['hang'];
+    const { a, bus } = make({ modbus: [device('h', 1, { pollIntervalMs: 0, timeoutMs: 10, retries: 1 })] });
+    await a.start();
+    // First attempt hangs and is abandoned after 2 × timeout + 1 s; the retry reads the value.
+    expect(await bus.waitFor('modbus/h/x', () => true, 5000)).toMatchObject({ value: 1 });
+    const h = a.health() as { modbus: Record<string, { errors: Record<string, number> }> };
+    expect(h.modbus.h?.errors.timeout).toBe(1);
     await a.stop();
   });
 });
