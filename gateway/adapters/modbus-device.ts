@@ -95,15 +95,21 @@ export class ModbusDevice {
       this.#timer = undefined;
       this.#immediate = undefined;
       const started = Date.now();
-      this.#polling = this.pollOnce().then((responded) => {
-        this.#polling = undefined;
-        // The bus is down: its reopening (onState) resumes polling.
-        if (!this.line.open) return;
-        const elapsed = Date.now() - started;
-        // A device that does not answer is retried at the poll interval, but never in a tight loop.
-        const floor = responded ? 0 : Math.max(100, this.cfg.timeoutMs);
-        this.#schedule(Math.max(floor, this.cfg.pollIntervalMs - elapsed));
-      });
+      this.#polling = this.pollOnce()
+        .catch((err: unknown) => {
+          // A bug must not end polling for good: log it, count the poll as unanswered, and carry on.
+          this.#log.error({ err }, 'poll failed');
+          return false;
+        })
+        .then((responded) => {
+          this.#polling = undefined;
+          // The bus is down: its reopening (onState) resumes polling.
+          if (!this.line.open) return;
+          const elapsed = Date.now() - started;
+          // A device that does not answer is retried at the poll interval, but never in a tight loop.
+          const floor = responded ? 0 : Math.max(100, this.cfg.timeoutMs);
+          this.#schedule(Math.max(floor, this.cfg.pollIntervalMs - elapsed));
+        });
     };
     // setTimeout(0) waits at least 1 ms; back-to-back polling (pollIntervalMs 0) should not.
     if (ms <= 0) this.#immediate = setImmediate(run);
@@ -155,7 +161,14 @@ export class ModbusDevice {
         const data = await this.request((c) => readBlock(c, block));
         responded = true;
         for (const { point, offset } of block.points) {
-          const value = valueAt(point, data, offset);
+          let value: EngValue | undefined;
+          try {
+            value = valueAt(point, data, offset);
+          } catch (err) {
+            // A short or malformed answer spoils this point only.
+            this.#count(new AdapterError('GW_ERR_MODBUS_IO', `${point.name}: ${(err as Error).message}`));
+            continue;
+          }
           if (value !== undefined && this.#changed(point, value)) publishes.push(this.#publishValue(point, value));
         }
       } catch (err) {
