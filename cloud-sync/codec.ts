@@ -39,23 +39,43 @@ export function decodeSeq(b: Buffer): number {
 }
 
 export function encodeRecord(r: OutboxRecord): Buffer {
-  const kt = Buffer.byteLength(r.kafkaTopic);
-  const k = Buffer.byteLength(r.key);
-  const mt = Buffer.byteLength(r.mqttTopic);
-  const c = Buffer.byteLength(r.clientId);
-  const u = Buffer.byteLength(r.username);
-  const b = Buffer.allocUnsafe(FIXED + 10 + kt + k + mt + c + u + r.payload.length);
+  return encodeWithStrings(encodeStrings(r.kafkaTopic, r.key, r.mqttTopic, r.clientId, r.username), r);
+}
+
+/** The length-prefixed string section of a record; constant per route, client and topic, so callers cache it. */
+export function encodeStrings(
+  kafkaTopic: string,
+  key: string,
+  mqttTopic: string,
+  clientId: string,
+  username: string,
+): Buffer {
+  const kt = Buffer.byteLength(kafkaTopic);
+  const k = Buffer.byteLength(key);
+  const mt = Buffer.byteLength(mqttTopic);
+  const c = Buffer.byteLength(clientId);
+  const u = Buffer.byteLength(username);
+  const b = Buffer.allocUnsafe(10 + kt + k + mt + c + u);
+  let o = writeStr(b, 0, kafkaTopic, kt);
+  o = writeStr(b, o, key, k);
+  o = writeStr(b, o, mqttTopic, mt);
+  o = writeStr(b, o, clientId, c);
+  writeStr(b, o, username, u);
+  return b;
+}
+
+/** A record from its pre-encoded string section and the per-message fields. */
+export function encodeWithStrings(
+  strings: Buffer,
+  r: Pick<OutboxRecord, 'qos' | 'envelope' | 'retain' | 'ingestTs' | 'deviceSeq' | 'payload'>,
+): Buffer {
+  const b = Buffer.allocUnsafe(FIXED + strings.length + r.payload.length);
   b[0] = RECORD_VERSION;
   b[1] = (r.qos & 3) | (r.envelope ? 4 : 0) | (r.retain ? 8 : 0);
   b.writeDoubleBE(r.ingestTs, 2);
   b.writeUIntBE(r.deviceSeq, 10, 6);
-  let o = FIXED;
-  o = writeStr(b, o, r.kafkaTopic, kt);
-  o = writeStr(b, o, r.key, k);
-  o = writeStr(b, o, r.mqttTopic, mt);
-  o = writeStr(b, o, r.clientId, c);
-  o = writeStr(b, o, r.username, u);
-  r.payload.copy(b, o);
+  strings.copy(b, FIXED);
+  r.payload.copy(b, FIXED + strings.length);
   return b;
 }
 

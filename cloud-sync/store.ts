@@ -4,7 +4,6 @@
 // where a device's PUBACK is released, so it never precedes durability (promise 1 and 2).
 import { ClassicLevel } from 'classic-level';
 import type { Logger } from 'pino';
-import { encodeSeq } from './codec.ts';
 import { GatewayError } from './errors.ts';
 import { type ClassBudget, Lane, type LaneDb, type LaneStats, type MetaDb } from './lane.ts';
 
@@ -19,9 +18,8 @@ export interface StoreOptions {
   log: Logger;
 }
 
-type Op =
-  | { type: 'put'; sublevel: LaneDb | JournalDb; key: Buffer; value: Buffer }
-  | { type: 'del'; sublevel: LaneDb | JournalDb; key: Buffer };
+/** A write on the root database with the sublevel prefix already in the key: no per-op transcoding at commit. */
+type Op = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
 
 export type JournalDb = LaneDb;
 
@@ -51,6 +49,9 @@ export class Store {
   readonly lanes = new Map<string, Lane>();
   events: StoreEvents = {};
   private seq = 0;
+  private journalPrefix = Buffer.alloc(0);
+  private metaPrefix = '';
+  private readonly lanePrefixes = new Map<Lane, Buffer>();
   private readonly deviceSeqs = new Map<string, number>();
   private dirtyDevices = new Set<string>();
   private dirtyLanes = new Set<Lane>();
@@ -84,6 +85,8 @@ export class Store {
     }
     this.meta = this.db.sublevel<string, string>('meta', { valueEncoding: 'utf8' });
     this.journalDb = this.db.sublevel<Buffer, Buffer>('journal', { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    this.journalPrefix = Buffer.from(this.journalDb.prefix);
+    this.metaPrefix = this.meta.prefix;
     const schema = await this.meta.get(META_SCHEMA);
     if (schema !== undefined && schema !== SCHEMA_VERSION) {
       throw new GatewayError('GW_ERR_STORE', `store schema ${schema} is newer than this gateway understands`);
@@ -99,11 +102,22 @@ export class Store {
       const raw = await this.meta.get(`lane!${name}`);
       if (raw) lane.load(JSON.parse(raw) as LaneStats);
       this.lanes.set(name, lane);
+      this.lanePrefixes.set(lane, Buffer.from(laneDb.prefix));
     }
     for await (const [k, v] of this.meta.iterator({ gte: 'dseq!', lt: 'dseq"' })) {
       this.deviceSeqs.set(String(k).slice(5), Number(String(v)));
     }
     this.closed = false;
+  }
+
+  /** Root key of a lane record: the lane's sublevel prefix, then the 8-byte sequence. */
+  private laneKey(lane: Lane, seq: number): Buffer {
+    const prefix = this.lanePrefixes.get(lane) as Buffer;
+    const k = Buffer.allocUnsafe(prefix.length + 8);
+    prefix.copy(k, 0);
+    k.writeUInt16BE(Math.floor(seq / 2 ** 48), prefix.length);
+    k.writeUIntBE(seq % 2 ** 48, prefix.length + 2, 6);
+    return k;
   }
 
   /** The sublevel aedes keeps its sessions, subscriptions, retained messages and offline queues in. */
@@ -166,7 +180,7 @@ export class Store {
     for (let i = 0; i < seqs.length; i++) {
       const seq = seqs[i] as number;
       if (seq < lane.head) continue; // already removed by a budget drop
-      this.extraOps.push({ type: 'del', sublevel: lane.db, key: encodeSeq(seq) });
+      this.extraOps.push({ type: 'del', key: this.laneKey(lane, seq) });
       bytes += sizes[i] as number;
       count += 1;
     }
@@ -181,7 +195,7 @@ export class Store {
   }
 
   removeJournal(keys: readonly Buffer[]): void {
-    for (const key of keys) this.extraOps.push({ type: 'del', sublevel: this.journalDb, key });
+    for (const key of keys) this.extraOps.push({ type: 'del', key: Buffer.concat([this.journalPrefix, key]) });
     this.schedule();
   }
 
@@ -224,7 +238,7 @@ export class Store {
     let maxSeq = -1;
     for (const u of units) {
       for (const a of u.appends) {
-        ops.push({ type: 'put', sublevel: a.lane.db, key: encodeSeq(a.seq), value: a.value });
+        ops.push({ type: 'put', key: this.laneKey(a.lane, a.seq), value: a.value });
         const size = a.value.length + 8;
         a.lane.pendingBytes -= size;
         a.lane.bytes += size;
@@ -233,7 +247,8 @@ export class Store {
         touched.add(a.lane);
         if (a.seq > maxSeq) maxSeq = a.seq;
       }
-      for (const j of u.journal) ops.push({ type: 'put', sublevel: this.journalDb, key: j.key, value: j.value });
+      for (const j of u.journal)
+        ops.push({ type: 'put', key: Buffer.concat([this.journalPrefix, j.key]), value: j.value });
     }
     const metaOps: { type: 'put'; key: string; value: string }[] = [
       { type: 'put', key: META_SEQ, value: String(this.seq) },
@@ -248,13 +263,10 @@ export class Store {
     }
     this.dirtyDevices = new Set();
     const sync = this.opts.durability === 'fsync' && units.length > 0;
-    const batch = this.db.batch();
-    for (const op of ops) {
-      if (op.type === 'put') batch.put(op.key, op.value, { sublevel: op.sublevel });
-      else batch.del(op.key, { sublevel: op.sublevel });
+    for (const m of metaOps) {
+      ops.push({ type: 'put', key: Buffer.from(this.metaPrefix + m.key), value: Buffer.from(m.value) });
     }
-    for (const m of metaOps) batch.put(m.key, m.value, { sublevel: this.meta });
-    batch.write({ sync }).then(
+    this.db.batch<Buffer, Buffer>(ops, { keyEncoding: 'buffer', valueEncoding: 'buffer', sync }).then(
       () => this.committed(units, recs, touched, null),
       (err: unknown) => this.committed(units, recs, touched, err as Error),
     );

@@ -3,7 +3,7 @@
 // unit for the store's next group commit. The device's PUBACK waits on that commit (promise 1); flow taps get the
 // message after it (promise 6). This file is also the GatewayBus implementation handed to adapters and flows.
 import type { Logger } from 'pino';
-import { decodeRecord, encodeRecord, encodeSeq, type OutboxRecord } from '../cloud-sync/codec.ts';
+import { decodeRecord, encodeRecord, encodeSeq, encodeStrings, encodeWithStrings } from '../cloud-sync/codec.ts';
 import { GatewayError } from '../cloud-sync/errors.ts';
 import type { Lane } from '../cloud-sync/lane.ts';
 import type { IngestUnit, Store } from '../cloud-sync/store.ts';
@@ -20,7 +20,11 @@ interface Route {
   envelope: boolean;
   lane: Lane;
   minQos: number;
+  /** Encoded string sections by client id, then MQTT topic: most devices publish to a few topics. */
+  strings: Map<string, Map<string, { username: string; buf: Buffer }>>;
 }
+
+const MAX_CACHED_CLIENTS = 20_000;
 
 interface ActiveTap {
   tap: FlowTap;
@@ -69,6 +73,7 @@ export class Ingest implements GatewayBus {
         envelope: r.format === 'envelope',
         lane,
         minQos: r.minQos,
+        strings: new Map(),
       };
     });
   }
@@ -89,20 +94,14 @@ export class Ingest implements GatewayBus {
     try {
       for (const r of this.routes) {
         if (msg.qos < r.minQos || !r.match(msg.topic)) continue;
-        const rec: OutboxRecord = {
-          kafkaTopic: r.topic,
-          key: r.key(msg),
-          mqttTopic: msg.topic,
-          clientId: msg.clientId,
-          username: msg.username ?? '',
+        const value = encodeWithStrings(this.strings(r, msg), {
           qos: msg.qos,
           retain: msg.retain ?? false,
           envelope: r.envelope,
           ingestTs: now,
           deviceSeq: stamp(),
           payload: msg.payload,
-        };
-        const value = encodeRecord(rec);
+        });
         this.store.admit(r.lane, value.length + 8);
         appends.push({ lane: r.lane, seq: this.store.nextSeq(), value });
         this.counters.routed(r.name, 1);
@@ -150,6 +149,23 @@ export class Ingest implements GatewayBus {
         if (!err) deliverTaps();
       },
     });
+  }
+
+  /** The record's string section (Kafka topic, key, MQTT topic, client id, username), cached per client and topic. */
+  private strings(r: Route, msg: IngressMessage): Buffer {
+    const username = msg.username ?? '';
+    let byTopic = r.strings.get(msg.clientId);
+    if (!byTopic) {
+      if (r.strings.size >= MAX_CACHED_CLIENTS) r.strings.clear();
+      byTopic = new Map();
+      r.strings.set(msg.clientId, byTopic);
+    }
+    const hit = byTopic.get(msg.topic);
+    if (hit && hit.username === username) return hit.buf;
+    if (byTopic.size >= 64) byTopic.clear();
+    const buf = encodeStrings(r.topic, r.key(msg), msg.topic, msg.clientId, username);
+    byTopic.set(msg.topic, { username, buf });
+    return buf;
   }
 
   // --- GatewayBus -------------------------------------------------------------------------------------------------
