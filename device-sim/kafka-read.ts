@@ -18,6 +18,8 @@ export interface ReadOptions {
   isComplete: (records: readonly ObservedRecord[]) => boolean;
   onProgress?: (n: number) => void;
   signal?: AbortSignal;
+  /** Start at the first record with a timestamp at or after this (ms) instead of the beginning of each partition. */
+  fromTimestamp?: number;
 }
 
 export interface ReadResult {
@@ -72,6 +74,13 @@ export async function readTopics(opts: ReadOptions): Promise<ReadResult> {
   let complete = false;
 
   await admin.connect();
+  if (opts.fromTimestamp !== undefined) {
+    // A fresh group's committed offsets decide where it starts; set them before the consumer joins.
+    for (const topic of opts.topics) {
+      const partitions = await admin.fetchTopicOffsetsByTimestamp(topic, opts.fromTimestamp).catch(() => undefined);
+      if (partitions?.length) await admin.setOffsets({ groupId, topic, partitions });
+    }
+  }
   await consumer.connect();
   try {
     await consumer.subscribe({ topics: opts.topics, fromBeginning: true });

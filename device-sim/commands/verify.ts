@@ -16,7 +16,15 @@ export interface VerifyOptions {
   latencySource?: 'append' | 'consume';
   signal?: AbortSignal;
   onProgress?: (records: number) => void;
+  /**
+   * Where reading starts: 'beginning' of every partition (default), or 'ledger': the run's start time less a margin,
+   * which skips older runs on a long-lived topic (records of this run cannot be older than its first publish).
+   */
+  from?: 'beginning' | 'ledger';
 }
+
+/** Slack for clocks of the gateway and Kafka hosts when starting at the ledger's start time. */
+const FROM_LEDGER_MARGIN_MS = 5 * 60_000;
 
 /** Builds the completion check incrementally so each batch costs only its own records. */
 function completionTracker(ledger: Ledger): (records: readonly ObservedRecord[]) => boolean {
@@ -44,6 +52,7 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
     isComplete: completionTracker(ledger),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.from === 'ledger' ? { fromTimestamp: ledger.startedAt - FROM_LEDGER_MARGIN_MS } : {}),
   });
   return analyze(ledger, read.records, {
     latencySource: opts.latencySource ?? 'append',
@@ -69,6 +78,12 @@ export const verifyCommand: CommandInfo = {
       default: 'append',
       choices: ['append', 'consume'],
     },
+    from: {
+      kind: 'string',
+      help: 'start reading at the beginning, or 5 min before the run started (skips older runs)',
+      default: 'beginning',
+      choices: ['beginning', 'ledger'],
+    },
     json: { kind: 'boolean', help: 'print the report as JSON on stdout' },
     devices: { kind: 'int', help: 'per-device rows to show (devices with problems first)', default: 20, min: 0 },
     quiet: { kind: 'boolean', help: 'no progress output', short: 'q' },
@@ -90,6 +105,7 @@ export async function verifyMain(o: ParsedOptions): Promise<number> {
     topics: o.topic as string[],
     idleTimeoutMs: (o.timeout as number) * 1000,
     latencySource: o.latency as 'append' | 'consume',
+    from: o.from as 'beginning' | 'ledger',
     onProgress: (n) => {
       if (quiet || Date.now() - lastShown < 1000) return;
       lastShown = Date.now();

@@ -185,6 +185,26 @@ describe('device-sim verify against Kafka', () => {
     expect(r.ignored.otherRuns).toBe(30);
   });
 
+  it('starting at the ledger start time skips older records', async () => {
+    const { ledger, messages } = makeRun();
+    const topic = uniqueTopic('from');
+    // Records of an earlier run, stamped an hour before this one.
+    const old = makeRun();
+    const hourAgo = Date.now() - 3_600_000;
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: old.messages.slice(0, 40).map((m) => ({ ...toKafka(m), timestamp: String(hourAgo) })),
+    });
+    await produce(topic, messages);
+    const all = await runVerify({ ledger, brokers, topics: [topic], idleTimeoutMs: 20_000 });
+    expect(all.ignored.otherRuns).toBe(40);
+    const recent = await runVerify({ ledger, brokers, topics: [topic], idleTimeoutMs: 20_000, from: 'ledger' });
+    expect(recent.ok).toBe(true);
+    expect(recent.totals.found).toBe(200);
+    expect(recent.ignored.otherRuns).toBe(0);
+  });
+
   it('the CLI exits 1 on a loss, prints a table or JSON, and exits 2 on bad options', async () => {
     const { ledger, messages } = makeRun();
     const topic = uniqueTopic('cli');
