@@ -83,7 +83,6 @@ const t0 = performance.now();
 fwd.start();
 while (lane.count > 0) await new Promise((r) => setTimeout(r, 20));
 const secs = (performance.now() - t0) / 1000;
-console.log(JSON.stringify((globalThis as any).T));
 console.log(
   `${sinkName}: drained ${N} in ${secs.toFixed(2)} s = ${Math.round(N / secs)} msg/s; cpu ${JSON.stringify(process.cpuUsage())}`,
 );

@@ -100,6 +100,7 @@ export class Downlink {
   ): Promise<void> {
     const device = key?.toString() ?? '';
     const header = Array.isArray(topicHeader) ? topicHeader[0] : topicHeader;
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: `${key}` is the config's placeholder, not a template.
     const topic = header ? header.toString() : this.o.mqttTopic.replaceAll('${key}', device);
     if (!topic || topic.includes('#') || topic.includes('+') || (!header && !device)) {
       // Not deliverable: count it and move on rather than block the partition forever.

@@ -3,6 +3,7 @@
 // Without a config file it starts with embedded defaults and buffers until Kafka is reachable.
 import { pino } from 'pino';
 import { Downlink } from '../cloud-sync/downlink.ts';
+import { Adapters } from './adapters/index.ts';
 import { ConfigError, loadConfig, redactConfig } from './config/index.ts';
 import { Gateway } from './gateway.ts';
 
@@ -58,6 +59,17 @@ async function main(argv: string[]): Promise<void> {
             })
           : undefined,
       'before-broker',
+    )
+    // Adapters subscribe to write commands through the broker: they start after it (the default stage).
+    .use((g) =>
+      g.config.adapters.serial.length + g.config.adapters.modbus.length > 0
+        ? new Adapters({
+            config: g.config.adapters,
+            bus: g.ingest,
+            log: g.log.child({ part: 'adapters' }),
+            metrics: g.registry,
+          })
+        : undefined,
     )
     .use((g) =>
       g.config.downlink.enabled

@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { parseDocument } from 'yaml';
+import { checkAdaptersConfig } from '../adapters/check.ts';
+import type { AdaptersConfig } from '../adapters/schema.ts';
 import { ENV_PREFIX, ENV_RESERVED, parseEnvValue, settings } from './env.ts';
 import { ClassSchema, type GatewayConfig, GatewayConfigSchema } from './schema.ts';
 import { closest, type Problem, schemaProblems, semanticProblems } from './validate.ts';
@@ -169,7 +171,13 @@ export function resolveConfig(
     value.classes.default = Value.Default(ClassSchema, {});
   }
   const problems = [...earlier];
-  for (const p of [...schemaProblems(value), ...semanticProblems(value)]) problems.push(formatProblem(p, sources));
+  const schema = schemaProblems(value);
+  // The adapters' own cross-field checks (duplicate device names, one line setting per RTU path...) need a section
+  // that already has the right shape.
+  const adapters = schema.some((p) => p.path.startsWith('adapters'))
+    ? []
+    : checkAdaptersConfig(value.adapters as AdaptersConfig);
+  for (const p of [...schema, ...semanticProblems(value), ...adapters]) problems.push(formatProblem(p, sources));
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(value as GatewayConfig);
 }
