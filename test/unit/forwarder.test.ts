@@ -121,3 +121,43 @@ it('a record appended while the link is down waits on disk and goes out after re
   await waitFor('drained', () => store.lane('default')!.count === 0, 5000, 5);
   expect(MemorySink.sent).toHaveLength(5);
 });
+
+it('envelope format: the value is the EMQX-style JSON with the base64 payload', async () => {
+  MemorySink.sent = [];
+  MemorySink.failNext = 0;
+  const { store, fwd } = await setup();
+  const lane = store.lane('default')!;
+  const value = encodeRecord({
+    kafkaTopic: 'message_state',
+    key: 'lock-9',
+    mqttTopic: 'devices/lock-9/state',
+    clientId: 'lock-9',
+    username: 'locks',
+    qos: 1,
+    retain: false,
+    envelope: true,
+    ingestTs: 1_790_000_000_000,
+    deviceSeq: 1,
+    payload: Buffer.from('{"locked":true}'),
+  });
+  await new Promise<void>((resolve, reject) =>
+    store.ingest({
+      appends: [{ lane, seq: store.nextSeq(), value }],
+      journal: [],
+      cb: (e) => (e ? reject(e) : resolve()),
+    }),
+  );
+  fwd.start();
+  await waitFor('sent', () => MemorySink.sent.length === 1, 5000, 5);
+  const env = JSON.parse(MemorySink.sent[0]!.value.toString()) as Record<string, unknown>;
+  expect(env).toEqual({
+    client_id: 'lock-9',
+    username: 'locks',
+    topic: 'devices/lock-9/state',
+    payload: Buffer.from('{"locked":true}').toString('base64'),
+    qos: 1,
+    node: 'gw-1',
+    ts: 1_790_000_000_000,
+  });
+  expect(MemorySink.sent[0]!.topic).toBe('message_state');
+});
