@@ -35,6 +35,13 @@ export type DropReason = 'budget' | 'ttl' | 'rejected' | 'too_large';
 export interface StoreEvents {
   onCommit?: (records: number, units: number) => void;
   onDrop?: (lane: string, reason: DropReason, records: number, bytes: number) => void;
+  /** A group commit failed (e.g. ENOSPC): its messages were not acknowledged, devices keep and resend them. */
+  onWriteError?: (records: number, err: Error) => void;
+  /**
+   * The store cannot take writes any more. LevelDB is not safe to write to after a failed log write: seen here,
+   * batches that "succeed" after ENOSPC on the same handle are missing after a reopen. Only a fresh open is.
+   */
+  onFatal?: (err: Error) => void;
 }
 
 const META_SEQ = 'seq';
@@ -64,6 +71,10 @@ export class Store {
   private readonly appendListeners = new Set<(lane: Lane) => void>();
   private idleWaiters: (() => void)[] = [];
   commits = 0;
+  writeErrors = 0;
+  lastWriteError = '';
+  /** Set by the first failed write: from then on nothing is written (or acknowledged) through this handle. */
+  failed: Error | undefined;
 
   constructor(opts: StoreOptions) {
     this.opts = opts;
@@ -163,8 +174,12 @@ export class Store {
 
   /** Queues a unit for the next group commit; `unit.cb` runs once it is on disk (or failed). */
   ingest(unit: IngestUnit): void {
-    if (this.closed) {
-      unit.cb(new GatewayError('GW_ERR_STORE_CLOSED', 'the store is closed'));
+    if (this.closed || this.failed) {
+      unit.cb(
+        this.failed
+          ? new GatewayError('GW_ERR_STORE', `the store failed: ${this.failed.message}`, { cause: this.failed })
+          : new GatewayError('GW_ERR_STORE_CLOSED', 'the store is closed'),
+      );
       return;
     }
     for (const a of unit.appends) a.lane.pendingBytes += a.value.length + 8;
@@ -215,6 +230,10 @@ export class Store {
   private flush(): void {
     this.scheduled = false;
     if (this.writing) return;
+    if (this.failed) {
+      this.failPending();
+      return;
+    }
     if (this.units.length === 0 && this.extraOps.length === 0 && this.dirtyLanes.size === 0) {
       this.notifyIdle();
       return;
@@ -276,7 +295,14 @@ export class Store {
     this.writing = false;
     this.commits += 1;
     if (err) {
-      this.opts.log.error({ err }, 'store write failed');
+      this.writeErrors += 1;
+      this.lastWriteError = err.message;
+      this.failed = err;
+      this.events.onWriteError?.(recs, err);
+      this.opts.log.error(
+        { err: err.message, records: recs },
+        'store write failed; those messages are not acknowledged',
+      );
       const e = new GatewayError('GW_ERR_STORE', `store write failed: ${err.message}`, { cause: err });
       for (const u of units) {
         for (const a of u.appends) {
@@ -285,6 +311,8 @@ export class Store {
         }
         u.cb(e);
       }
+      this.failPending();
+      this.events.onFatal?.(err);
     } else {
       this.events.onCommit?.(recs, units.length);
       for (const u of units) u.cb(null);
@@ -293,6 +321,20 @@ export class Store {
     }
     if (this.units.length > 0 || this.extraOps.length > 0 || this.dirtyLanes.size > 0) this.schedule();
     else this.notifyIdle();
+  }
+
+  /** Fails everything still queued once the store has failed: none of it may be acknowledged. */
+  private failPending(): void {
+    const err = new GatewayError('GW_ERR_STORE', `the store failed: ${this.failed?.message}`, { cause: this.failed });
+    const units = this.units;
+    this.units = [];
+    this.extraOps = [];
+    this.pendingRecords = 0;
+    for (const u of units) {
+      for (const a of u.appends) a.lane.pendingBytes -= a.value.length + 8;
+      u.cb(err);
+    }
+    this.notifyIdle();
   }
 
   private maybeCompact(): void {
@@ -320,7 +362,7 @@ export class Store {
 
   async stop(): Promise<void> {
     if (this.closed) return;
-    await this.drain();
+    if (!this.failed) await this.drain();
     this.closed = true;
     await this.db.close();
   }

@@ -36,6 +36,8 @@ export class Gateway {
   http!: HttpPart;
   forwarder!: Forwarder;
   private readonly started: Part[] = [];
+  /** Called when the store can take no more writes; gateway/main.ts exits so a fresh process reopens it. */
+  onFatal: (err: Error) => void = () => {};
   /** Extra parts: flows start before the broker accepts publishes (so a replayed or new message always finds its
    * flow input), adapters after it (they subscribe to the broker). */
   private readonly extras: { stage: PartStage; factory: (gw: Gateway) => Part | undefined }[] = [];
@@ -74,6 +76,7 @@ export class Gateway {
     this.gatewayId = await this.resolveGatewayId();
     processMetrics(this.registry);
     storeMetrics(this.registry, this.store);
+    this.store.events.onFatal = (err) => this.onFatal(err);
     this.ingest = new Ingest({
       store: this.store,
       routes: c.routes,
@@ -190,7 +193,11 @@ export class Gateway {
         forwarded: f.forwarded,
       },
       backlog: { records, bytes, oldestAgeSec: oldest ? (Date.now() - oldest) / 1000 : 0, lanes },
-      durability: this.config.store.durability,
+      store: {
+        durability: this.config.store.durability,
+        writeErrors: this.store.writeErrors,
+        lastWriteError: this.store.lastWriteError || undefined,
+      },
       ...parts,
     };
   }

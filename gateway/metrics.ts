@@ -112,6 +112,12 @@ export function storeMetrics(registry: Registry, store: Store): void {
     registers: [registry],
   });
   store.events.onCommit = (records) => commitSize.observe(records);
+  const writeErrors = new Counter({
+    name: 'gateway_store_write_errors_total',
+    help: 'Failed group commits (disk full, I/O error); their messages were not acknowledged.',
+    registers: [registry],
+  });
+  store.events.onWriteError = () => writeErrors.inc();
   store.events.onDrop = (lane: string, reason: DropReason, records: number) =>
     dropped.labels(lane, reason).inc(records);
 }

@@ -104,6 +104,17 @@ export class GatewayProcess {
     });
   }
 
+  /** Resolves with the exit code (or signal) when the gateway exits by itself. */
+  async exited(timeoutMs = 30_000): Promise<number | string> {
+    const p = this.proc;
+    if (!p) throw new Error('gateway not started');
+    if (p.exitCode !== null || p.signalCode !== null) return p.exitCode ?? String(p.signalCode);
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    const [code, sig] = (await once(p, 'exit')) as [number | null, string | null];
+    clearTimeout(t);
+    return code ?? String(sig);
+  }
+
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const p = this.proc;
     if (!p || p.exitCode !== null || p.signalCode !== null) return;
