@@ -11,7 +11,6 @@ import { runFleet } from '../fleet.ts';
 import { type Ledger, saveLedger } from '../ledger.ts';
 import type { ProgressSample } from '../progress.ts';
 import { DataDisk } from './disk.ts';
-import { type ChaosGateway, NsGateway } from './gateway-child.ts';
 import { GatewayNetns } from './netns.ts';
 import { FaultProxy } from './proxy.ts';
 import type { Scenario } from './scenario.ts';
@@ -64,7 +63,7 @@ export interface ChaosOptions {
 /** The pieces a scenario acts on. */
 export interface ChaosRig {
   kafka: LocalKafka | undefined;
-  gw: ChaosGateway;
+  gw: GatewayProcess;
   /** Between the devices and the gateway. */
   devices: FaultProxy;
   /** Namespace mode: the gateway's network and the host end of its Kafka uplink. */
@@ -83,6 +82,8 @@ async function relayRig(
   disk: DataDisk | undefined,
 ): Promise<ChaosRig> {
   const gw = await GatewayProcess.create({
+    // As balena's `restart: always`: a gateway that exits by itself (75 on a full disk) is started again.
+    supervise: true,
     env: { GATEWAY_KAFKA_BROKERS: brokers.join(','), ...sc.gateway.env },
     ...(sc.gateway.configYaml !== undefined ? { configYaml: sc.gateway.configYaml } : {}),
     ...(disk ? { dataDir: disk.dir } : {}),
@@ -148,9 +149,16 @@ async function namespaceRig(
       });
       await once(child.stdout!, 'data');
     }
-    const gw = new NsGateway({
+    const gw = await GatewayProcess.create({
       wrap: (cmd, args) => ns.exec(cmd, args),
-      env: { GATEWAY_KAFKA_BROKERS: brokers.map((b) => `127.0.0.1:${b.split(':')[1]}`).join(','), ...sc.gateway.env },
+      supervise: true,
+      env: {
+        // Inside the namespace the gateway listens on its own address, not loopback.
+        GATEWAY_MQTT_HOST: '0.0.0.0',
+        GATEWAY_HTTP_HOST: '0.0.0.0',
+        GATEWAY_KAFKA_BROKERS: brokers.map((b) => `127.0.0.1:${b.split(':')[1]}`).join(','),
+        ...sc.gateway.env,
+      },
       ...(sc.gateway.configYaml !== undefined ? { configYaml: sc.gateway.configYaml } : {}),
       mqttPort: 1883,
       httpPort: NS_HTTP_PORT,

@@ -8,11 +8,18 @@ import { join } from 'node:path';
 import { freePort, repoRoot } from './kafka.ts';
 
 export interface GatewayProcessOptions {
-  /** GATEWAY_* variables (and others) for the child. */
+  /** GATEWAY_* variables (and others) for the child; they win over the defaults set here. */
   env?: Record<string, string>;
   /** YAML config text written to a file and passed with --config. */
   configYaml?: string;
   dataDir?: string;
+  /** Fixed ports; free ones are picked when absent. */
+  mqttPort?: number;
+  httpPort?: number;
+  /** Builds the command that runs `node` with these args (e.g. inside a network namespace). */
+  wrap?: (cmd: string, args: string[]) => [string, string[]];
+  /** Restart the gateway when it exits by itself (as balena's `restart: always` does), every 2 s until ready. */
+  supervise?: boolean;
 }
 
 export class GatewayProcess {
@@ -24,6 +31,11 @@ export class GatewayProcess {
   private readonly ownsDir: boolean;
   output = '';
   starts = 0;
+  /** Exits the gateway chose itself (e.g. 75 on a full disk); restarted when `supervise` is set. */
+  selfExits = 0;
+  /** Set while the caller stops the gateway: any other exit is the gateway's own. */
+  private stopping = false;
+  private restartTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     opts: GatewayProcessOptions,
@@ -42,7 +54,13 @@ export class GatewayProcess {
   static async create(opts: GatewayProcessOptions = {}): Promise<GatewayProcess> {
     const ownsDir = !opts.dataDir;
     const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'gw-e2e-'));
-    return new GatewayProcess(opts, dataDir, ownsDir, await freePort(), await freePort());
+    return new GatewayProcess(
+      opts,
+      dataDir,
+      ownsDir,
+      opts.mqttPort ?? (await freePort()),
+      opts.httpPort ?? (await freePort()),
+    );
   }
 
   get url(): string {
@@ -65,7 +83,8 @@ export class GatewayProcess {
       writeFileSync(file, this.opts.configYaml);
       args.push('--config', file);
     }
-    const proc = spawn(process.execPath, args, {
+    const [cmd, argv] = this.opts.wrap ? this.opts.wrap(process.execPath, args) : [process.execPath, args];
+    const proc = spawn(cmd, argv, {
       cwd: this.dataDir,
       env: {
         ...process.env,
@@ -81,6 +100,7 @@ export class GatewayProcess {
     });
     this.proc = proc;
     this.starts += 1;
+    this.stopping = false;
     const mark = this.output.length;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
@@ -100,8 +120,23 @@ export class GatewayProcess {
       proc.once('exit', (code, sig) => {
         clearTimeout(timer);
         reject(new Error(`gateway exited during start (${code ?? sig}):\n${this.output.slice(-3000)}`));
+        if (!this.stopping) this.selfExit(code ?? sig);
       });
     });
+  }
+
+  private selfExit(how: number | string | null): void {
+    this.selfExits += 1;
+    if (!this.opts.supervise || this.restartTimer) return;
+    this.output += `\n[supervisor] gateway exited by itself (${how}); restarting in 2 s\n`;
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (!this.stopping) this.start().catch(() => {}); // a failed start exits again and is retried from there
+    }, 2000);
+  }
+
+  get tail(): string {
+    return this.output.slice(-3000);
   }
 
   /** Resolves with the exit code (or signal) when the gateway exits by itself. */
@@ -116,6 +151,9 @@ export class GatewayProcess {
   }
 
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    this.stopping = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
     const p = this.proc;
     if (!p || p.exitCode !== null || p.signalCode !== null) return;
     const exited = once(p, 'exit');
