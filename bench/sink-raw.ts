@@ -1,5 +1,5 @@
 // Raw KafkaSink throughput, no store: the ceiling the forwarder can reach on this machine and broker.
-// usage: node bench/sink-raw.ts [platformatic|kafkajs] [records] [batch]
+// usage: node bench/sink-raw.ts [platformatic|kafkajs] [records] [batch]   (HEADERS8=1: the gateway's 8 headers)
 import { pino } from 'pino';
 import { createSink, type SinkName, type SinkRecord } from '../cloud-sync/sinks/types.ts';
 import { LocalKafka } from '../test/harness/kafka.ts';
@@ -26,7 +26,18 @@ const batch = (n: number): SinkRecord[] =>
     topic,
     key: Buffer.from(`dev-${i % 100}`),
     value: payload,
-    headers: { 'gateway.msg_id': Buffer.from(`gw-${i}`), 'device.seq': Buffer.from(String(i)) },
+    headers: (process.env.HEADERS8
+      ? {
+          'mqtt.topic': Buffer.from(`devices/dev-${i % 100}/telemetry`),
+          'mqtt.client_id': Buffer.from(`dev-${i % 100}`),
+          'mqtt.qos': Buffer.from('1'),
+          'gateway.id': Buffer.from('gw'),
+          'gateway.seq': Buffer.from(String(i)),
+          'gateway.msg_id': Buffer.from(`gw-${i}`),
+          'device.seq': Buffer.from(String(i)),
+          'ingest.ts': Buffer.from(String(Date.now())),
+        }
+      : { 'gateway.msg_id': Buffer.from(`gw-${i}`), 'device.seq': Buffer.from(String(i)) }) as Record<string, Buffer>,
   }));
 await sink.send(batch(1));
 const t0 = performance.now();

@@ -3,6 +3,7 @@
 // send is retried with exponential backoff on a fresh producer; the records stay on disk meanwhile, so a crash at any
 // point resumes from the first unacknowledged record. Duplicates can only come from a batch Kafka took but whose ack
 // was lost; each record carries gateway.msg_id so consumers can drop them.
+import type { AbstractIteratorOptions } from 'abstract-level';
 import type { Logger } from 'pino';
 import { decodeRecord, encodeSeq, type StoredRecord } from './codec.ts';
 import type { Lane } from './lane.ts';
@@ -45,12 +46,16 @@ export class Forwarder {
   private appended = false;
   private unsubscribe: (() => void) | undefined;
   private failures = 0;
+  /** Records per batch now: halved after a failed send (a batch Kafka finds too large must not stall the lane),
+   * doubled back after each success up to the configured size. */
+  private batchRecords: number;
   private readonly gatewayIdBuf: Buffer;
   private readonly qosBufs = [Buffer.from('0'), Buffer.from('1'), Buffer.from('2')];
 
   constructor(o: ForwarderOptions) {
     this.o = o;
     this.gatewayIdBuf = Buffer.from(o.gatewayId);
+    this.batchRecords = o.batch.maxRecords;
   }
 
   start(): void {
@@ -112,6 +117,7 @@ export class Forwarder {
     }
     // A fresh producer after a failure: an idempotent producer's sequence state is not trusted across errors.
     this.prefetched.clear();
+    this.batchRecords = Math.max(1, Math.floor(this.batchRecords / 2));
     await this.closeSink();
     const { initialMs, maxMs } = this.o.retry;
     const base = Math.min(maxMs, initialMs * 2 ** Math.min(this.failures - 1, 20));
@@ -160,6 +166,7 @@ export class Forwarder {
       const bytes = sizes.reduce((a, b) => a + b, 0);
       this.forwarded += recs.length;
       this.failures = 0;
+      this.batchRecords = Math.min(this.o.batch.maxRecords, this.batchRecords * 2);
       this.state = 'up';
       this.lastSuccessAt = Date.now();
       this.events.onForwarded?.(lane.name, recs.length, bytes, this.lastSuccessAt - t0);
@@ -170,16 +177,29 @@ export class Forwarder {
 
   private async read(lane: Lane, cursor: number): Promise<StoredRecord[]> {
     const from = Math.max(cursor, lane.head);
-    const { maxRecords, maxBytes } = this.o.batch;
-    const it = lane.db.iterator({ gte: encodeSeq(from), limit: maxRecords });
+    const { maxBytes } = this.o.batch;
+    const maxRecords = this.batchRecords;
+    // A batch cut down after a failure is cut in bytes too.
+    const byteLimit = Math.max(1, Math.floor((maxBytes * maxRecords) / this.o.batch.maxRecords));
+    // nextv() hands out one internal buffer at a time (16 KB by default, ~45 records): size it to the batch and
+    // keep reading until the batch is full, or every send carries a few dozen records.
+    const opts: AbstractIteratorOptions<Buffer, Buffer> & { highWaterMarkBytes: number } = {
+      gte: encodeSeq(from),
+      limit: maxRecords,
+      highWaterMarkBytes: byteLimit, // classic-level's option; the sublevel passes it on
+    };
+    const it = lane.db.iterator(opts);
     const out: StoredRecord[] = [];
     let bytes = 0;
     try {
-      const entries = await it.nextv(maxRecords);
-      for (const [k, v] of entries) {
-        if (out.length > 0 && bytes + v.length > maxBytes) break;
-        out.push(decodeRecord(k.readUInt16BE(0) * 2 ** 48 + k.readUIntBE(2, 6), v));
-        bytes += v.length;
+      while (out.length < maxRecords) {
+        const entries = await it.nextv(maxRecords - out.length);
+        if (entries.length === 0) break;
+        for (const [k, v] of entries) {
+          if (out.length > 0 && bytes + v.length > byteLimit) return out;
+          out.push(decodeRecord(k.readUInt16BE(0) * 2 ** 48 + k.readUIntBE(2, 6), v));
+          bytes += v.length;
+        }
       }
     } finally {
       await it.close();

@@ -15,6 +15,8 @@ export interface StoreOptions {
   groupCommit: { maxRecords: number; windowMs: number };
   compactAfterDeletes: number;
   classes: Readonly<Record<string, ClassBudget>>;
+  /** Records above this size are refused: Kafka would never accept them (0 = no limit). */
+  maxRecordBytes?: number;
   log: Logger;
 }
 
@@ -159,9 +161,13 @@ export class Store {
   /** Checks a lane's budget for one more record of `size` bytes; throws when the policy refuses it. */
   admit(lane: Lane, size: number): void {
     const { maxBytes, policy } = lane.budget;
-    if (size > maxBytes) {
+    const maxRecord = this.opts.maxRecordBytes ?? 0;
+    if (size > maxBytes || (maxRecord > 0 && size > maxRecord)) {
       this.events.onDrop?.(lane.name, 'too_large', 1, size);
-      throw new GatewayError('GW_ERR_TOO_LARGE', `record of ${size} bytes exceeds class ${lane.name} budget`);
+      throw new GatewayError(
+        'GW_ERR_TOO_LARGE',
+        `record of ${size} bytes exceeds ${size > maxBytes ? `class ${lane.name} budget` : `kafka.maxRecordBytes (${maxRecord})`}`,
+      );
     }
     if (policy === 'reject' && lane.usedBytes + size > maxBytes) {
       this.events.onDrop?.(lane.name, 'rejected', 1, size);

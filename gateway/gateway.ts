@@ -70,6 +70,7 @@ export class Gateway {
       groupCommit: c.store.groupCommit,
       compactAfterDeletes: c.store.compactAfterDeletes,
       classes: c.classes,
+      maxRecordBytes: c.kafka.maxRecordBytes,
       log: this.log.child({ part: 'store' }),
     });
     await this.run({ name: 'store', start: () => this.store.start(), stop: () => this.store.stop() });

@@ -101,7 +101,12 @@ const KafkaSchema = Section(
     }),
     batch: Section({
       maxRecords: Type.Integer({ minimum: 1, default: 2000, description: 'Most records in one produce request.' }),
-      maxBytes: Type.Integer({ minimum: 1, default: 1048576, description: 'Most bytes in one produce request.' }),
+      maxBytes: Type.Integer({
+        minimum: 1,
+        default: 524288,
+        description:
+          "Most stored bytes in one produce request. Kept well under the broker's message.max.bytes (1 MB by default), which also counts headers, since one device's records share one partition batch.",
+      }),
       lingerMs: Millis(5, 'How long to wait for more records before sending a batch that is not full.'),
     }),
     retry: Section({
@@ -109,6 +114,12 @@ const KafkaSchema = Section(
       maxMs: Type.Integer({ minimum: 1, default: 30000, description: 'Longest backoff between retries.' }),
     }),
     requestTimeoutMs: Type.Integer({ minimum: 1, default: 30000, description: 'Timeout of one Kafka request.' }),
+    maxRecordBytes: Type.Integer({
+      minimum: 1024,
+      default: 1000000,
+      description:
+        'Largest payload the gateway accepts for Kafka; a bigger publish is refused (not acknowledged) and counted, since the broker (message.max.bytes) would never take it.',
+    }),
     ssl: Type.Boolean({ default: false, description: 'Connect to the brokers over TLS.' }),
     sasl: Section({
       mechanism: OneOf(['none', 'plain', 'scram-sha-256', 'scram-sha-512'], {

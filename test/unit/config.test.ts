@@ -103,7 +103,7 @@ describe('loadConfig', () => {
     expect(cfg.mqtt.port).toBe(2883);
     expect(cfg.mqtt.host).toBe('127.0.0.1');
     expect(cfg.kafka.brokers).toEqual(['k2:9092', 'k3:9093']);
-    expect(cfg.kafka.batch).toEqual({ maxRecords: 10, maxBytes: 1048576, lingerMs: 5 });
+    expect(cfg.kafka.batch).toEqual({ maxRecords: 10, maxBytes: 524288, lingerMs: 5 });
     expect(cfg.kafka.ssl).toBe(true);
     expect(cfg.store.groupCommit.maxRecords).toBe(64);
     expect(cfg.log.level).toBe('debug');

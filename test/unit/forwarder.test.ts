@@ -21,6 +21,8 @@ afterEach(async () => {
 class MemorySink implements KafkaSink {
   readonly name = 'memory';
   static failNext = 0;
+  /** Refuse batches larger than this, as Kafka refuses a partition batch over message.max.bytes. */
+  static maxBatch = Number.POSITIVE_INFINITY;
   static connects = 0;
   static sent: SinkRecord[] = [];
   async connect(): Promise<void> {
@@ -31,6 +33,7 @@ class MemorySink implements KafkaSink {
       MemorySink.failNext--;
       throw new Error('broker not available');
     }
+    if (records.length > MemorySink.maxBatch) throw new Error('MESSAGE_TOO_LARGE');
     MemorySink.sent.push(...records);
   }
   async close(): Promise<void> {}
@@ -160,4 +163,19 @@ it('envelope format: the value is the EMQX-style JSON with the base64 payload', 
     ts: 1_790_000_000_000,
   });
   expect(MemorySink.sent[0]!.topic).toBe('message_state');
+});
+
+it('a batch Kafka refuses as too large is split until it goes through: the lane never stalls', async () => {
+  MemorySink.sent = [];
+  MemorySink.failNext = 0;
+  MemorySink.maxBatch = 2;
+  try {
+    const { store, fwd } = await setup();
+    for (let i = 0; i < 20; i++) await append(store, 'd', i);
+    fwd.start();
+    await waitFor('drained', () => store.lane('default')!.count === 0, 10_000, 5);
+    expect(MemorySink.sent.map((r) => r.value.toString())).toEqual(Array.from({ length: 20 }, (_, i) => `d:${i}`));
+  } finally {
+    MemorySink.maxBatch = Number.POSITIVE_INFINITY;
+  }
 });
