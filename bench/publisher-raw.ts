@@ -127,13 +127,14 @@ if (rate > 0) {
   // Every 2 ms each connection gets its share of the rate as a send budget.
   for (const cn of conns) cn.budget = 0;
   const perTick = (rate * 0.002) / clients;
-  let carry = 0;
+  const credit = new Float64Array(clients);
   ticker = setInterval(() => {
-    carry += perTick;
-    const whole = Math.floor(carry);
-    carry -= whole;
-    for (const cn of conns) {
-      cn.budget = Math.min(cn.budget + whole + (Math.random() < carry ? 1 : 0), window);
+    for (let i = 0; i < clients; i++) {
+      const cn = conns[i] as Conn;
+      credit[i] = Math.min((credit[i] as number) + perTick, window);
+      const whole = Math.floor(credit[i] as number);
+      credit[i] = (credit[i] as number) - whole;
+      cn.budget = Math.min(cn.budget + whole, window);
       cn.pump();
     }
   }, 2);
