@@ -5,6 +5,7 @@
 // NULL (not true), so a WHERE over a missing field filters the message out instead of throwing.
 import sqlParser from 'node-sql-parser';
 import { FUNCTIONS, isNull } from './functions.ts';
+import { and, arithmetic, compare, equal, likeRegex, not, or } from './ops.ts';
 import { topicMatches } from './topic.ts';
 
 const parser = new sqlParser.Parser();
@@ -233,11 +234,6 @@ function compileUnary(op: string, arg: Eval): Eval {
   }
 }
 
-function not(v: unknown): boolean | null {
-  return isNull(v) ? null : !truthy(v);
-}
-const truthy = (v: unknown): boolean => v === true;
-
 function compileBinary(node: Ast): Eval {
   const op = String(node['operator']).toUpperCase();
   const left = compileExpr(node['left']);
@@ -314,66 +310,6 @@ function compileBinary(node: Ast): Eval {
     default:
       return fail(`unsupported operator ${op}`);
   }
-}
-
-function and(a: unknown, b: unknown): boolean | null {
-  if (a === false || b === false) return false;
-  if (isNull(a) || isNull(b)) return null;
-  return truthy(a) && truthy(b);
-}
-function or(a: unknown, b: unknown): boolean | null {
-  if (a === true || b === true) return true;
-  if (isNull(a) || isNull(b)) return null;
-  return false;
-}
-
-function equal(a: unknown, b: unknown): boolean | null {
-  if (isNull(a) || isNull(b)) return null;
-  if (typeof a === 'number' && typeof b === 'string' && b.trim() !== '') return a === Number(b);
-  if (typeof a === 'string' && typeof b === 'number' && a.trim() !== '') return Number(a) === b;
-  return a === b;
-}
-
-function compare(op: string, a: unknown, b: unknown): boolean | null {
-  const bothNumbers = typeof a === 'number' && typeof b === 'number';
-  const bothStrings = typeof a === 'string' && typeof b === 'string';
-  if (!bothNumbers && !bothStrings) return null;
-  const x = a as number | string;
-  const y = b as number | string;
-  switch (op) {
-    case '>':
-      return x > y;
-    case '>=':
-      return x >= y;
-    case '<':
-      return x < y;
-    default:
-      return x <= y;
-  }
-}
-
-function arithmetic(op: string, a: unknown, b: unknown): number | null {
-  if (typeof a !== 'number' || typeof b !== 'number') return null;
-  switch (op) {
-    case '+':
-      return a + b;
-    case '-':
-      return a - b;
-    case '*':
-      return a * b;
-    case '/':
-      return b === 0 ? null : a / b;
-    default:
-      return b === 0 ? null : a % b;
-  }
-}
-
-function likeRegex(pattern: string): RegExp {
-  const body = pattern
-    .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-    .replaceAll('%', '.*')
-    .replaceAll('_', '.');
-  return new RegExp(`^${body}$`, 's');
 }
 
 function compileCase(node: Ast): Eval {

@@ -43,12 +43,18 @@ it('buffers through a 30 s Kafka outage and drains after it', async () => {
   const downAt = Date.now();
   let peak = 0;
   let sawDown = false;
-  while (Date.now() - downAt < 30_000) {
-    peak = Math.max(peak, await g.metric('gateway_backlog_records'));
-    const h = (await g.health()) as { kafka: { link: string } };
-    if (h.kafka.link === 'down' && (await g.metric('gateway_kafka_connected')) === 0) sawDown = true;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
+  // Keep Kafka down for 30 s, sampling the backlog and the link state each second meanwhile.
+  await waitFor(
+    '30 s of outage',
+    async () => {
+      peak = Math.max(peak, await g.metric('gateway_backlog_records'));
+      const h = (await g.health()) as { kafka: { link: string } };
+      if (h.kafka.link === 'down' && (await g.metric('gateway_kafka_connected')) === 0) sawDown = true;
+      return Date.now() - downAt >= 30_000;
+    },
+    45_000,
+    1000,
+  );
   await kafka.restart();
   const ledger = await publishing;
   await waitFor('backlog drained', async () => (await g.metric('gateway_backlog_records')) === 0, 120_000);
