@@ -13,7 +13,6 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY gateway ./gateway
 COPY cloud-sync ./cloud-sync
 COPY flows ./flows
-COPY device-sim ./device-sim
 
 VOLUME /data
 # MQTT, MQTT over TLS, HTTP (health, metrics, MQTT over WebSocket at /mqtt, flow editor at /editor)

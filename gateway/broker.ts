@@ -30,10 +30,6 @@ export interface BrokerContext {
   gatewayId: string;
 }
 
-export interface BrokerCounters {
-  connected: () => number;
-}
-
 export class Broker implements BrokerPort {
   private readonly ctx: BrokerContext;
   aedes: Aedes | undefined;
