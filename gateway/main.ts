@@ -51,7 +51,7 @@ async function main(argv: string[]): Promise<void> {
           ? new FlowRuntime({
               config: g.config.flows,
               bus: g.ingest,
-              log: g.log.child({ part: 'flows' }),
+              log: g.log, // the runtime adds { part: 'flows' }
               metrics: g.registry,
               app: g.http.app,
               server: g.http.server,
