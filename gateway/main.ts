@@ -66,7 +66,7 @@ async function main(argv: string[]): Promise<void> {
         ? new Adapters({
             config: g.config.adapters,
             bus: g.ingest,
-            log: g.log.child({ part: 'adapters' }),
+            log: g.log, // the adapters add { part: 'adapters' }
             metrics: g.registry,
           })
         : undefined,
