@@ -91,3 +91,16 @@ it('persistent sessions, subscriptions and retained messages survive a SIGKILL',
   expect(await retained).toBe('speed=12');
   await waitFor('stored records counted', async () => (await gw.metric('gateway_backlog_records')) === 2);
 });
+
+it('QoS 2: completed only after it is stored, and stored once', async () => {
+  const gw = await GatewayProcess.create({
+    env: { GATEWAY_KAFKA_BROKERS: '127.0.0.1:1', GATEWAY_FLOWS_ENABLED: 'false' },
+  });
+  cleanup.push(() => gw.close());
+  await gw.start();
+  const dev = await mqtt.connectAsync(gw.url, { clientId: 'valve-2' });
+  for (let i = 0; i < 20; i++) await dev.publishAsync('sensors/valve-2/cmd-ack', `{"i":${i}}`, { qos: 2 });
+  await dev.endAsync();
+  expect(await gw.metric('gateway_ingress_messages_total', { qos: '2' })).toBe(20);
+  expect(await gw.metric('gateway_backlog_records')).toBe(20);
+});
