@@ -135,12 +135,16 @@ try {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await once(base.stdout, 'data');
-  const baseline = await publish(basePort, PER_CLIENT);
+  // Medians of three runs each: this machine is shared and noisy.
+  const median = (rs: PubResult[]): PubResult => [...rs].sort((a, b) => a.rate - b.rate)[1] as PubResult;
+  const runs = async (port: number): Promise<PubResult> =>
+    median([await publish(port, PER_CLIENT), await publish(port, PER_CLIENT), await publish(port, PER_CLIENT)]);
+  const baseline = await runs(basePort);
   const gwIngest = await gateway({ GATEWAY_KAFKA_BROKERS: unreachable });
-  const ingest = await publish(gwIngest.mqttPort, PER_CLIENT);
+  const ingest = await runs(gwIngest.mqttPort);
   const commits = await gwIngest.metric('gateway_group_commit_records_count');
   const committed = await gwIngest.metric('gateway_group_commit_records_sum');
-  row('QoS 1 ingest, fsync group commit (msg/s)', f0(ingest.rate), f0(baseline.rate), '>= 50,000');
+  row('QoS 1 ingest, fsync group commit (msg/s, median of 3)', f0(ingest.rate), f0(baseline.rate), '>= 50,000');
   row(
     '  PUBACK p50 / p99 at full load (ms)',
     `${f2(ingest.p50)} / ${f2(ingest.p99)}`,
@@ -197,10 +201,13 @@ try {
     // Latency when the link keeps up: 5,000 msg/s for about 6 s.
     const steadyTopic = `${topic}.steady`;
     const steady = await gateway({ ...env, GATEWAY_ROUTES: JSON.stringify([{ filter: '#', topic: steadyTopic }]) });
+    // Warm up first: the topic's auto-creation must not be part of the measurement.
+    await publish(steady.mqttPort, 1, 0);
+    await waitFor('warm-up forwarded', async () => (await steady.metric('gateway_forwarded_records_total')) >= CLIENTS);
     await publish(steady.mqttPort, 300, 5000);
     await waitFor(
       'forwarded',
-      async () => (await steady.metric('gateway_forwarded_records_total')) >= CLIENTS * 300,
+      async () => (await steady.metric('gateway_forwarded_records_total')) >= CLIENTS * 301,
       120_000,
       50,
     );
