@@ -1,11 +1,6 @@
 // Prometheus metrics of the adapters, registered on the registry the gateway hands in.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
-function reuse<T>(registry: Registry, name: string, make: () => T): T {
-  // A second Adapters on the same registry (a restart in tests) reuses the metric instead of throwing.
-  return (registry.getSingleMetric(name) as T | undefined) ?? make();
-}
-
 export class AdapterMetrics {
   readonly online: Gauge<'kind' | 'device'>;
   readonly errors: Counter<'kind' | 'device' | 'reason'>;
@@ -17,83 +12,46 @@ export class AdapterMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.online = reuse(
-      registry,
-      'gateway_adapter_online',
-      () =>
-        new Gauge({
-          name: 'gateway_adapter_online',
-          help: 'Adapter device status: 1 online, 0 offline.',
-          labelNames: ['kind', 'device'],
-          registers,
-        }),
-    );
-    this.errors = reuse(
-      registry,
+    // A second Adapters on the same registry (a restart in tests) reuses the metric instead of throwing.
+    const counter = <L extends string>(name: string, help: string, labelNames: L[]): Counter<L> =>
+      (registry.getSingleMetric(name) as Counter<L> | undefined) ?? new Counter({ name, help, labelNames, registers });
+    this.online =
+      (registry.getSingleMetric('gateway_adapter_online') as Gauge<'kind' | 'device'> | undefined) ??
+      new Gauge({
+        name: 'gateway_adapter_online',
+        help: 'Adapter device status: 1 online, 0 offline.',
+        labelNames: ['kind', 'device'],
+        registers,
+      });
+    this.errors = counter(
       'gateway_adapter_errors_total',
-      () =>
-        new Counter({
-          name: 'gateway_adapter_errors_total',
-          help: 'Adapter errors by reason (timeout, crc, exception, port, io, checksum, format, json, overflow, publish).',
-          labelNames: ['kind', 'device', 'reason'],
-          registers,
-        }),
+      'Adapter errors by reason (timeout, crc, exception, port, io, checksum, format, json, overflow, publish).',
+      ['kind', 'device', 'reason'],
     );
-    this.values = reuse(
-      registry,
-      'gateway_adapter_values_total',
-      () =>
-        new Counter({
-          name: 'gateway_adapter_values_total',
-          help: 'Values published by adapters.',
-          labelNames: ['kind', 'device'],
-          registers,
-        }),
-    );
-    this.reconnects = reuse(
-      registry,
+    this.values = counter('gateway_adapter_values_total', 'Values published by adapters.', ['kind', 'device']);
+    this.reconnects = counter(
       'gateway_adapter_reconnects_total',
-      () =>
-        new Counter({
-          name: 'gateway_adapter_reconnects_total',
-          help: 'Failed opens and lost connections of serial ports and Modbus buses.',
-          labelNames: ['kind', 'port'],
-          registers,
-        }),
+      'Failed opens and lost connections of serial ports and Modbus buses.',
+      ['kind', 'port'],
     );
-    this.requests = reuse(
-      registry,
+    this.requests = counter(
       'gateway_modbus_requests_total',
-      () =>
-        new Counter({
-          name: 'gateway_modbus_requests_total',
-          help: 'Modbus requests by result (ok, timeout, crc, exception, port, io).',
-          labelNames: ['device', 'result'],
-          registers,
-        }),
+      'Modbus requests by result (ok, timeout, crc, exception, port, io).',
+      ['device', 'result'],
     );
-    this.pollSeconds = reuse(
-      registry,
-      'gateway_modbus_poll_seconds',
-      () =>
-        new Histogram({
-          name: 'gateway_modbus_poll_seconds',
-          help: 'Duration of one poll of a Modbus device (all its reads).',
-          labelNames: ['device'],
-          buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-          registers,
-        }),
-    );
-    this.writes = reuse(
-      registry,
+    this.pollSeconds =
+      (registry.getSingleMetric('gateway_modbus_poll_seconds') as Histogram<'device'> | undefined) ??
+      new Histogram({
+        name: 'gateway_modbus_poll_seconds',
+        help: 'Duration of one poll of a Modbus device (all its reads).',
+        labelNames: ['device'],
+        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+        registers,
+      });
+    this.writes = counter(
       'gateway_modbus_writes_total',
-      () =>
-        new Counter({
-          name: 'gateway_modbus_writes_total',
-          help: 'Write commands by result (ok, invalid, exception, timeout, …).',
-          labelNames: ['device', 'result'],
-          registers,
-        }),
+      'Write commands by result (ok, invalid, exception, timeout, …).',
+      ['device', 'result'],
     );
   }
 }
