@@ -147,7 +147,7 @@ export class Broker implements BrokerPort {
       },
       // An error here makes aedes drop the connection without an ack: the device keeps the message (MQTT 3.1.1 has
       // no negative PUBACK) and resends it after reconnecting.
-      (err) => cb(err),
+      cb,
     );
   }
 

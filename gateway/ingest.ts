@@ -25,6 +25,7 @@ interface Route {
 }
 
 const MAX_CACHED_CLIENTS = 20_000;
+const NO_JOURNAL: IngestUnit['journal'] = [];
 
 interface ActiveTap {
   tap: FlowTap;
@@ -87,19 +88,16 @@ export class Ingest implements GatewayBus {
     const now = Date.now();
     const appends: IngestUnit['appends'] = [];
     let deviceSeq = 0;
-    const stamp = (): number => {
-      if (deviceSeq === 0) deviceSeq = this.store.nextDeviceSeq(msg.clientId);
-      return deviceSeq;
-    };
     try {
       for (const r of this.routes) {
         if (msg.qos < r.minQos || !r.match(msg.topic)) continue;
+        if (deviceSeq === 0) deviceSeq = this.store.nextDeviceSeq(msg.clientId);
         const value = encodeWithStrings(this.strings(r, msg), {
           qos: msg.qos,
           retain: msg.retain ?? false,
           envelope: r.envelope,
           ingestTs: now,
-          deviceSeq: stamp(),
+          deviceSeq,
           payload: msg.payload,
         });
         this.store.admit(r.lane, value.length + 8);
@@ -113,17 +111,47 @@ export class Ingest implements GatewayBus {
       else cb(err as Error);
       return;
     }
-    const tapped = this.matchTaps(msg);
+    if (this.taps.size > 0) {
+      this.acceptTapped(msg, cb, appends, deviceSeq, now);
+      return;
+    }
+    // The common case, no flow inputs: the caller's callback goes straight into the group commit.
+    if (appends.length === 0) {
+      this.counters.unrouted();
+      cb(null);
+    } else if (msg.qos === 0) {
+      this.store.ingest({ appends, journal: NO_JOURNAL, cb: this.qos0Failed });
+      cb(null);
+    } else {
+      this.store.ingest({ appends, journal: NO_JOURNAL, cb });
+    }
+  }
+
+  private readonly qos0Failed = (err: Error | null): void => {
+    if (err) this.log.warn({ err: err.message }, 'QoS 0 append failed');
+  };
+
+  /** With flow inputs: QoS >= 1 messages they match are journaled in the same commit, then handed to them. */
+  private acceptTapped(
+    msg: IngressMessage,
+    cb: Callback,
+    appends: IngestUnit['appends'],
+    seqSoFar: number,
+    now: number,
+  ): void {
+    const tapped: ActiveTap[] = [];
+    for (const t of this.taps.values()) if (t.match(msg.topic)) tapped.push(t);
     if (appends.length === 0 && tapped.length === 0) {
       this.counters.unrouted();
       cb(null);
       return;
     }
+    const deviceSeq = seqSoFar || this.store.nextDeviceSeq(msg.clientId);
     const journal: IngestUnit['journal'] = [];
     const keys: (Buffer | undefined)[] = [];
     if (tapped.length > 0) {
       const seqNo = appends.length > 0 ? (appends[0]?.seq as number) : this.store.nextSeq();
-      const value = msg.qos > 0 ? this.journalValue(msg, now, stamp()) : undefined;
+      const value = msg.qos > 0 ? this.journalValue(msg, now, deviceSeq) : undefined;
       for (const t of tapped) {
         const key = value ? Buffer.concat([t.prefix, encodeSeq(seqNo)]) : undefined;
         if (key && value) journal.push({ key, value });
@@ -131,12 +159,10 @@ export class Ingest implements GatewayBus {
       }
     }
     const deliverTaps = (): void => {
-      for (let i = 0; i < tapped.length; i++) {
-        this.deliver(tapped[i] as ActiveTap, msg, keys[i], stamp(), now, false);
-      }
+      for (let i = 0; i < tapped.length; i++) this.deliver(tapped[i] as ActiveTap, msg, keys[i], deviceSeq, now, false);
     };
     if (msg.qos === 0) {
-      this.store.ingest({ appends, journal, cb: (err) => err && this.log.warn({ err }, 'QoS 0 append failed') });
+      this.store.ingest({ appends, journal, cb: this.qos0Failed });
       deliverTaps();
       cb(null);
       return;
@@ -235,13 +261,6 @@ export class Ingest implements GatewayBus {
   }
 
   // --- flow journal -----------------------------------------------------------------------------------------------
-
-  private matchTaps(msg: IngressMessage): ActiveTap[] {
-    if (this.taps.size === 0) return [];
-    const out: ActiveTap[] = [];
-    for (const t of this.taps.values()) if (t.match(msg.topic)) out.push(t);
-    return out;
-  }
 
   private journalValue(msg: IngressMessage, ts: number, deviceSeq: number): Buffer {
     return encodeRecord({
