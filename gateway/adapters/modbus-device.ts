@@ -7,6 +7,7 @@ import { AdapterError, reasonOf } from './errors.ts';
 import type { AdapterMetrics } from './metrics.ts';
 import type { ModbusBus, ModbusClient } from './modbus-bus.ts';
 import { type EngValue, handleWrite } from './modbus-write.ts';
+import { publishJson } from './publish.ts';
 import { decodeRegisters, type Point, pointWidth, toEngineering } from './register-map.ts';
 import type { ModbusDeviceConfig } from './schema.ts';
 
@@ -241,13 +242,7 @@ export class ModbusDevice {
   }
 
   #publish(topic: string, body: unknown, retain: boolean): Promise<void> {
-    return this.#ctx.bus.publish({
-      topic,
-      payload: Buffer.from(JSON.stringify(body)),
-      qos: this.cfg.qos,
-      clientId: this.cfg.name,
-      retain,
-    });
+    return publishJson(this.#ctx.bus, this.cfg, topic, body, retain);
   }
 
   async #onWrite(p: Point, payload: Buffer): Promise<void> {

@@ -8,6 +8,7 @@ import type { GatewayBus } from '../bus.ts';
 import { backoffDelay } from './errors.ts';
 import { decodeFrame, LineSplitter } from './framing.ts';
 import type { AdapterMetrics } from './metrics.ts';
+import { publishJson } from './publish.ts';
 import type { SerialPortConfig } from './schema.ts';
 
 export interface SerialContext {
@@ -179,12 +180,6 @@ export class SerialDevice {
   }
 
   #publish(topic: string, body: unknown, retain: boolean): Promise<void> {
-    return this.#ctx.bus.publish({
-      topic,
-      payload: Buffer.from(JSON.stringify(body)),
-      qos: this.cfg.qos,
-      clientId: this.cfg.name,
-      retain,
-    });
+    return publishJson(this.#ctx.bus, this.cfg, topic, body, retain);
   }
 }
