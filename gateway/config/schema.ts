@@ -5,6 +5,7 @@
 import { type Static, type TLiteral, type TSchema, type TUnion, Type } from '@sinclair/typebox';
 import { FlowsSchema } from '../../flows/schema.ts';
 import { AdaptersSchema } from '../adapters/schema.ts';
+import { SecuritySchema } from '../security-schema.ts';
 
 type Literals<T extends readonly (string | number)[]> = T extends readonly [
   infer H extends string | number,
@@ -244,6 +245,7 @@ export const GatewayConfigSchema = Type.Object(
     downlink: DownlinkSchema,
     adapters: AdaptersSchema,
     flows: FlowsSchema,
+    security: SecuritySchema,
   },
   { additionalProperties: false },
 );
