@@ -4,6 +4,7 @@ export type GatewayErrorCode =
   | 'GW_ERR_CONFIG'
   | 'GW_ERR_BUFFER_FULL'
   | 'GW_ERR_TOO_LARGE'
+  | 'GW_ERR_DEVICE_SHARE'
   | 'GW_ERR_STORE_CLOSED'
   | 'GW_ERR_STORE'
   | 'GW_ERR_KAFKA';

@@ -9,6 +9,8 @@ export interface ClassBudget {
   /** 0 = no age limit. */
   maxAgeSec: number;
   policy: DropPolicy;
+  /** `reject` only: the fraction of maxBytes one device may hold (absent or 1 = no per-device limit). */
+  perDeviceShare?: number;
 }
 
 export type LaneDb = AbstractSublevel<ClassicLevel<string, string>, string | Buffer | Uint8Array, Buffer, Buffer>;

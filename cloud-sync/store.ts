@@ -32,7 +32,7 @@ export interface IngestUnit {
   cb: (err: Error | null) => void;
 }
 
-export type DropReason = 'budget' | 'ttl' | 'rejected' | 'too_large';
+export type DropReason = 'budget' | 'ttl' | 'rejected' | 'too_large' | 'device_share';
 
 export interface StoreEvents {
   onCommit?: (records: number, units: number) => void;
@@ -65,6 +65,8 @@ export class Store {
   private readonly deviceSeqs = new Map<string, number>();
   /** Per device, the highest sequence already reserved on disk (meta `dseq!<id>`). */
   private readonly deviceReserved = new Map<string, number>();
+  /** Per `reject` lane with a per-device share: bytes each device holds (estimated, see admit). */
+  private readonly deviceBytes = new Map<Lane, Map<string, number>>();
   private dirtyDevices = new Set<string>();
   private dirtyLanes = new Set<Lane>();
   private units: IngestUnit[] = [];
@@ -170,8 +172,12 @@ export class Store {
     return this.lanes.get(name);
   }
 
-  /** Checks a lane's budget for one more record of `size` bytes; throws when the policy refuses it. */
-  admit(lane: Lane, size: number): void {
+  /**
+   * Checks a lane's budget for one more record of `size` bytes from `deviceId`; throws when the policy refuses it.
+   * A `reject` lane with a per-device share also refuses a device over its share, so one device filling the lane
+   * cannot stop the other devices' acknowledgements.
+   */
+  admit(lane: Lane, size: number, deviceId?: string): void {
     const { maxBytes, policy } = lane.budget;
     const maxRecord = this.opts.maxRecordBytes ?? 0;
     if (size > maxBytes || (maxRecord > 0 && size > maxRecord)) {
@@ -187,6 +193,38 @@ export class Store {
         'GW_ERR_BUFFER_FULL',
         `class ${lane.name} is full (${lane.usedBytes} of ${maxBytes} bytes)`,
       );
+    }
+    const share = lane.budget.perDeviceShare ?? 1;
+    if (policy !== 'reject' || share >= 1 || deviceId === undefined) return;
+    let held = this.deviceBytes.get(lane);
+    if (!held) {
+      held = new Map();
+      this.deviceBytes.set(lane, held);
+    }
+    const mine = (held.get(deviceId) ?? 0) + size;
+    if (mine > share * maxBytes) {
+      this.events.onDrop?.(lane.name, 'device_share', 1, size);
+      throw new GatewayError(
+        'GW_ERR_DEVICE_SHARE',
+        `device ${JSON.stringify(deviceId)} holds its share of class ${lane.name} (${Math.round(share * 100)}% of ${maxBytes} bytes)`,
+      );
+    }
+    held.set(deviceId, mine);
+  }
+
+  /**
+   * The lane drains oldest first and its records are not read back to learn their device, so what each device holds
+   * shrinks in proportion as the lane drains: exact while Kafka is away, an estimate once it drains. Records kept from
+   * before a restart count for the lane, not for a device.
+   */
+  private releaseShares(lane: Lane, before: number): void {
+    const held = this.deviceBytes.get(lane);
+    if (!held || held.size === 0) return;
+    const factor = before > 0 ? Math.max(0, lane.bytes) / before : 0;
+    for (const [device, bytes] of held) {
+      const left = Math.floor(bytes * factor);
+      if (left <= 0) held.delete(device);
+      else held.set(device, left);
     }
   }
 
@@ -219,8 +257,10 @@ export class Store {
     }
     const last = seqs[seqs.length - 1];
     if (last !== undefined && last + 1 > lane.head) lane.head = last + 1;
+    const before = lane.bytes;
     lane.bytes -= bytes;
     lane.count -= count;
+    if (bytes > 0) this.releaseShares(lane, before);
     lane.deletesSinceCompact += count;
     this.dirtyLanes.add(lane);
     if (reason && count > 0) this.events.onDrop?.(lane.name, reason, count, bytes);

@@ -100,7 +100,7 @@ export class Ingest implements GatewayBus {
           deviceSeq,
           payload: msg.payload,
         });
-        this.store.admit(r.lane, value.length + 8);
+        this.store.admit(r.lane, value.length + 8, msg.clientId);
         appends.push({ lane: r.lane, seq: this.store.nextSeq(), value });
         this.counters.routed(r.name, 1);
       }

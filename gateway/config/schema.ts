@@ -171,11 +171,19 @@ export const ClassSchema = Type.Object(
       default: 'reject',
       description: 'When full: `drop-oldest` drops (and counts) the oldest records; `reject` stops acknowledging.',
     }),
+    perDeviceShare: Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 1,
+      default: 0.5,
+      description:
+        'Of a `reject` class: the fraction of maxBytes one device (client id) may hold. A device over its share is ' +
+        'refused (not acknowledged) while the others are still admitted; 1 = no per-device limit.',
+    }),
   },
   { additionalProperties: false, default: {} },
 );
 
-export const DEFAULT_CLASS = { maxBytes: 1073741824, maxAgeSec: 0, policy: 'reject' } as const;
+export const DEFAULT_CLASS = { maxBytes: 1073741824, maxAgeSec: 0, policy: 'reject', perDeviceShare: 0.5 } as const;
 
 export const RouteSchema = Type.Object(
   {

@@ -49,7 +49,9 @@ describe('loadConfig', () => {
       groupCommit: { maxRecords: 1024, windowMs: 0 },
       compactAfterDeletes: 100000,
     });
-    expect(cfg.classes).toEqual({ default: { maxBytes: 1073741824, maxAgeSec: 0, policy: 'reject' } });
+    expect(cfg.classes).toEqual({
+      default: { maxBytes: 1073741824, maxAgeSec: 0, policy: 'reject', perDeviceShare: 0.5 },
+    });
     expect(cfg.routes).toEqual([
       {
         name: 'uplink',
@@ -131,8 +133,8 @@ describe('loadConfig', () => {
         minQos: 1,
       },
     ]);
-    expect(cfg.classes.telemetry).toEqual({ maxBytes: 1000, maxAgeSec: 0, policy: 'drop-oldest' });
-    expect(cfg.classes.default).toEqual({ maxBytes: 1073741824, maxAgeSec: 0, policy: 'reject' });
+    expect(cfg.classes.telemetry).toEqual({ maxBytes: 1000, maxAgeSec: 0, policy: 'drop-oldest', perDeviceShare: 0.5 });
+    expect(cfg.classes.default).toEqual({ maxBytes: 1073741824, maxAgeSec: 0, policy: 'reject', perDeviceShare: 0.5 });
     expect(cfg.mqtt.auth.users).toEqual([{ username: 'dev', password: 's3cret' }]);
   });
 
@@ -148,7 +150,7 @@ describe('loadConfig', () => {
   it('adds the default class when the file defines others', () => {
     const cfg = loadConfig({ env: {}, argv: ['--config', file('classes:\n  bulk: { maxAgeSec: 60 }\n')] });
     expect(Object.keys(cfg.classes).sort()).toEqual(['bulk', 'default']);
-    expect(cfg.classes.bulk).toEqual({ maxBytes: 1073741824, maxAgeSec: 60, policy: 'reject' });
+    expect(cfg.classes.bulk).toEqual({ maxBytes: 1073741824, maxAgeSec: 60, policy: 'reject', perDeviceShare: 0.5 });
   });
 
   it('reports every problem at once, each naming its key', () => {

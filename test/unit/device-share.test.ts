@@ -1,0 +1,80 @@
+// A per-device share of a `reject` class: a device over its share is refused while the others are still admitted,
+// and its share frees up as the lane drains.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, expect, it } from 'vitest';
+import { type DropReason, Store } from '../../cloud-sync/store.ts';
+
+const dirs: string[] = [];
+const stores: Store[] = [];
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.stop();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function open(perDeviceShare?: number): Promise<{ store: Store; drops: DropReason[] }> {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-share-'));
+  dirs.push(dir);
+  const store = new Store({
+    dir,
+    durability: 'os',
+    groupCommit: { maxRecords: 64, windowMs: 0 },
+    compactAfterDeletes: 0,
+    classes: { default: { maxBytes: 10_000, maxAgeSec: 0, policy: 'reject', perDeviceShare } },
+    log: pino({ level: 'silent' }),
+  });
+  await store.start();
+  stores.push(store);
+  const drops: DropReason[] = [];
+  store.events.onDrop = (_lane, reason) => drops.push(reason);
+  return { store, drops };
+}
+
+/** Admits and commits one 100-byte record of `device`; false when the store refuses it. */
+async function put(store: Store, device: string): Promise<boolean> {
+  const lane = store.lane('default')!;
+  try {
+    store.admit(lane, 100, device);
+  } catch {
+    return false;
+  }
+  await new Promise<void>((resolve, reject) =>
+    store.ingest({
+      appends: [{ lane, seq: store.nextSeq(), value: Buffer.alloc(92) }],
+      journal: [],
+      cb: (e) => (e ? reject(e) : resolve()),
+    }),
+  );
+  return true;
+}
+
+it('refuses a device over its share while another device is still admitted', async () => {
+  const { store, drops } = await open(0.3);
+  let admitted = 0;
+  for (let i = 0; i < 100 && (await put(store, 'noisy')); i++) admitted++;
+  expect(admitted).toBe(30); // 30 × 100 B = 0.3 × 10,000 B
+  expect(drops).toEqual(['device_share']);
+  expect(await put(store, 'lock-2')).toBe(true);
+  expect(await put(store, 'noisy')).toBe(false);
+  // The lane drains (Kafka acknowledged the oldest half): the noisy device gets room again.
+  const lane = store.lane('default')!;
+  const seqs = Array.from({ length: 16 }, (_, i) => i + 1);
+  store.removeFromLane(
+    lane,
+    seqs,
+    seqs.map(() => 100),
+  );
+  await store.drain();
+  expect(await put(store, 'noisy')).toBe(true);
+});
+
+it('without a share one device fills the class and everyone is refused (the fault the share prevents)', async () => {
+  const { store, drops } = await open(1);
+  let admitted = 0;
+  for (let i = 0; i < 200 && (await put(store, 'noisy')); i++) admitted++;
+  expect(admitted).toBe(100);
+  expect(await put(store, 'lock-2')).toBe(false);
+  expect(drops.at(-1)).toBe('rejected');
+});
