@@ -1,31 +1,79 @@
 #!/usr/bin/env node
-// `node gateway/main.ts [--config gateway.yaml]`: runs the gateway until SIGTERM/SIGINT.
-// Without a config file it starts with embedded defaults and buffers until Kafka is reachable.
+// The gateway's own command line (`./gw start`, or `node gateway/main.ts` with Node 24): runs the gateway until
+// SIGTERM/SIGINT. Without a config file it starts with embedded defaults and buffers until Kafka is reachable.
+import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { Downlink } from '../cloud-sync/downlink.ts';
 import { Adapters } from './adapters/index.ts';
 import { ConfigError, loadConfig, redactConfig } from './config/index.ts';
+import { closest } from './config/validate.ts';
 import { Gateway } from './gateway.ts';
 
 const HELP = `edge-gateway: MQTT/serial/Modbus in, durable LevelDB outbox, Kafka out.
 
-usage: node gateway/main.ts [--config <file.yaml>] [--check-config] [--print-config]
+usage: ./gw start [--config <file.yaml>]       (or: node gateway/main.ts [options], with Node 24)
+       ./gw check-config [--config <file.yaml>]
+       ./gw print-config [--config <file.yaml>]
 
   --config <file>   YAML config (or GATEWAY_CONFIG); every key can be overridden by GATEWAY_<SECTION>_<KEY>
-  --check-config    validate the config and exit (0 = valid)
+  --check-config    validate the config and exit: 0 valid, 2 invalid (one line per problem, naming the key)
   --print-config    print the effective config (secrets redacted) and exit
   -h, --help        this help
 
-Configuration reference: docs/configuration.md`;
+An unknown option exits with status 2. Configuration reference: docs/configuration.md`;
+
+const OPTIONS = {
+  config: { type: 'string' },
+  'check-config': { type: 'boolean' },
+  'print-config': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Args = { config?: string; checkConfig: boolean; printConfig: boolean; help: boolean };
+
+/** Strict parsing: a misspelt option must never fall through to starting the gateway on its defaults. */
+function parseCommandLine(argv: string[]): Args | { error: string } {
+  try {
+    const { values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false });
+    if (values.config === '') return { error: '--config needs a file path' };
+    return {
+      config: values.config,
+      checkConfig: values['check-config'] ?? false,
+      printConfig: values['print-config'] ?? false,
+      help: values.help ?? false,
+    };
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      const bad = /'(-[^']*)'/.exec((err as Error).message)?.[1] ?? '';
+      const name = bad.replace(/^-+/, '').split('=')[0] ?? '';
+      const hint = closest(name, Object.keys(OPTIONS));
+      return { error: `unknown option ${bad}${hint ? ` (did you mean --${hint}?)` : ''}` };
+    }
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      return { error: /--config/.test((err as Error).message) ? '--config needs a file path' : (err as Error).message };
+    }
+    if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      const arg = /'([^']*)'/.exec((err as Error).message)?.[1] ?? '';
+      return { error: `unexpected argument '${arg}' (a config file is given as --config ${arg})` };
+    }
+    throw err;
+  }
+}
 
 async function main(argv: string[]): Promise<void> {
-  if (argv.includes('-h') || argv.includes('--help')) {
+  const args = parseCommandLine(argv);
+  if ('error' in args) {
+    console.error(`edge-gateway: ${args.error}\nrun with --help for the options`);
+    process.exit(2);
+  }
+  if (args.help) {
     console.log(HELP);
     return;
   }
   let config: ReturnType<typeof loadConfig>;
   try {
-    config = loadConfig({ argv });
+    config = loadConfig({ argv: args.config === undefined ? [] : ['--config', args.config] });
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const p of err.problems) console.error(`config error: ${p}`);
@@ -33,11 +81,11 @@ async function main(argv: string[]): Promise<void> {
     }
     throw err;
   }
-  if (argv.includes('--print-config')) {
+  if (args.printConfig) {
     console.log(JSON.stringify(redactConfig(config), null, 2));
     return;
   }
-  if (argv.includes('--check-config')) {
+  if (args.checkConfig) {
     console.log('config ok');
     return;
   }
