@@ -16,6 +16,7 @@ import type { MetaDb } from '../cloud-sync/lane.ts';
 import type { IngressMessage } from './bus.ts';
 import type { GatewayConfig } from './config/schema.ts';
 import type { BrokerPort, Ingest } from './ingest.ts';
+import type { Limits } from './limits/index.ts';
 
 const require = createRequire(import.meta.url);
 // aedes-persistence-level 9 is CommonJS without types; its async class takes a level instance (here a sublevel).
@@ -26,6 +27,8 @@ export interface BrokerContext {
   db: MetaDb;
   ingest: Ingest;
   http: HttpServer;
+  /** Connection and packet limits (security.limits), checked before aedes buffers anything. */
+  limits: Limits;
   log: Logger;
   gatewayId: string;
 }
@@ -55,6 +58,7 @@ export class Broker implements BrokerPort {
     const { config, ingest, log } = this.ctx;
     const aedes = await Aedes.createBroker({
       id: this.ctx.gatewayId,
+      connectTimeout: this.ctx.limits.config.connectTimeoutMs,
       persistence: new AsyncLevelPersistence(this.ctx.db),
       authenticate: (client, username, password, done) => this.authenticate(client, username, password, done),
       authorizePublish: (client, packet, cb) => this.authorizePublish(client, packet, cb),
@@ -65,8 +69,11 @@ export class Broker implements BrokerPort {
       log.debug({ client: client?.id, err: err.message }, 'connection error'),
     );
     ingest.broker = this;
+    aedes.on('client', (client) => this.ctx.limits.connected(client.conn));
 
     const handle = (socket: Socket | Duplex, req?: IncomingMessage): void => {
+      const address = req ? req.socket.remoteAddress : (socket as Socket).remoteAddress;
+      if (!this.ctx.limits.admit(socket, address)) return;
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
       aedes.handle(socket, req);
@@ -90,7 +97,12 @@ export class Broker implements BrokerPort {
     }
 
     if (config.ws.enabled) {
-      const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+      // One MQTT packet per frame at most as large as a packet may be; ws refuses a bigger frame with 1009.
+      const wss = new WebSocketServer({
+        noServer: true,
+        perMessageDeflate: false,
+        maxPayload: this.ctx.limits.config.maxPacketBytes,
+      });
       this.wss = wss;
       const path = config.ws.path;
       this.onUpgrade = (req, socket, head) => {
@@ -99,6 +111,11 @@ export class Broker implements BrokerPort {
         wss.handleUpgrade(req, socket, head, (ws) => {
           const stream = createWebSocketStream(ws);
           stream.on('error', () => {});
+          ws.on('error', (err: Error & { code?: string }) => {
+            if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+              this.ctx.limits.refuse('packet_size', { address: req.socket.remoteAddress, transport: 'ws' });
+            }
+          });
           handle(stream, req);
         });
       };

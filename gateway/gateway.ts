@@ -13,6 +13,7 @@ import { Broker } from './broker.ts';
 import type { GatewayConfig } from './config/schema.ts';
 import { type HealthReport, HttpPart } from './http.ts';
 import { Ingest } from './ingest.ts';
+import { Limits } from './limits/index.ts';
 import { brokerMetrics, forwarderMetrics, ingestCounters, processMetrics, storeMetrics } from './metrics.ts';
 
 export type PartStage = 'before-broker' | 'after-broker';
@@ -34,6 +35,7 @@ export class Gateway {
   ingest!: Ingest;
   broker!: Broker;
   http!: HttpPart;
+  limits!: Limits;
   forwarder!: Forwarder;
   private readonly started: Part[] = [];
   /** Called when the store can take no more writes; gateway/main.ts exits so a fresh process reopens it. */
@@ -84,18 +86,26 @@ export class Gateway {
       log: this.log.child({ part: 'ingest' }),
       counters: ingestCounters(this.registry),
     });
+    this.limits = new Limits({
+      config: c.security.limits,
+      registry: this.registry,
+      log: this.log.child({ part: 'limits' }),
+    });
     this.http = new HttpPart({
       host: c.http.host,
       port: c.http.port,
       registry: this.registry,
       log: this.log.child({ part: 'http' }),
       health: () => this.health(),
+      security: c.security.http,
+      limits: this.limits,
     });
     this.broker = new Broker({
       config: c.mqtt,
       db: this.store.brokerDb(),
       ingest: this.ingest,
       http: this.http.server,
+      limits: this.limits,
       log: this.log.child({ part: 'broker' }),
       gatewayId: this.gatewayId,
     });

@@ -1,38 +1,126 @@
 // The gateway's HTTP server: health, metrics and status; MQTT over WebSocket and the flow editor attach to it.
-// Express 4, because Node-RED's http-in node does not load under Express 5.
-import { createServer, type Server } from 'node:http';
-import express, { type Express } from 'express';
+// Express 4, because Node-RED's http-in node does not load under Express 5. With security.http.tls it is HTTPS only
+// (and MQTT over WebSocket is wss); WebSocket upgrades pass an Origin allow-list; /metrics and /healthz can require
+// a bearer token.
+import { timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import type { Limits } from './limits/index.ts';
+import type { HttpSecurityConfig } from './limits/schema.ts';
 
 export interface HealthReport {
   status: 'ok' | 'degraded' | 'down';
   [part: string]: unknown;
 }
 
+export interface HttpContext {
+  host: string;
+  port: number;
+  registry: Registry;
+  log: Logger;
+  health: () => HealthReport;
+  security: HttpSecurityConfig;
+  limits: Limits;
+}
+
+/** PEM text as it is, or the contents of the file it names. */
+export function pem(value: string): string {
+  return value.includes('-----BEGIN') ? value : readFileSync(value, 'utf8');
+}
+
+/**
+ * Whether a WebSocket upgrade may proceed: no Origin (not a browser), the page's own host, or an allowed origin.
+ * Browsers always send Origin on a WebSocket handshake, so a page elsewhere on the LAN cannot ride a user's browser
+ * into the broker or the editor's comms.
+ */
+export function originAllowed(req: IncomingMessage, allowed: readonly string[]): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return true;
+  if (allowed.includes('*') || allowed.includes(origin)) return true;
+  try {
+    return new URL(origin).host === req.headers.host;
+  } catch {
+    return false;
+  }
+}
+
 export class HttpPart {
   readonly app: Express;
   readonly server: Server;
+  readonly tls: boolean;
   port = 0;
-  private readonly ctx: { host: string; port: number; registry: Registry; log: Logger; health: () => HealthReport };
+  private readonly ctx: HttpContext;
 
-  constructor(ctx: { host: string; port: number; registry: Registry; log: Logger; health: () => HealthReport }) {
+  constructor(ctx: HttpContext) {
     this.ctx = ctx;
     this.app = express();
     this.app.disable('x-powered-by');
-    this.server = createServer(this.app);
+    const { cert, key } = ctx.security.tls;
+    this.tls = cert !== '' && key !== '';
+    // node:https's Server is node:http's with TLS underneath; every part here uses only the common surface.
+    this.server = this.tls
+      ? (createHttpsServer({ cert: pem(cert), key: pem(key), minVersion: 'TLSv1.2' }, this.app) as unknown as Server)
+      : createServer(this.app);
     this.server.keepAliveTimeout = 5000;
-    this.app.get('/healthz', (_req, res) => {
+    this.guardUpgrades();
+    const auth = this.tokenCheck();
+    this.app.get('/healthz', auth, (_req, res) => {
       const h = this.ctx.health();
       // The gateway is healthy while it accepts and buffers, even with Kafka down: the body says so.
       res.status(h.status === 'down' ? 503 : 200).json(h);
     });
-    this.app.get('/metrics', (_req, res) => {
+    this.app.get('/metrics', auth, (_req, res) => {
       this.ctx.registry.metrics().then(
         (text) => res.type(this.ctx.registry.contentType).send(text),
         (err: unknown) => res.status(500).send(String(err)),
       );
     });
+  }
+
+  /** Express middleware: the bearer token of security.http.token, when one is set. */
+  private tokenCheck(): (req: Request, res: Response, next: NextFunction) => void {
+    const token = this.ctx.security.token;
+    const want = Buffer.from(`Bearer ${token}`);
+    return (req, res, next) => {
+      if (token === '') {
+        next();
+        return;
+      }
+      const got = Buffer.from(req.headers.authorization ?? '');
+      if (got.length === want.length && timingSafeEqual(got, want)) {
+        next();
+        return;
+      }
+      this.ctx.limits.refuse('http_token', { path: req.path, address: req.socket.remoteAddress });
+      res.status(401).set('www-authenticate', 'Bearer').json({ error: 'a bearer token is required' });
+    };
+  }
+
+  /**
+   * Every 'upgrade' listener (MQTT over WebSocket, the editor's comms) sees a request only once its Origin passed:
+   * the check sits in front of them all, where the server emits the event.
+   */
+  private guardUpgrades(): void {
+    const server = this.server;
+    const emit = server.emit.bind(server) as (event: string | symbol, ...args: unknown[]) => boolean;
+    const allowed = this.ctx.security.allowedOrigins;
+    server.emit = ((event: string | symbol, ...args: unknown[]): boolean => {
+      if (event === 'upgrade') {
+        const req = args[0] as IncomingMessage;
+        const socket = args[1] as Duplex;
+        if (!originAllowed(req, allowed)) {
+          this.ctx.limits.refuse('ws_origin', { origin: req.headers.origin, address: req.socket.remoteAddress });
+          socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+          return true;
+        }
+      }
+      return emit(event, ...args);
+    }) as Server['emit'];
   }
 
   async start(): Promise<void> {
@@ -45,7 +133,10 @@ export class HttpPart {
     });
     const addr = this.server.address();
     this.port = typeof addr === 'object' && addr ? addr.port : this.ctx.port;
-    this.ctx.log.info({ port: this.port }, 'HTTP listening (health, metrics, MQTT over WebSocket)');
+    this.ctx.log.info(
+      { port: this.port, tls: this.tls, token: this.ctx.security.token !== '' },
+      `HTTP${this.tls ? 'S' : ''} listening (health, metrics, MQTT over WebSocket)`,
+    );
   }
 
   async stop(): Promise<void> {
