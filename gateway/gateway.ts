@@ -180,12 +180,20 @@ export class Gateway {
     let records = 0;
     let bytes = 0;
     let oldest = 0;
+    const now = Date.now();
     const lanes: Record<string, unknown> = {};
     for (const l of this.store.lanes.values()) {
       records += l.count;
       bytes += l.bytes;
-      if (l.count > 0 && l.oldestTs > 0 && (oldest === 0 || l.oldestTs < oldest)) oldest = l.oldestTs;
-      lanes[l.name] = { records: l.count, bytes: l.bytes, budgetBytes: l.budget.maxBytes, policy: l.budget.policy };
+      const laneOldest = l.count > 0 && l.oldestTs > 0 ? l.oldestTs : 0;
+      if (laneOldest && (oldest === 0 || laneOldest < oldest)) oldest = laneOldest;
+      lanes[l.name] = {
+        records: l.count,
+        bytes: l.bytes,
+        oldestAgeSec: laneOldest ? (now - laneOldest) / 1000 : 0,
+        budgetBytes: l.budget.maxBytes,
+        policy: l.budget.policy,
+      };
     }
     const f = this.forwarder;
     const parts: Record<string, unknown> = {};
@@ -203,7 +211,7 @@ export class Gateway {
         lastSuccessAt: f.lastSuccessAt ? new Date(f.lastSuccessAt).toISOString() : undefined,
         forwarded: f.forwarded,
       },
-      backlog: { records, bytes, oldestAgeSec: oldest ? (Date.now() - oldest) / 1000 : 0, lanes },
+      backlog: { records, bytes, oldestAgeSec: oldest ? (now - oldest) / 1000 : 0, lanes },
       store: {
         durability: this.config.store.durability,
         writeErrors: this.store.writeErrors,
