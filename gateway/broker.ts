@@ -2,17 +2,17 @@
 // store's LevelDB, listening on TCP (noDelay), TLS when a certificate is configured, and WebSocket on the HTTP server.
 // Kept behind this module so the broker can be swapped (aedes 2 brings MQTT 5).
 
-import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
-import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import { createServer, type Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
-import { Aedes, type Client, type PublishPacket } from 'aedes';
+import { createServer as createTlsServer, TLSSocket, type Server as TlsServer } from 'node:tls';
+import { Aedes, type Client, type ConnectPacket, type PublishPacket, type Subscription } from 'aedes';
 import type { Logger } from 'pino';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { MetaDb } from '../cloud-sync/lane.ts';
+import type { Attempt, Authority, ClientAcl, ConnectInfo } from './auth/index.ts';
 import type { IngressMessage } from './bus.ts';
 import type { GatewayConfig } from './config/schema.ts';
 import type { BrokerPort, Ingest } from './ingest.ts';
@@ -27,6 +27,8 @@ export interface BrokerContext {
   db: MetaDb;
   ingest: Ingest;
   http: HttpServer;
+  /** Authentication chain, client id binding and ACLs (security section). */
+  auth: Authority;
   /** Connection and packet limits (security.limits), checked before aedes buffers anything. */
   limits: Limits;
   log: Logger;
@@ -43,6 +45,9 @@ export class Broker implements BrokerPort {
   private readonly sockets = new Set<Socket | Duplex>();
   /** aedes keeps no username on the client; the envelope format and key templates need it. */
   private readonly usernames = new WeakMap<Client, string>();
+  /** The CONNECT as sent (aedes replaces an empty client id before authenticate runs). */
+  private readonly connects = new WeakMap<Client, Pick<ConnectInfo, 'sentClientId' | 'clean' | 'will'>>();
+  private readonly acls = new WeakMap<Client, ClientAcl>();
   tcpPort = 0;
   tlsPort = 0;
 
@@ -56,12 +61,15 @@ export class Broker implements BrokerPort {
 
   async start(): Promise<void> {
     const { config, ingest, log } = this.ctx;
+    this.ctx.auth.start();
     const aedes = await Aedes.createBroker({
       id: this.ctx.gatewayId,
       connectTimeout: this.ctx.limits.config.connectTimeoutMs,
       persistence: new AsyncLevelPersistence(this.ctx.db),
+      preConnect: (client, packet, cb) => this.preConnect(client, packet, cb),
       authenticate: (client, username, password, done) => this.authenticate(client, username, password, done),
       authorizePublish: (client, packet, cb) => this.authorizePublish(client, packet, cb),
+      authorizeSubscribe: (client, sub, cb) => this.authorizeSubscribe(client, sub, cb),
     });
     this.aedes = aedes;
     aedes.on('clientError', (client, err) => log.debug({ client: client.id, err: err.message }, 'client error'));
@@ -87,10 +95,16 @@ export class Broker implements BrokerPort {
         {
           cert: readFileSync(config.tls.cert),
           key: readFileSync(config.tls.key),
-          ...(config.tls.ca ? { ca: readFileSync(config.tls.ca) } : {}),
+          minVersion: 'TLSv1.2',
+          // With a CA configured, a client certificate is required and verified in the handshake: no certificate or
+          // one not signed by the CA never reaches MQTT.
+          ...(config.tls.ca ? { ca: readFileSync(config.tls.ca), requestCert: true, rejectUnauthorized: true } : {}),
           noDelay: true,
         },
         (s) => handle(s),
+      );
+      this.tls.on('tlsClientError', (err: Error & { code?: string }, socket) =>
+        this.ctx.auth.tlsRefused(socket.remoteAddress ?? '', err.code ?? err.message),
       );
       this.tlsPort = await listen(this.tls, config.tls.port, config.host);
       log.info({ port: this.tlsPort }, 'MQTT listening (TLS)');
@@ -124,32 +138,72 @@ export class Broker implements BrokerPort {
     }
   }
 
+  private preConnect(client: Client, packet: ConnectPacket, cb: (err: Error | null, ok: boolean) => void): void {
+    this.connects.set(client, {
+      sentClientId: packet.clientId,
+      clean: packet.clean !== false,
+      will: packet.will ? { topic: packet.will.topic, retain: packet.will.retain === true } : undefined,
+    });
+    cb(null, true);
+  }
+
+  /** Runs before aedes registers the client (lib/handlers/connect.js): a refused CONNECT takes over no session. */
   private authenticate(
     client: Client,
     username: string | undefined,
     password: Buffer | undefined,
     done: (err: (Error & { returnCode: number }) | null, ok: boolean | null) => void,
   ): void {
-    const auth = this.ctx.config.auth;
     if (username !== undefined) this.usernames.set(client, username);
-    if (username === undefined) {
-      done(null, auth.allowAnonymous);
+    const sent = this.connects.get(client) ?? { sentClientId: client.id, clean: true, will: undefined };
+    const info: ConnectInfo = { ...sent, clientId: client.id, username, password, ...peerOf(client) };
+    this.ctx.auth.connect(info).then(
+      (r) => {
+        if (r.ok) {
+          this.acls.set(client, r.acl);
+          done(null, true);
+          return;
+        }
+        // aedes wipes the inbound QoS 2 state of a clean session when its connection closes, by client id: a refused
+        // client using another device's id must not touch that device's state.
+        client.clean = false;
+        done(Object.assign(new Error(r.reason), { returnCode: r.returnCode }), false);
+      },
+      (err: unknown) => {
+        client.clean = false;
+        this.ctx.log.error({ err, client: client.id }, 'authentication failed');
+        done(Object.assign(new Error('authentication failed'), { returnCode: 5 }), false);
+      },
+    );
+  }
+
+  private authorizeSubscribe(
+    client: Client,
+    sub: Subscription,
+    cb: (err: Error | null, sub?: Subscription | null) => void,
+  ): void {
+    if (this.acls.get(client)?.canSubscribe(sub.topic)) {
+      cb(null, sub);
       return;
     }
-    const user = auth.users.find((u) => u.username === username);
-    if (!user) {
-      done(null, auth.allowAnonymous && auth.users.length === 0);
-      return;
-    }
-    const want = Buffer.from(user.password);
-    const got = password ?? Buffer.alloc(0);
-    done(null, want.length === got.length && timingSafeEqual(want, got));
+    // A null subscription makes aedes grant 0x80 (failure) for this filter [MQTT-3.9.3].
+    this.ctx.auth.deny('subscribe');
+    cb(null, null);
   }
 
   private authorizePublish(client: Client | null, packet: PublishPacket, cb: (err?: Error | null) => void): void {
     // [MQTT-4.7.2-1] and aedes' default: $SYS is the broker's own.
     if (packet.topic.startsWith('$SYS')) {
       cb(new Error('$SYS topics are reserved'));
+      return;
+    }
+    // A denied PUBLISH is not acknowledged: MQTT 3.1.1 has no negative PUBACK, so the connection is closed
+    // (aedes does so on this error), as [MQTT-3.3.5-2] allows; the device learns, and nothing reaches Kafka.
+    // Client null: a will published after a restart, checked when its CONNECT was accepted.
+    const acl = client ? this.acls.get(client) : undefined;
+    if (client && !acl?.canPublish(packet.topic, packet.retain)) {
+      this.ctx.auth.deny(packet.retain ? 'retain' : 'publish');
+      cb(new Error(`not authorized to publish to ${packet.topic}`));
       return;
     }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
@@ -219,6 +273,19 @@ export class Broker implements BrokerPort {
     this.aedes = undefined;
     if (a) await new Promise<void>((r) => a.close(() => r()));
   }
+}
+
+/** The remote address and, on the TLS listener, the names of the verified client certificate. */
+function peerOf(client: Client): Pick<Attempt, 'peer' | 'cert'> {
+  const conn = client.conn as unknown;
+  const socket = conn instanceof TLSSocket || conn instanceof Socket ? conn : client.req?.socket;
+  const peer = socket?.remoteAddress ?? '';
+  if (!(conn instanceof TLSSocket) || !conn.authorized) return { peer, cert: undefined };
+  const c = conn.getPeerCertificate();
+  const alt = (c.subjectaltname ?? '').split(', ');
+  const names = (prefix: string) => alt.filter((n) => n.startsWith(prefix)).map((n) => n.slice(prefix.length));
+  const cn = Array.isArray(c.subject?.CN) ? (c.subject.CN[0] ?? '') : (c.subject?.CN ?? '');
+  return { peer, cert: { cn, dns: names('DNS:'), uri: names('URI:'), email: names('email:') } };
 }
 
 function listen(server: NetServer, port: number, host: string): Promise<number> {

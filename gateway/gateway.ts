@@ -9,6 +9,8 @@ import { BudgetKeeper } from '../cloud-sync/budget.ts';
 import { Forwarder } from '../cloud-sync/forwarder.ts';
 import { createSink } from '../cloud-sync/sinks/types.ts';
 import { Store } from '../cloud-sync/store.ts';
+import { resolveHost } from './auth/exposure.ts';
+import { Authority } from './auth/index.ts';
 import { Broker } from './broker.ts';
 import type { GatewayConfig } from './config/schema.ts';
 import { type HealthReport, HttpPart } from './http.ts';
@@ -91,8 +93,11 @@ export class Gateway {
       registry: this.registry,
       log: this.log.child({ part: 'limits' }),
     });
+    // `auto` hosts: loopback only until authentication is configured (docs/security.md).
+    const mqttHost = resolveHost(c.mqtt.host, c);
+    const httpHost = resolveHost(c.http.host, c);
     this.http = new HttpPart({
-      host: c.http.host,
+      host: httpHost,
       port: c.http.port,
       registry: this.registry,
       log: this.log.child({ part: 'http' }),
@@ -101,10 +106,17 @@ export class Gateway {
       limits: this.limits,
     });
     this.broker = new Broker({
-      config: c.mqtt,
+      config: { ...c.mqtt, host: mqttHost },
       db: this.store.brokerDb(),
       ingest: this.ingest,
       http: this.http.server,
+      auth: new Authority({
+        security: c.security,
+        mqtt: { host: mqttHost, tls: c.mqtt.tls },
+        http: { host: httpHost },
+        registry: this.registry,
+        log: this.log.child({ part: 'auth' }),
+      }),
       limits: this.limits,
       log: this.log.child({ part: 'broker' }),
       gatewayId: this.gatewayId,

@@ -75,11 +75,15 @@ dataDir: /data/gateway
 
 mqtt:
   port: 1883
-  auth:
-    allowAnonymous: false
+
+security:
+  authentication:
     users:
-      - username: sensor
-        password: change-me # or GATEWAY_MQTT_AUTH_USERS='[{"username":"sensor","password":"..."}]'
+      # ./gw auth hash prints the hash; plaintext passwords are refused.
+      - username: sensor-1
+        passwordHash: $2b$10$XddyaoejzdzFxs/NzpDhg.moQQzIgJok/Usb.iU4n11USOMehKHpO
+  authorization:
+    template: per-device # devices/<client id>/... only; commands only from the cloud
 
 kafka:
   brokers: [kafka-1.example.net:9092, kafka-2.example.net:9092]
@@ -123,14 +127,14 @@ Each setting can also be set by an environment variable (for example a balena de
 the file. The name is \`GATEWAY_\` plus the key path in SNAKE_CASE: \`store.groupCommit.maxRecords\` is
 \`GATEWAY_STORE_GROUP_COMMIT_MAX_RECORDS\`. Numbers and booleans (\`true\`/\`false\`, \`1\`/\`0\`, \`yes\`/\`no\`,
 \`on\`/\`off\`) are converted; lists of strings are comma-separated (\`GATEWAY_KAFKA_BROKERS=k1:9092,k2:9092\`);
-lists and maps of objects (\`routes\`, \`classes\`, \`mqtt.auth.users\`) take JSON:
+lists and maps of objects (\`routes\`, \`classes\`, \`security.authentication.users\`) take JSON:
 \`GATEWAY_ROUTES='[{"filter":"devices/+/state","topic":"message_state"}]'\`. An unknown \`GATEWAY_*\` variable is
 an error, so a typo cannot be silently ignored.
 
 At start the whole configuration is checked and every problem is reported at once, one line per problem naming the
 key (and the environment variable it came from); the gateway then exits with code \`GW_ERR_CONFIG\`. Unknown keys are
 rejected. Relative paths are relative to the gateway's working directory. Secrets (\`kafka.sasl.password\`,
-\`mqtt.auth.users[].password\`, \`flows.credentialSecret\`) are shown as \`[redacted]\` wherever the configuration is
+\`security.authentication.jwt.secret\`, \`flows.credentialSecret\`) are shown as \`[redacted]\` wherever the configuration is
 printed.
 
 Rules beyond the types: \`mqtt.tls.cert\` and \`mqtt.tls.key\` are set together (the TLS listener runs when they

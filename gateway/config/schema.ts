@@ -37,17 +37,13 @@ const Millis = (def: number, description: string) => Type.Integer({ minimum: 0, 
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
-export const MqttUserSchema = Type.Object(
-  {
-    username: Type.String({ minLength: 1, description: 'MQTT username.' }),
-    password: Type.String({ writeOnly: true, description: 'MQTT password (secret; never logged).' }),
-  },
-  { additionalProperties: false },
-);
-
 const MqttSchema = Section(
   {
-    host: Type.String({ default: '0.0.0.0', description: 'Address the MQTT TCP listener binds to.' }),
+    host: Type.String({
+      default: 'auto',
+      description:
+        'Address the MQTT listeners bind to. `auto`: every address once authentication is configured (or `security.anonymous` is true), loopback only until then.',
+    }),
     port: Port(1883, 'MQTT TCP port (0 = pick a free port).'),
     ws: Section({
       enabled: Type.Boolean({ default: true, description: 'Serve MQTT over WebSocket on the HTTP server.' }),
@@ -65,22 +61,16 @@ const MqttSchema = Section(
         description: 'Path to a PEM CA bundle to require and verify client certificates.',
       }),
     }),
-    auth: Section({
-      allowAnonymous: Type.Boolean({
-        default: true,
-        description: 'Accept clients without username/password. Set false to require one of `users`.',
-      }),
-      users: Type.Array(MqttUserSchema, { default: [], description: 'MQTT users allowed to connect.' }),
-    }),
   },
-  'MQTT broker listeners and authentication.',
+  'MQTT broker listeners (authentication and authorization: the `security` section).',
 );
 
 const HttpSchema = Section(
   {
     host: Type.String({
-      default: '0.0.0.0',
-      description: 'Address the HTTP server (editor, metrics, health) binds to.',
+      default: 'auto',
+      description:
+        'Address the HTTP server (editor, metrics, health, MQTT over WebSocket) binds to. `auto`: as `mqtt.host`.',
     }),
     port: Port(1880, 'HTTP port (0 = pick a free port).'),
   },

@@ -4,6 +4,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import { type ValueError, ValueErrorType } from '@sinclair/typebox/errors';
 import { Value } from '@sinclair/typebox/value';
+import { authProblems } from '../auth/check.ts';
 import { literalsOf } from './env.ts';
 import { GatewayConfigSchema } from './schema.ts';
 import { keyTemplateProblem } from './template.ts';
@@ -53,10 +54,18 @@ function editDistance(a: string, b: string): number {
   return prev[b.length]!;
 }
 
+/** Keys that no longer exist, with where their settings went. */
+const REMOVED: Record<string, string> = {
+  '/mqtt/auth':
+    'was replaced by the security section: plaintext passwords are refused; list users with password hashes from `./gw auth hash` under security.authentication.users, and set security.anonymous: true for access without credentials (docs/security.md)',
+};
+
 function describe(e: ValueError): string {
   const s = e.schema;
   switch (e.type) {
     case ValueErrorType.ObjectAdditionalProperties: {
+      const removed = REMOVED[e.path];
+      if (removed) return removed;
       const known = Object.keys(s.properties ?? {});
       const key = e.path.slice(e.path.lastIndexOf('/') + 1);
       const hint = closest(key, known);
@@ -160,13 +169,11 @@ export function semanticProblems(cfg: unknown): Problem[] {
   if (wsPath !== undefined && !wsPath.startsWith('/'))
     add('mqtt.ws.path', `must start with "/", got ${JSON.stringify(wsPath)}`);
 
-  const usernames = new Set<string>();
-  list(obj(mqtt.auth).users).forEach((u, i) => {
-    const name = str(obj(u).username);
-    if (name === undefined) return;
-    if (usernames.has(name)) add(`mqtt.auth.users[${i}].username`, `duplicate user ${JSON.stringify(name)}`);
-    usernames.add(name);
-  });
+  // The security rules read a well-formed section; a malformed one is already reported by the schema.
+  const p = GatewayConfigSchema.properties;
+  if (Value.Check(p.security, c.security) && Value.Check(p.mqtt, c.mqtt) && Value.Check(p.http, c.http)) {
+    out.push(...authProblems(c as unknown as Parameters<typeof authProblems>[0]));
+  }
 
   const ports = new Map<number, string>();
   const tlsOn = typeof tls.cert === 'string' && tls.cert !== '';

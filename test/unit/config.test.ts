@@ -14,6 +14,8 @@ import {
   redactConfig,
 } from '../../gateway/config/index.ts';
 
+/** scrypt hash of "s3cret" (`./gw auth hash`). */
+const S3CRET_HASH = '$scrypt$n=16384,r=8,p=1$e+xKDrW7WDH54uesToM35g==$VaCUJA8M2tYDXHvq7+ZAwt0v9gMuYCGb23b7VETZ+PY=';
 const dir = mkdtempSync(join(tmpdir(), 'gw-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -120,7 +122,7 @@ describe('loadConfig', () => {
         GATEWAY_ROUTES: JSON.stringify([
           { filter: 'devices/+/state', topic: 'message_state', class: 'telemetry', minQos: 1 },
         ]),
-        GATEWAY_MQTT_AUTH_USERS: '[{"username":"dev","password":"s3cret"}]',
+        GATEWAY_SECURITY_AUTHENTICATION_USERS: JSON.stringify([{ username: 'dev', passwordHash: S3CRET_HASH }]),
       },
     });
     expect(cfg.routes).toEqual([
@@ -135,7 +137,7 @@ describe('loadConfig', () => {
     ]);
     expect(cfg.classes.telemetry).toEqual({ maxBytes: 1000, maxAgeSec: 0, policy: 'drop-oldest', perDeviceShare: 0.5 });
     expect(cfg.classes.default).toEqual({ maxBytes: 1073741824, maxAgeSec: 0, policy: 'reject', perDeviceShare: 0.5 });
-    expect(cfg.mqtt.auth.users).toEqual([{ username: 'dev', password: 's3cret' }]);
+    expect(cfg.security.authentication.users).toEqual([{ username: 'dev', passwordHash: S3CRET_HASH }]);
   });
 
   it('gives keys left empty in the file their defaults', () => {
@@ -177,7 +179,7 @@ describe('loadConfig', () => {
       expect.arrayContaining([
         'GATEWAY_HTTP_PORT: "abc" is not an integer (http.port)',
         'mqtt.port: must be integer <= 65535, got 70000',
-        'mqtt.prot: unknown key (did you mean "port"?) (known: host, port, ws, tls, auth)',
+        'mqtt.prot: unknown key (did you mean "port"?) (known: host, port, ws, tls)',
         'mqtt.tls: cert and key must be set together',
         'kafka.brokers[0]: "nohost" must be host:port',
         'kafka.compression: must be one of "none", "gzip", "snappy", "lz4", "zstd", got "brotli"',
@@ -207,13 +209,15 @@ describe('loadConfig', () => {
   it('rejects bad JSON, bad booleans and unknown GATEWAY_* vars without echoing secrets', () => {
     const got = problems({
       env: {
-        GATEWAY_MQTT_AUTH_USERS: '[{"username":"a","password":"hunter2"',
+        GATEWAY_SECURITY_AUTHENTICATION_USERS: '[{"username":"a","passwordHash":"hunter2"',
         GATEWAY_KAFKA_SSL: 'maybe',
         GATEWAY_MQTT_PROT: '1884',
       },
     });
     expect(got).toHaveLength(3);
-    expect(got[0]).toMatch(/^GATEWAY_MQTT_AUTH_USERS: value is not valid JSON: .* \(mqtt\.auth\.users\)$/);
+    expect(got[0]).toMatch(
+      /^GATEWAY_SECURITY_AUTHENTICATION_USERS: value is not valid JSON: .* \(security\.authentication\.users\)$/,
+    );
     expect(got.join('\n')).not.toContain('hunter2');
     expect(got[1]).toBe('GATEWAY_KAFKA_SSL: "maybe" is not a boolean (use true or false) (kafka.ssl)');
     expect(got[2]).toBe(
@@ -274,15 +278,15 @@ describe('redactConfig', () => {
         GATEWAY_KAFKA_SASL_MECHANISM: 'scram-sha-512',
         GATEWAY_KAFKA_SASL_USERNAME: 'gw',
         GATEWAY_KAFKA_SASL_PASSWORD: 'kafka-pw',
-        GATEWAY_MQTT_AUTH_USERS: '[{"username":"dev","password":"mqtt-pw"}]',
+        GATEWAY_SECURITY_AUTHENTICATION_USERS: JSON.stringify([{ username: 'dev', passwordHash: S3CRET_HASH }]),
         GATEWAY_FLOWS_CREDENTIAL_SECRET: 'flows-pw',
       },
     });
     const red: GatewayConfig = redactConfig(cfg);
     const text = JSON.stringify(red);
-    for (const secret of ['kafka-pw', 'mqtt-pw', 'flows-pw']) expect(text).not.toContain(secret);
+    for (const secret of ['kafka-pw', S3CRET_HASH, 'flows-pw']) expect(text).not.toContain(secret);
     expect(red.kafka.sasl).toEqual({ mechanism: 'scram-sha-512', username: 'gw', password: REDACTED });
-    expect(red.mqtt.auth.users).toEqual([{ username: 'dev', password: REDACTED }]);
+    expect(red.security.authentication.users).toEqual([{ username: 'dev', passwordHash: REDACTED }]);
     expect(cfg.kafka.sasl.password).toBe('kafka-pw');
     // An unset secret stays visibly unset.
     expect(redactConfig(loadConfig({ env: {} })).kafka.sasl.password).toBe('');
