@@ -11,6 +11,9 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { GatewayBus } from '../gateway/bus.ts';
 import { compileKeyTemplate } from '../gateway/config/template.ts';
+import { SYSTEM_NODE_FILES } from '../gateway/limits/editor.ts';
+import { isLoopback } from '../gateway/limits/loopback.ts';
+import type { EditorSecurityConfig } from '../gateway/limits/schema.ts';
 import type { FlowsConfig } from './schema.ts';
 import { compileRule } from './sql/compile.ts';
 import { CompletionTracker, type FlowResult } from './tracker.ts';
@@ -29,6 +32,8 @@ export interface FlowRuntimeContext {
   app: Express;
   server: Server;
   dataDir: string;
+  /** security.editor: node files allowed back in. Absent: none. */
+  security?: EditorSecurityConfig;
 }
 
 /** What the gateway nodes find in `RED.settings.gatewayFlows`. */
@@ -52,6 +57,18 @@ interface NodeRed {
     remove(name: string): void;
   };
   runtime: { flows: { getFlows(opts: { req?: unknown }): Promise<{ flows: unknown[]; rev: string }> } };
+}
+/** The parts of Express' request and response the deploy log reads (req.user is set by Node-RED's adminAuth). */
+interface AdminRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  user?: { username?: string };
+  socket: { remoteAddress?: string };
+}
+interface AdminResponse {
+  statusCode: number;
+  once(event: 'finish', fn: () => void): void;
 }
 interface SendEvent {
   msg: { _msgid?: string };
@@ -89,6 +106,8 @@ export class FlowRuntime {
   readonly #duration: Histogram;
   #red: NodeRed | undefined;
   #started = false;
+  /** Whether the editor and admin API are mounted (never without adminAuth off loopback). */
+  #editorServed = false;
   #startedAt = 0;
   readonly #counts: Record<FlowResult, number> = { completed: 0, error: 0, timeout: 0 };
 
@@ -142,12 +161,21 @@ export class FlowRuntime {
     const require = createRequire(import.meta.url);
     const red = require('node-red') as NodeRed;
     this.#red = red;
+    this.#editorServed = this.#mayServeEditor();
     red.init(server, this.#settings(userDir));
     red.hooks.add(`preDeliver.${HOOK}`, (ev: SendEvent) => this.#tracker.delivered(ev.msg._msgid, ev.destination.id));
     red.hooks.add(`onComplete.${HOOK}`, (ev: CompleteEvent) =>
       this.#tracker.completed(ev.msg?._msgid, ev.node.id, ev.error),
     );
-    app.use(config.editorPath, red.httpAdmin);
+    if (this.#editorServed) app.use(config.editorPath, red.httpAdmin);
+    else {
+      app.use(config.editorPath, (_req: unknown, res: AdminResponse & { json(body: unknown): void }) => {
+        res.statusCode = 401;
+        res.json({
+          error: 'the flow editor requires flows.adminAuth when the HTTP server is reachable from the network',
+        });
+      });
+    }
     app.use(config.httpNodePath, red.httpNode);
     this.#tracker.start();
     const flowsStarted = this.#flowsStarted(red);
@@ -159,10 +187,10 @@ export class FlowRuntime {
     await flowsStarted;
     this.#started = true;
     this.#startedAt = Date.now();
-    if (!config.adminAuth) {
+    if (this.#editorServed && !config.adminAuth) {
       this.#log.warn(
         { editorPath: config.editorPath },
-        'flow editor is OPEN: anyone who reaches the gateway HTTP port can change flows. Set flows.adminAuth.',
+        'flow editor is OPEN to every local user of this host (HTTP bound to loopback). Set flows.adminAuth to require a login.',
       );
     }
     this.#log.info({ editorPath: config.editorPath, userDir }, 'flows started');
@@ -202,7 +230,8 @@ export class FlowRuntime {
       running: this.#started,
       uptimeMs: this.#started ? Date.now() - this.#startedAt : 0,
       editorPath: this.#ctx.config.editorPath,
-      editorOpen: !this.#ctx.config.adminAuth,
+      editorServed: this.#editorServed,
+      editorOpen: this.#editorServed && !this.#ctx.config.adminAuth,
       messagesInFlight: this.#tracker.inFlight,
       messages: { ...this.#counts },
     };
@@ -245,12 +274,16 @@ export class FlowRuntime {
       flowFile: FLOW_FILE,
       flowFilePretty: true,
       nodesDir: [NODES_DIR],
-      httpAdminRoot: config.editorPath,
+      // false: Node-RED serves neither the editor nor the admin API.
+      httpAdminRoot: this.#editorServed ? config.editorPath : false,
+      nodesExcludes: SYSTEM_NODE_FILES.filter((f) => !this.#ctx.security?.allowNodes.includes(f)),
+      httpAdminMiddleware: this.#deployLog(),
       httpNodeRoot: config.httpNodePath,
       // The box has no internet: no palette installs, no update checks, no telemetry.
       externalModules: { autoInstall: false, palette: { allowInstall: false, allowUpload: false } },
       telemetry: { enabled: false, updateNotification: false },
-      diagnostics: { enabled: true, ui: false },
+      // The diagnostics report lists settings, versions and the host: only for a logged-in admin.
+      diagnostics: { enabled: config.adminAuth !== undefined, ui: false },
       editorTheme: {
         page: { title: 'Edge gateway flows' },
         header: { title: 'Edge gateway flows' },
@@ -275,6 +308,44 @@ export class FlowRuntime {
       };
     }
     return settings;
+  }
+
+  /**
+   * The editor and admin API are served with adminAuth, or without it only while the HTTP server listens on loopback
+   * (then only local users reach it). Off loopback without adminAuth the flows run and the editor is not served.
+   */
+  #mayServeEditor(): boolean {
+    const { config, server } = this.#ctx;
+    if (config.adminAuth) return true;
+    const addr = server.address();
+    const host = typeof addr === 'object' && addr ? addr.address : '';
+    if (isLoopback(host)) return true;
+    this.#log.warn(
+      { editorPath: config.editorPath, host },
+      'flow editor NOT served: the HTTP server is reachable from the network and flows.adminAuth is not set. Set flows.adminAuth (or bind http.host to 127.0.0.1) to use the editor.',
+    );
+    return false;
+  }
+
+  /** Every deploy (POST /flows) is logged with the user who made it, and a refused one at warn. */
+  #deployLog(): (req: AdminRequest, res: AdminResponse, next: () => void) => void {
+    const log = this.#log.child({ src: 'editor' });
+    return (req, res, next) => {
+      if (req.method === 'POST' && (req.path === '/flows' || req.path.startsWith('/flows/') || req.path === '/flow')) {
+        res.once('finish', () => {
+          const fields = {
+            user: req.user?.username ?? (this.#ctx.config.adminAuth ? undefined : 'anonymous (loopback)'),
+            path: req.path,
+            status: res.statusCode,
+            deploymentType: req.headers['node-red-deployment-type'],
+            address: req.socket.remoteAddress,
+          };
+          if (res.statusCode < 300) log.info(fields, 'flows deployed');
+          else log.warn(fields, 'flows deploy refused');
+        });
+      }
+      next();
+    };
   }
 
   #logHandler(): (m: NodeRedLogMessage) => void {

@@ -104,6 +104,7 @@ async function main(argv: string[]): Promise<void> {
               app: g.http.app,
               server: g.http.server,
               dataDir: g.dataDir,
+              security: g.config.security.editor,
             })
           : undefined,
       'before-broker',

@@ -1,0 +1,97 @@
+// The real Node-RED runtime with flows.adminAuth on a server reachable from the network: anonymous deploys and
+// diagnostics are refused with 401, system-touching nodes (exec, file, tcp, udp, http request, ...) are not in the
+// palette, and every deploy is logged with its user. Its own file: Node-RED is one runtime per process.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Value } from '@sinclair/typebox/value';
+import express from 'express';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { FlowRuntime } from '../../flows/runtime.ts';
+import { type FlowsConfig, FlowsSchema } from '../../flows/schema.ts';
+import { MemoryBus } from './flows-bus-double.ts';
+
+// bcrypt (cost 8) of 's3cret-pass'.
+const PASSWORD_HASH = '$2b$08$k9e7TfJ8uVJGASSeAsmX4OaaoDh0WvrA.gxCgySmx7lwloMCQZRbq';
+
+let server: Server;
+let base: string;
+let dataDir: string;
+let runtime: FlowRuntime;
+let bearer: string;
+const logLines: Array<Record<string, unknown>> = [];
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(path.join(tmpdir(), 'flows-lock-'));
+  const app = express();
+  server = createServer(app);
+  await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const config = Value.Default(FlowsSchema, {
+    adminAuth: { username: 'operator', passwordHash: PASSWORD_HASH },
+    credentialSecret: 'a-long-test-secret',
+    installDefaultFlows: false,
+  }) as FlowsConfig;
+  const log = pino({ level: 'info' }, { write: (line: string) => logLines.push(JSON.parse(line)) });
+  runtime = new FlowRuntime({ config, bus: new MemoryBus(), log, metrics: new Registry(), app, server, dataDir });
+  await runtime.start();
+  const res = await fetch(`${base}/editor/auth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      client_id: 'node-red-admin',
+      grant_type: 'password',
+      scope: '*',
+      username: 'operator',
+      password: 's3cret-pass',
+    }),
+  });
+  bearer = `Bearer ${((await res.json()) as { access_token: string }).access_token}`;
+}, 60_000);
+
+afterAll(async () => {
+  await runtime?.stop();
+  await new Promise((resolve) => server?.close(resolve));
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+function deploy(headers: Record<string, string>): Promise<Response> {
+  return fetch(`${base}/editor/flows`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'node-red-deployment-type': 'full', ...headers },
+    body: JSON.stringify({ flows: [{ id: 't1', type: 'tab', label: 'door locks' }] }),
+  });
+}
+
+it('refuses an anonymous deploy and anonymous diagnostics with 401', async () => {
+  expect((await deploy({})).status).toBe(401);
+  expect((await fetch(`${base}/editor/diagnostics`)).status).toBe(401);
+});
+
+it('leaves exec, file, tcp, udp, http request, websocket and mqtt nodes out of the palette', async () => {
+  const res = await fetch(`${base}/editor/nodes`, { headers: { accept: 'application/json', authorization: bearer } });
+  expect(res.status).toBe(200);
+  const types = ((await res.json()) as Array<{ types: string[] }>).flatMap((set) => set.types);
+  expect(types).toContain('function');
+  expect(types).toContain('gateway in');
+  for (const t of ['exec', 'file', 'file in', 'watch', 'tcp in', 'tcp request', 'udp out', 'http request']) {
+    expect(types).not.toContain(t);
+  }
+  expect(types).not.toContain('websocket in');
+  expect(types).not.toContain('mqtt out');
+});
+
+it('logs every deploy with its user, the refused one at warn', async () => {
+  expect((await deploy({ authorization: bearer, 'node-red-api-version': 'v2' })).status).toBe(200);
+  await expect
+    .poll(() => logLines.filter((l) => l['msg'] === 'flows deployed').map((l) => l['user']))
+    .toEqual(['operator']);
+  const refused = logLines.filter((l) => l['msg'] === 'flows deploy refused');
+  expect(refused.length).toBeGreaterThanOrEqual(1);
+  expect(refused[0]).toMatchObject({ level: 40, status: 401 });
+  expect(runtime.health()).toMatchObject({ editorServed: true, editorOpen: false });
+});
