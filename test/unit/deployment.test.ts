@@ -22,6 +22,8 @@ it('Dockerfile, docker-compose.yml and balena.yml match the gateway defaults', (
     expect.arrayContaining([`${cfg.mqtt.port}:${cfg.mqtt.port}`, `${cfg.http.port}:${cfg.http.port}`]),
   );
   expect(gw.volumes).toContain(`gateway-data:${gw.environment.GATEWAY_DATA_DIR}`);
+  // The container never runs privileged: the adapters get serial device classes only.
+  expect(gw).not.toHaveProperty('privileged');
   const known = new Set(envVarNames().map((e) => e.env));
   const balena = parse(read('balena.yml')) as { data: { applicationEnvironmentVariables: Record<string, string>[] } };
   for (const v of balena.data.applicationEnvironmentVariables)
