@@ -5,6 +5,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { type ValueError, ValueErrorType } from '@sinclair/typebox/errors';
 import { Value } from '@sinclair/typebox/value';
 import { authProblems } from '../auth/check.ts';
+import { limitsProblems } from '../limits/check.ts';
 import { literalsOf } from './env.ts';
 import { GatewayConfigSchema } from './schema.ts';
 import { keyTemplateProblem } from './template.ts';
@@ -174,6 +175,7 @@ export function semanticProblems(cfg: unknown): Problem[] {
   if (Value.Check(p.security, c.security) && Value.Check(p.mqtt, c.mqtt) && Value.Check(p.http, c.http)) {
     out.push(...authProblems(c as unknown as Parameters<typeof authProblems>[0]));
   }
+  out.push(...limitsProblems(c));
 
   const ports = new Map<number, string>();
   const tlsOn = typeof tls.cert === 'string' && tls.cert !== '';
