@@ -52,12 +52,12 @@ const commands: Record<string, Command> = {
 
 function usage(): string {
   return [
-    'usage: device-sim <command> [options]',
+    'usage: ./gw sim <command> [options]',
     '',
     'commands:',
     ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(9)} ${c.summary}`),
     '',
-    "run 'device-sim <command> --help' for the options of a command",
+    "run './gw sim <command> --help' for the options of a command",
     '',
   ].join('\n');
 }
@@ -81,7 +81,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`device-sim ${name}: ${err.message.split('\n').join(`\ndevice-sim ${name}: `)}\n`);
-      process.stderr.write(`run 'device-sim ${name} --help' for usage\n`);
+      process.stderr.write(`run './gw sim ${name} --help' for usage\n`);
       return 2;
     }
     throw err;

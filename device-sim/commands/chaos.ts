@@ -9,7 +9,7 @@ import { formatReport } from '../report-text.ts';
 export const chaosCommand: CommandInfo = {
   name: 'chaos',
   summary: 'timed faults (Kafka stop, gateway SIGKILL, blackhole, latency) while a fleet runs; ends with verify',
-  usage: 'device-sim chaos --scenario device-sim/scenarios/ci-short.yaml [--ledger chaos.json] [--html chaos.html]',
+  usage: './gw sim chaos --scenario device-sim/scenarios/ci-short.yaml [--ledger chaos.json] [--html chaos.html]',
   options: {
     scenario: { kind: 'string', help: 'scenario file (YAML)', required: true, short: 's' },
     ledger: { kind: 'string', help: 'write the run ledger here', default: 'chaos.json' },
@@ -17,7 +17,7 @@ export const chaosCommand: CommandInfo = {
     json: { kind: 'boolean', help: 'print the verify report as JSON on stdout' },
     quiet: { kind: 'boolean', help: 'no progress output', short: 'q' },
   },
-  examples: ['device-sim chaos -s device-sim/scenarios/ci-short.yaml --html chaos.html'],
+  examples: ['./gw sim chaos -s device-sim/scenarios/ci-short.yaml --html chaos.html'],
 };
 
 export async function chaosMain(o: ParsedOptions): Promise<number> {

@@ -11,7 +11,7 @@ export const modbusCommand: CommandInfo = {
   name: 'modbus',
   summary: 'a Modbus slave (TCP, or RTU on a pty) whose registers follow a device profile',
   usage:
-    'device-sim modbus [--tcp 127.0.0.1:5020 | --rtu-pty | --rtu /dev/ttyUSB0] [--profile factory-sensor] [--units 1]',
+    './gw sim modbus [--tcp 127.0.0.1:5020 | --rtu-pty | --rtu /dev/ttyUSB0] [--profile factory-sensor] [--units 1]',
   options: {
     tcp: { kind: 'string', help: 'Modbus TCP on host:port', default: '127.0.0.1:5020' },
     'rtu-pty': { kind: 'boolean', help: 'Modbus RTU on a new pty pair; prints the end to give the gateway' },
@@ -25,9 +25,9 @@ export const modbusCommand: CommandInfo = {
     seed: { kind: 'int', help: 'random seed' },
   },
   examples: [
-    'device-sim modbus --tcp 127.0.0.1:5020 --profile vehicle --units 1,2,3',
-    'device-sim modbus --rtu-pty --profile door-lock',
-    'device-sim modbus --profile factory-sensor --print-map > points.yaml',
+    './gw sim modbus --tcp 127.0.0.1:5020 --profile vehicle --units 1,2,3',
+    './gw sim modbus --rtu-pty --profile door-lock',
+    './gw sim modbus --profile factory-sensor --print-map > points.yaml',
   ],
 };
 
@@ -96,7 +96,7 @@ export async function modbusMain(o: ParsedOptions): Promise<number> {
 export const serialCommand: CommandInfo = {
   name: 'serial',
   summary: 'a GPS receiver writing NMEA (GGA, RMC, VTG) on a pty or serial device, following a profile’s track',
-  usage: 'device-sim serial [--pty | --device /dev/ttyUSB0] [--profile vehicle] [--rate 1]',
+  usage: './gw sim serial [--pty | --device /dev/ttyUSB0] [--profile vehicle] [--rate 1]',
   options: {
     pty: { kind: 'boolean', help: 'write on a new pty pair; prints the end to give the gateway (default)' },
     device: { kind: 'string', help: 'write on this serial device instead' },
@@ -105,7 +105,7 @@ export const serialCommand: CommandInfo = {
     rate: { kind: 'number', help: 'fixes per second', default: 1, min: 0.01, max: 50 },
     seed: { kind: 'int', help: 'random seed' },
   },
-  examples: ['device-sim serial --pty --profile vehicle --rate 5'],
+  examples: ['./gw sim serial --pty --profile vehicle --rate 5'],
 };
 
 export async function serialMain(o: ParsedOptions): Promise<number> {

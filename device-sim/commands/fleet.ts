@@ -11,7 +11,7 @@ export const fleetCommand: CommandInfo = {
   name: 'fleet',
   summary: 'run a fleet of profile-driven devices and record what was acknowledged',
   usage:
-    'device-sim fleet [--devices 100] [--profile door-lock,vehicle] [--duration 60 | --count 100] [--ledger fleet.json]',
+    './gw sim fleet [--devices 100] [--profile door-lock,vehicle] [--duration 60 | --count 100] [--ledger fleet.json]',
   options: {
     url: { kind: 'string', help: 'broker URL', default: 'mqtt://127.0.0.1:1883' },
     devices: { kind: 'int', help: 'number of devices', default: 100, min: 1, max: 200_000, short: 'd' },
@@ -51,9 +51,9 @@ export const fleetCommand: CommandInfo = {
     quiet: { kind: 'boolean', help: 'no progress output', short: 'q' },
   },
   examples: [
-    'device-sim fleet --devices 1000 --profile vehicle --duration 120 --ledger fleet.json --html fleet.html',
-    'device-sim fleet --devices 10000 --rate 2000 --profile door-lock,factory-sensor --churn 0.05',
-    'device-sim verify --ledger fleet.json --topic edge.uplink',
+    './gw sim fleet --devices 1000 --profile vehicle --duration 120 --ledger fleet.json --html fleet.html',
+    './gw sim fleet --devices 10000 --rate 2000 --profile door-lock,factory-sensor --churn 0.05',
+    './gw sim verify --ledger fleet.json --topic edge.uplink',
   ],
 };
 
@@ -112,7 +112,7 @@ export async function fleetMain(o: ParsedOptions): Promise<number> {
 export const brokerCommand: CommandInfo = {
   name: 'broker',
   summary: 'run a plain in-memory MQTT broker (no persistence) to try the simulator without a gateway',
-  usage: 'device-sim broker [--port 1883]',
+  usage: './gw sim broker [--port 1883]',
   options: {
     port: { kind: 'int', help: 'TCP port on 127.0.0.1 (0 = any free port)', default: 1883, min: 0, max: 65_535 },
   },

@@ -146,7 +146,7 @@ export async function runPublish(opts: PublishOptions): Promise<Ledger> {
 export const publishCommand: CommandInfo = {
   name: 'publish',
   summary: 'publish sequenced messages from N clients and record what was acknowledged',
-  usage: 'device-sim publish [--url mqtt://127.0.0.1:1883] [--clients 20] [--count 1000] [--qos 1] [--ledger run.json]',
+  usage: './gw sim publish [--url mqtt://127.0.0.1:1883] [--clients 20] [--count 1000] [--qos 1] [--ledger run.json]',
   options: {
     url: { kind: 'string', help: 'broker URL (mqtt://, mqtts://, ws://)', default: 'mqtt://127.0.0.1:1883' },
     clients: { kind: 'int', help: 'number of MQTT clients', default: 20, min: 1, max: 100_000, short: 'c' },
@@ -169,8 +169,8 @@ export const publishCommand: CommandInfo = {
     quiet: { kind: 'boolean', help: 'no progress output', short: 'q' },
   },
   examples: [
-    'device-sim publish --clients 20 --count 1000 --qos 1 --ledger run.json',
-    'device-sim publish --url mqtt://gw.local:1883 --rate 500 --size 256 --topic "plant/{id}/temp"',
+    './gw sim publish --clients 20 --count 1000 --qos 1 --ledger run.json',
+    './gw sim publish --url mqtt://gw.local:1883 --rate 500 --size 256 --topic "plant/{id}/temp"',
   ],
 };
 

@@ -66,7 +66,7 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
 export const verifyCommand: CommandInfo = {
   name: 'verify',
   summary: 'check Kafka against a run ledger: lost, duplicated, out of order, latency',
-  usage: 'device-sim verify --ledger run.json [--brokers 127.0.0.1:9092] [--topic edge.uplink] [--timeout 60] [--json]',
+  usage: './gw sim verify --ledger run.json [--brokers 127.0.0.1:9092] [--topic edge.uplink] [--timeout 60] [--json]',
   options: {
     ledger: { kind: 'string', help: 'run ledger written by publish or fleet', default: 'run.json' },
     brokers: { kind: 'list', help: 'Kafka bootstrap brokers', default: ['127.0.0.1:9092'] },
@@ -89,8 +89,8 @@ export const verifyCommand: CommandInfo = {
     quiet: { kind: 'boolean', help: 'no progress output', short: 'q' },
   },
   examples: [
-    'device-sim verify --ledger run.json --brokers 127.0.0.1:9092 --topic edge.uplink',
-    'device-sim verify --ledger run.json --topic edge.uplink,message_state --json > report.json',
+    './gw sim verify --ledger run.json --brokers 127.0.0.1:9092 --topic edge.uplink',
+    './gw sim verify --ledger run.json --topic edge.uplink,message_state --json > report.json',
   ],
 };
 
