@@ -104,7 +104,8 @@ export function storeMetrics(registry: Registry, store: Store): void {
     labelNames: ['lane', 'reason'],
     registers: [registry],
   });
-  for (const l of lanes) for (const r of ['budget', 'ttl', 'rejected', 'too_large', 'device_share']) dropped.labels(l.name, r).inc(0);
+  for (const l of lanes)
+    for (const r of ['budget', 'ttl', 'rejected', 'too_large', 'device_share']) dropped.labels(l.name, r).inc(0);
   const commitSize = new Histogram({
     name: 'gateway_group_commit_records',
     help: 'Records (outbox and journal) per group commit.',
