@@ -35,6 +35,12 @@ export interface BrokerContext {
   gatewayId: string;
 }
 
+/** aedes' client table and its removal are not in its types. */
+function forgetClosed(aedes: Aedes, client: Client): void {
+  const b = aedes as unknown as { clients: Record<string, Client | undefined>; deleteClient(id: string): void };
+  if (b.clients[client.id] === client) b.deleteClient(client.id);
+}
+
 export class Broker implements BrokerPort {
   private readonly ctx: BrokerContext;
   aedes: Aedes | undefined;
@@ -77,7 +83,13 @@ export class Broker implements BrokerPort {
       log.debug({ client: client?.id, err: err.message }, 'connection error'),
     );
     ingest.broker = this;
-    aedes.on('client', (client) => this.ctx.limits.connected(client.conn));
+    aedes.on('client', (client) => {
+      // A socket that closes while its CONNECT is still being processed (session and will are restored
+      // asynchronously) is registered all the same and would stay in aedes' client table and count for good
+      // (moscajs/aedes#928; found by the fuzz run): unregister it at once.
+      if (client.closed) return forgetClosed(aedes, client);
+      this.ctx.limits.connected(client.conn);
+    });
 
     const handle = (socket: Socket | Duplex, req?: IncomingMessage): void => {
       const address = req ? req.socket.remoteAddress : (socket as Socket).remoteAddress;
