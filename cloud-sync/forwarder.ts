@@ -2,7 +2,7 @@
 // idempotent acks=all producer, and removed from the store only after Kafka acknowledged the whole batch. A failed
 // send is retried with exponential backoff on a fresh producer; the records stay on disk meanwhile, so a crash at any
 // point resumes from the first unacknowledged record. Duplicates can only come from a batch Kafka took but whose ack
-// was lost; each record carries gateway.msg_id so consumers can drop them.
+// was lost; each record carries gateway.msg_id (`<gatewayId>-<epoch>-<gateway.seq>`) so consumers can drop them.
 import type { AbstractIteratorOptions } from 'abstract-level';
 import type { Logger } from 'pino';
 import { decodeRecord, encodeSeq, type StoredRecord } from './codec.ts';
@@ -50,6 +50,8 @@ export class Forwarder {
    * doubled back after each success up to the configured size. */
   private batchRecords: number;
   private readonly gatewayIdBuf: Buffer;
+  /** `<gatewayId>-<epoch>-`: the store's epoch makes the id unique across wiped data dirs, not only across boxes. */
+  private msgIdPrefix = '';
   private readonly qosBufs = [Buffer.from('0'), Buffer.from('1'), Buffer.from('2')];
 
   constructor(o: ForwarderOptions) {
@@ -59,6 +61,7 @@ export class Forwarder {
   }
 
   start(): void {
+    this.msgIdPrefix = `${this.o.gatewayId}-${this.o.store.epoch}-`;
     this.running = true;
     this.state = 'connecting';
     this.unsubscribe = this.o.store.onAppend(() => {
@@ -232,7 +235,7 @@ export class Forwarder {
         [HEADER.qos]: this.qosBufs[r.qos] ?? Buffer.from(String(r.qos)),
         [HEADER.gatewayId]: this.gatewayIdBuf,
         [HEADER.gatewaySeq]: Buffer.from(gwSeq),
-        [HEADER.msgId]: Buffer.from(`${this.o.gatewayId}-${gwSeq}`),
+        [HEADER.msgId]: Buffer.from(this.msgIdPrefix + gwSeq),
         [HEADER.deviceSeq]: Buffer.from(String(r.deviceSeq)),
         [HEADER.ingestTs]: Buffer.from(String(r.ingestTs)),
       },

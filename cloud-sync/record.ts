@@ -6,10 +6,11 @@ export const HEADER = {
   clientId: 'mqtt.client_id',
   qos: 'mqtt.qos',
   gatewayId: 'gateway.id',
-  /** Gateway-wide sequence; with gateway.id it is the record's unique id. */
+  /** Sequence of the data dir's store, from 1 in every new store (not per device: see device.seq). */
   gatewaySeq: 'gateway.seq',
-  /** `${gatewayId}-${gatewaySeq}`: consumers drop duplicates by it. */
+  /** `${gatewayId}-${epoch}-${gatewaySeq}`, the epoch being the store's random id: consumers drop duplicates by it. */
   msgId: 'gateway.msg_id',
+  /** Per device (the record's client id), counted by the store: see docs/records.md. */
   deviceSeq: 'device.seq',
   ingestTs: 'ingest.ts',
 } as const;

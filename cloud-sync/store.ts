@@ -2,6 +2,7 @@
 // with sublevels. Every write goes through one writer that group-commits: one batch (fsync'd in `fsync` mode) covers
 // every append that arrived while the previous batch was being written, then all their callbacks run. That is
 // where a device's PUBACK is released, so it never precedes durability (promise 1 and 2).
+import { randomBytes } from 'node:crypto';
 import { ClassicLevel } from 'classic-level';
 import type { Logger } from 'pino';
 import { GatewayError } from './errors.ts';
@@ -49,6 +50,8 @@ export interface StoreEvents {
 const META_SEQ = 'seq';
 const DEVICE_SEQ_BLOCK = 64;
 const META_SCHEMA = 'schema';
+/** Random id of this data dir, created with the store: part of every record id, so a wiped volume never reuses one. */
+const META_EPOCH = 'epoch';
 const SCHEMA_VERSION = '1';
 
 export class Store {
@@ -59,6 +62,10 @@ export class Store {
   readonly lanes = new Map<string, Lane>();
   events: StoreEvents = {};
   private seq = 0;
+  /** This data dir's epoch (meta `epoch`): set in start(), new for every freshly created store. */
+  epoch = '';
+  /** True when start() created the epoch: the store is new (or older than epochs). */
+  epochCreated = false;
   private journalPrefix = Buffer.alloc(0);
   private metaPrefix = '';
   private readonly lanePrefixes = new Map<Lane, Buffer>();
@@ -110,6 +117,12 @@ export class Store {
       throw new GatewayError('GW_ERR_STORE', `store schema ${schema} is newer than this gateway understands`);
     }
     await this.meta.put(META_SCHEMA, SCHEMA_VERSION);
+    const epoch = await this.meta.get(META_EPOCH);
+    this.epochCreated = epoch === undefined;
+    this.epoch = epoch ?? randomBytes(6).toString('hex');
+    // Not synced by itself: LevelDB's log is append-only, so the first synced group commit (before any record using
+    // the epoch is acknowledged) makes it durable too; an epoch lost before that was never used.
+    if (this.epochCreated) await this.meta.put(META_EPOCH, this.epoch);
     this.seq = Number((await this.meta.get(META_SEQ)) ?? 0);
     for (const [name, budget] of Object.entries(this.opts.classes)) {
       const laneDb = this.db.sublevel<Buffer, Buffer>(`lane:${name}`, {

@@ -14,6 +14,7 @@ import { Authority } from './auth/index.ts';
 import { Broker } from './broker.ts';
 import type { GatewayConfig } from './config/schema.ts';
 import { type HealthReport, HttpPart } from './http.ts';
+import { resolveGatewayId } from './identity.ts';
 import { Ingest } from './ingest.ts';
 import { Limits } from './limits/index.ts';
 import { brokerMetrics, forwarderMetrics, ingestCounters, processMetrics, storeMetrics } from './metrics.ts';
@@ -33,6 +34,8 @@ export class Gateway {
   readonly registry = new Registry();
   readonly dataDir: string;
   gatewayId = '';
+  /** Where the gateway id came from: config, balena (BALENA_DEVICE_UUID), store or generated on this start. */
+  gatewayIdSource = '';
   store!: Store;
   ingest!: Ingest;
   broker!: Broker;
@@ -151,6 +154,8 @@ export class Gateway {
     this.log.info(
       {
         gatewayId: this.gatewayId,
+        gatewayIdFrom: this.gatewayIdSource,
+        epoch: this.store.epoch,
         mqtt: this.broker.tcpPort,
         mqttTls: this.broker.tlsPort || undefined,
         http: this.http.port,
@@ -180,11 +185,15 @@ export class Gateway {
   }
 
   private async resolveGatewayId(): Promise<string> {
-    if (this.config.gatewayId) return this.config.gatewayId;
-    const stored = await this.store.meta.get('gatewayId');
-    if (stored) return stored;
-    const id = hostname().replace(/[^A-Za-z0-9._-]/g, '-') || 'gateway';
-    await this.store.meta.put('gatewayId', id);
+    const { id, source } = await resolveGatewayId({
+      configured: this.config.gatewayId,
+      env: process.env,
+      meta: this.store.meta,
+      freshStore: this.store.epochCreated,
+      hostname: hostname(),
+      log: this.log,
+    });
+    this.gatewayIdSource = source;
     return id;
   }
 

@@ -214,7 +214,8 @@ export const GatewayConfigSchema = Type.Object(
   {
     gatewayId: Type.String({
       default: '',
-      description: 'Gateway id in record ids and headers (empty = derived from the hostname at start).',
+      description:
+        'Gateway id in record ids and headers. Empty: `BALENA_DEVICE_UUID` when set, else a random id created on the first start and kept in the store (never the hostname).',
     }),
     dataDir: Type.String({ minLength: 1, default: './data', description: 'Directory of the durable store.' }),
     log: Section({ level: OneOf(LOG_LEVELS, { default: 'info', description: 'Log level.' }) }),

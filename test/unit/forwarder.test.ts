@@ -107,7 +107,8 @@ it('delivers in order with headers, keeps records through failures, then empties
   const first = MemorySink.sent[0]!;
   expect(first.key.toString()).toBe('d0');
   expect(first.headers[HEADER.gatewayId]?.toString()).toBe('gw-1');
-  expect(first.headers[HEADER.msgId]?.toString()).toBe(`gw-1-${first.headers[HEADER.gatewaySeq]}`);
+  expect(first.headers[HEADER.msgId]?.toString()).toBe(`gw-1-${store.epoch}-${first.headers[HEADER.gatewaySeq]}`);
+  expect(store.epoch).toMatch(/^[0-9a-f]{12}$/);
   expect(first.headers[HEADER.deviceSeq]?.toString()).toBe('1');
   expect(new Set(MemorySink.sent.map((r) => r.headers[HEADER.msgId]?.toString())).size).toBe(50);
 });
