@@ -1,7 +1,9 @@
 // Secure defaults (Mosquitto 2's "local only mode"): with no authentication method configured the listeners bind to
 // loopback only; an address reachable from the network needs authentication, or anonymous access asked for.
-import { isIP } from 'node:net';
+import { isLoopback } from '../limits/loopback.ts';
 import type { AuthConfig, Method } from './schema.ts';
+
+export { isLoopback };
 
 interface ExposureInput {
   mqtt: { host: string; tls: { ca: string; cert: string } };
@@ -20,13 +22,6 @@ export function configuredMethods(cfg: ExposureInput): Method[] {
     webhook: a.webhook.url !== '',
   };
   return [...new Set(a.order)].filter((m) => on[m]);
-}
-
-export function isLoopback(host: string): boolean {
-  if (host === 'localhost') return true;
-  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  if (isIP(bare) === 4) return bare.startsWith('127.');
-  return bare === '::1';
 }
 
 /** Whether a listener may face the network: some method authenticates clients, or anonymous access is explicit. */
