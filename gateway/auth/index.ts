@@ -81,10 +81,11 @@ export class Authority {
     } else {
       log.info({ methods }, 'MQTT authentication chain');
     }
-    if (security.anonymous && hosts.some((h) => !isLoopback(h))) {
+    if (security.anonymous) {
+      const network = hosts.some((h) => !isLoopback(h));
       log.warn(
         { hosts },
-        'security.anonymous is true: anyone who can reach the gateway may connect without credentials',
+        `security.anonymous is true: ${network ? 'anyone who can reach the gateway' : 'any local process'} may connect without credentials`,
       );
     }
   }

@@ -2,8 +2,11 @@
 // The authentication chain without sockets: each method, the end of the chain, the client id binding, back-off and the
 // config checks.
 import { createHmac } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
-import { SignJWT } from 'jose';
+import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
@@ -135,6 +138,34 @@ describe('authentication chain', () => {
       reason: 'client-id-mismatch',
     });
     expect(await failures('token-expired')).toBe(1);
+  });
+
+  it('jwt: RS256 from a PEM public key and ES256 from a JWKS file, by kid', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-jwt-'));
+    const rsa = await generateKeyPair('RS256');
+    const ec = await generateKeyPair('ES256');
+    const other = await generateKeyPair('ES256');
+    writeFileSync(join(dir, 'rsa.pem'), await exportSPKI(rsa.publicKey));
+    const jwk = { ...(await exportJWK(ec.publicKey)), kid: 'k1', alg: 'ES256' };
+    writeFileSync(join(dir, 'keys.json'), JSON.stringify({ keys: [jwk] }));
+    const exp = Math.floor(Date.now() / 1000) + 60;
+    const tok = (alg: string, key: Parameters<SignJWT['sign']>[0], kid?: string) =>
+      new SignJWT({ clientid: 'lock-1' })
+        .setProtectedHeader({ alg, ...(kid ? { kid } : {}) })
+        .setExpirationTime(exp)
+        .sign(key);
+    const pem = await authority({ authentication: { jwt: { publicKey: join(dir, 'rsa.pem') } } } as never);
+    expect((await pem.a.connect(attempt({ password: Buffer.from(await tok('RS256', rsa.privateKey)) }))).ok).toBe(true);
+    // An HS256 token cannot pass with a public key as its "secret" (algorithm confusion).
+    const hs = await tok('HS256', new TextEncoder().encode(SECRET));
+    expect(await pem.a.connect(attempt({ password: Buffer.from(hs) }))).toMatchObject({ reason: 'token-invalid' });
+    const jwks = await authority({ authentication: { jwt: { jwks: join(dir, 'keys.json') } } } as never);
+    expect((await jwks.a.connect(attempt({ password: Buffer.from(await tok('ES256', ec.privateKey, 'k1')) }))).ok).toBe(
+      true,
+    );
+    expect(
+      await jwks.a.connect(attempt({ password: Buffer.from(await tok('ES256', other.privateKey, 'k1')) })),
+    ).toMatchObject({ reason: 'token-invalid' });
   });
 
   it('certificate: the verified certificate name is the identity', async () => {
