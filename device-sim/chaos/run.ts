@@ -156,6 +156,8 @@ async function namespaceRig(
         // Inside the namespace the gateway listens on its own address, not loopback.
         GATEWAY_MQTT_HOST: '0.0.0.0',
         GATEWAY_HTTP_HOST: '0.0.0.0',
+        // The simulated devices connect without credentials from the namespace's other end.
+        GATEWAY_SECURITY_ANONYMOUS: 'true',
         GATEWAY_KAFKA_BROKERS: brokers.map((b) => `127.0.0.1:${b.split(':')[1]}`).join(','),
         ...sc.gateway.env,
       },
