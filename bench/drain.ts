@@ -58,8 +58,8 @@ const opts = {
   clientId: 'prof',
   compression: 'none' as const,
   requestTimeoutMs: 30000,
-  ssl: false,
-  sasl: { mechanism: 'none' as const, username: '', password: '' },
+  tls: undefined,
+  sasl: undefined,
   log,
 };
 const fwd = new Forwarder({

@@ -14,8 +14,8 @@ const sink = await createSink(name, {
   clientId: 'raw',
   compression: 'none',
   requestTimeoutMs: 30_000,
-  ssl: false,
-  sasl: { mechanism: 'none', username: '', password: '' },
+  tls: undefined,
+  sasl: undefined,
   log: pino({ level: 'silent' }),
 });
 await sink.connect();

@@ -5,6 +5,7 @@
 import { type Consumer, Kafka, logLevel, type SASLOptions } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { GatewayBus } from '../gateway/bus.ts';
+import type { KafkaConnection } from './kafka-connection.ts';
 import { HEADER } from './record.ts';
 
 export interface DownlinkOptions {
@@ -14,8 +15,9 @@ export interface DownlinkOptions {
   topics: readonly string[];
   mqttTopic: string;
   qos: 0 | 1 | 2;
-  ssl: boolean;
-  sasl: { mechanism: 'none' | 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+  /** TLS and SASL from kafkaConnection() (cloud-sync/kafka-connection.ts), as the forwarder's sinks get them. */
+  tls: KafkaConnection['tls'];
+  sasl: KafkaConnection['sasl'];
   bus: GatewayBus;
   log: Logger;
 }
@@ -46,16 +48,8 @@ export class Downlink {
     const kafka = new Kafka({
       clientId: `${this.o.clientId}-downlink`,
       brokers: [...this.o.brokers],
-      ssl: this.o.ssl,
-      ...(this.o.sasl.mechanism !== 'none'
-        ? {
-            sasl: {
-              mechanism: this.o.sasl.mechanism,
-              username: this.o.sasl.username,
-              password: this.o.sasl.password,
-            } as SASLOptions,
-          }
-        : {}),
+      ssl: this.o.tls ?? false,
+      ...(this.o.sasl ? { sasl: this.o.sasl as SASLOptions } : {}),
       connectionTimeout: 5000,
       logLevel: logLevel.NOTHING,
       retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 10_000 },

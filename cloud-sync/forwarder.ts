@@ -18,6 +18,8 @@ export interface ForwarderOptions {
   batch: { maxRecords: number; maxBytes: number; lingerMs: number };
   retry: { initialMs: number; maxMs: number };
   log: Logger;
+  /** False when kafka.brokers is empty: nothing is sent, records stay on disk (within their budgets) until it is set. */
+  configured?: boolean;
 }
 
 export interface ForwarderEvents {
@@ -25,7 +27,7 @@ export interface ForwarderEvents {
   onSendError?: (err: Error) => void;
 }
 
-export type LinkState = 'connecting' | 'up' | 'down' | 'stopped';
+export type LinkState = 'connecting' | 'up' | 'down' | 'stopped' | 'not_configured';
 
 export class Forwarder {
   private readonly o: ForwarderOptions;
@@ -62,6 +64,12 @@ export class Forwarder {
 
   start(): void {
     this.msgIdPrefix = `${this.o.gatewayId}-${this.o.store.epoch}-`;
+    if (this.o.configured === false) {
+      // Not an outage: a box deployed before its Kafka address is known keeps what it accepts.
+      this.state = 'not_configured';
+      this.o.log.warn('kafka.brokers is empty: records are kept on disk until GATEWAY_KAFKA_BROKERS is set');
+      return;
+    }
     this.running = true;
     this.state = 'connecting';
     this.unsubscribe = this.o.store.onAppend(() => {

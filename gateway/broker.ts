@@ -199,7 +199,7 @@ export class Broker implements BrokerPort {
       return;
     }
     // A null subscription makes aedes grant 0x80 (failure) for this filter [MQTT-3.9.3].
-    this.ctx.auth.deny('subscribe');
+    this.ctx.auth.deny('subscribe', client.id, sub.topic);
     cb(null, null);
   }
 
@@ -214,7 +214,7 @@ export class Broker implements BrokerPort {
     // Client null: a will published after a restart, checked when its CONNECT was accepted.
     const acl = client ? this.acls.get(client) : undefined;
     if (client && !acl?.canPublish(packet.topic, packet.retain)) {
-      this.ctx.auth.deny(packet.retain ? 'retain' : 'publish');
+      this.ctx.auth.deny(packet.retain ? 'retain' : 'publish', client.id, packet.topic);
       cb(new Error(`not authorized to publish to ${packet.topic}`));
       return;
     }

@@ -121,7 +121,7 @@ async function main(argv: string[]): Promise<void> {
         : undefined,
     )
     .use((g) =>
-      g.config.downlink.enabled
+      g.config.downlink.enabled && g.kafka.brokers.length > 0
         ? new Downlink({
             brokers: g.config.kafka.brokers,
             clientId: g.config.kafka.clientId,
@@ -129,8 +129,8 @@ async function main(argv: string[]): Promise<void> {
             topics: g.config.downlink.topics,
             mqttTopic: g.config.downlink.mqttTopic,
             qos: g.config.downlink.qos,
-            ssl: g.config.kafka.ssl,
-            sasl: g.config.kafka.sasl,
+            tls: g.kafka.tls,
+            sasl: g.kafka.sasl,
             bus: g.ingest,
             log: g.log.child({ part: 'downlink' }),
           })

@@ -148,6 +148,14 @@ export function forwarderMetrics(registry: Registry, fwd: Forwarder): void {
     registers: [registry],
   });
   new Gauge({
+    name: 'gateway_kafka_configured',
+    help: '0 when kafka.brokers is empty: records are buffered by design, not because of an outage.',
+    registers: [registry],
+    collect() {
+      this.set(fwd.state === 'not_configured' ? 0 : 1);
+    },
+  });
+  new Gauge({
     name: 'gateway_kafka_connected',
     help: '1 when the last Kafka send or connect succeeded.',
     registers: [registry],

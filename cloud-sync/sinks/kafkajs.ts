@@ -25,14 +25,11 @@ export class KafkajsSink implements KafkaSink {
 
   async connect(): Promise<void> {
     const o = this.opts;
-    const sasl: SASLOptions | undefined =
-      o.sasl.mechanism === 'none'
-        ? undefined
-        : ({ mechanism: o.sasl.mechanism, username: o.sasl.username, password: o.sasl.password } as SASLOptions);
+    const sasl = o.sasl ? (o.sasl as SASLOptions) : undefined;
     const kafka = new Kafka({
       clientId: o.clientId,
       brokers: [...o.brokers],
-      ssl: o.ssl,
+      ssl: o.tls ?? false,
       ...(sasl ? { sasl } : {}),
       connectionTimeout: 5000,
       requestTimeout: o.requestTimeoutMs,

@@ -38,8 +38,8 @@ export class PlatformaticSink implements KafkaSink {
       // The forwarder owns retries and backoff; a couple of internal retries only ride over leader moves.
       retries: 2,
       retryDelay: 200,
-      ...(o.ssl ? { tls: {} } : {}),
-      ...(o.sasl.mechanism !== 'none'
+      ...(o.tls ? { tls: o.tls } : {}),
+      ...(o.sasl
         ? {
             sasl: {
               mechanism: o.sasl.mechanism.toUpperCase() as 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512',

@@ -2,6 +2,7 @@
 // acks=all from an idempotent producer, close. One contract suite (test/integration/sink-contract.test.ts) runs
 // against each implementation.
 import type { Logger } from 'pino';
+import type { KafkaConnection } from '../kafka-connection.ts';
 
 export interface SinkRecord {
   topic: string;
@@ -17,8 +18,10 @@ export interface KafkaSinkOptions {
   clientId: string;
   compression: Compression;
   requestTimeoutMs: number;
-  ssl: boolean;
-  sasl: { mechanism: 'none' | 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+  /** From kafkaConnection() (cloud-sync/kafka-connection.ts): undefined = plaintext. */
+  tls: KafkaConnection['tls'];
+  /** Undefined = no SASL. */
+  sasl: KafkaConnection['sasl'];
   log: Logger;
 }
 

@@ -120,7 +120,7 @@ export class Authority {
     }
     const acl = compileAcl(this.ctx.security.authorization, identity, info.clientId);
     if (info.will && !acl.canPublish(info.will.topic, info.will.retain)) {
-      this.deny('will');
+      this.deny('will', info.clientId, info.will.topic);
       return this.fail(identity.method, 'will-denied', 5, info, false);
     }
     this.backoff.succeeded(info.peer);
@@ -131,11 +131,13 @@ export class Authority {
   tlsRefused(peer: string, why: string): void {
     this.failures.labels('certificate', 'tls-handshake').inc();
     this.backoff.failed(peer);
-    this.warn({ method: 'certificate', reason: 'tls-handshake', peer, why });
+    this.warn({ method: 'certificate', reason: 'tls-handshake', peer, why }, 'TLS handshake refused');
   }
 
-  deny(action: DeniedAction): void {
+  /** A publish, subscription, retained message or will the ACL refused: counted, and logged (rate-limited). */
+  deny(action: DeniedAction, client: string, topic: string): void {
     this.denied.labels(action).inc();
+    this.warn({ action, client, topic }, 'MQTT request denied by the ACL');
   }
 
   private fail(
@@ -147,12 +149,15 @@ export class Authority {
   ): ConnectResult {
     this.failures.labels(method, reason).inc();
     if (penalise) this.backoff.failed(info.peer);
-    this.warn({ method, reason, client: info.clientId, username: info.username, peer: info.peer });
+    this.warn(
+      { method, reason, client: info.clientId, username: info.username, peer: info.peer },
+      'MQTT connection refused',
+    );
     return { ok: false, returnCode, reason };
   }
 
   /** WARN lines, at most 20 per 10 s; the rest are counted in the next line. */
-  private warn(fields: Record<string, unknown>): void {
+  private warn(fields: Record<string, unknown>, message: string): void {
     const now = Date.now();
     const w = this.logWindow;
     if (now - w.start > 10_000) {
@@ -166,7 +171,7 @@ export class Authority {
       return;
     }
     w.lines += 1;
-    this.ctx.log.warn(fields, 'MQTT connection refused');
+    this.ctx.log.warn(fields, message);
   }
 }
 

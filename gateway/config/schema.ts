@@ -53,12 +53,17 @@ const MqttSchema = Section(
       port: Port(8883, 'MQTT over TLS port (0 = pick a free port).'),
       cert: Type.String({
         default: '',
-        description: 'Path to the PEM server certificate. The TLS listener runs when cert and key are both set.',
+        description:
+          'PEM server certificate: the text itself (starting with `-----BEGIN`, e.g. from a device variable) or a file path. The TLS listener runs when cert and key are both set.',
       }),
-      key: Type.String({ default: '', description: 'Path to the PEM private key of the server certificate.' }),
+      key: Type.String({
+        default: '',
+        writeOnly: true,
+        description: 'PEM private key (text or file path) of the server certificate (secret; never logged).',
+      }),
       ca: Type.String({
         default: '',
-        description: 'Path to a PEM CA bundle to require and verify client certificates.',
+        description: 'PEM CA bundle (text or file path) to require and verify client certificates.',
       }),
     }),
   },
@@ -80,9 +85,9 @@ const HttpSchema = Section(
 const KafkaSchema = Section(
   {
     brokers: Type.Array(Type.String(), {
-      minItems: 1,
       default: ['127.0.0.1:9092'],
-      description: 'Bootstrap brokers, each `host:port`.',
+      description:
+        'Bootstrap brokers, each `host:port`. Empty (`GATEWAY_KAFKA_BROKERS=`): not configured — records are kept on disk within their budgets, health says so (not an outage).',
     }),
     client: OneOf(['platformatic', 'kafkajs'], { default: 'platformatic', description: 'Kafka client library.' }),
     clientId: Type.String({ minLength: 1, default: 'edge-gateway', description: 'Kafka client id.' }),
@@ -111,7 +116,27 @@ const KafkaSchema = Section(
       description:
         'Largest payload the gateway accepts for Kafka; a bigger publish is refused (not acknowledged) and counted, since the broker (message.max.bytes) would never take it.',
     }),
-    ssl: Type.Boolean({ default: false, description: 'Connect to the brokers over TLS.' }),
+    ssl: Type.Boolean({ default: false, description: 'Same as `kafka.tls.enabled: true` (the older spelling).' }),
+    tls: Section({
+      enabled: Type.Boolean({
+        default: false,
+        description:
+          'Connect to the brokers over TLS, verifying their certificates (against `ca`, or the system CAs). On by itself when `ca` or `cert` is set.',
+      }),
+      ca: Type.String({
+        default: '',
+        description: "PEM CA bundle (the text itself, or a file path) to verify the brokers with: the plant's own CA.",
+      }),
+      cert: Type.String({
+        default: '',
+        description: 'PEM client certificate (text or file path) for mutual TLS; needs `key`.',
+      }),
+      key: Type.String({
+        default: '',
+        writeOnly: true,
+        description: 'PEM private key (text or file path) of the client certificate (secret; never logged).',
+      }),
+    }),
     sasl: Section({
       mechanism: OneOf(['none', 'plain', 'scram-sha-256', 'scram-sha-512'], {
         default: 'none',

@@ -51,6 +51,8 @@ export interface LocalKafkaOptions {
   partitions?: number;
   /** Extra broker properties (server.properties). */
   brokerProps?: Record<string, string>;
+  /** More client listeners besides PLAINTEXT, e.g. `{ name: 'SSL', protocol: 'SSL', port }` (configure it in brokerProps). */
+  extraListeners?: { name: string; protocol: string; port: number }[];
   /** Print the broker's output (default: only when KAFKA_VERBOSE is set). */
   verbose?: boolean;
   startTimeoutMs?: number;
@@ -106,15 +108,18 @@ export class LocalKafka {
 
   private writeConfig(): void {
     mkdirSync(join(this.dataDir, 'logs'), { recursive: true });
+    const extra = this.opts.extraListeners ?? [];
+    const more = (f: (l: { name: string; protocol: string; port: number }) => string): string =>
+      extra.map((l) => `,${f(l)}`).join('');
     const props = {
       'process.roles': 'broker,controller',
       'node.id': '1',
       'controller.quorum.voters': `1@127.0.0.1:${this.controllerPort}`,
-      listeners: `PLAINTEXT://127.0.0.1:${this.port},CONTROLLER://127.0.0.1:${this.controllerPort}`,
-      'advertised.listeners': `PLAINTEXT://127.0.0.1:${this.port}`,
+      listeners: `PLAINTEXT://127.0.0.1:${this.port},CONTROLLER://127.0.0.1:${this.controllerPort}${more((l) => `${l.name}://127.0.0.1:${l.port}`)}`,
+      'advertised.listeners': `PLAINTEXT://127.0.0.1:${this.port}${more((l) => `${l.name}://127.0.0.1:${l.port}`)}`,
       'controller.listener.names': 'CONTROLLER',
       'inter.broker.listener.name': 'PLAINTEXT',
-      'listener.security.protocol.map': 'CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+      'listener.security.protocol.map': `CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT${more((l) => `${l.name}:${l.protocol}`)}`,
       'log.dirs': join(this.dataDir, 'logs'),
       'num.partitions': String(this.opts.partitions ?? 3),
       'auto.create.topics.enable': 'true',

@@ -14,8 +14,8 @@ function sinkOpts(brokers: readonly string[]) {
     clientId: 'contract',
     compression: 'gzip' as const,
     requestTimeoutMs: 10_000,
-    ssl: false,
-    sasl: { mechanism: 'none' as const, username: '', password: '' },
+    tls: undefined,
+    sasl: undefined,
     log,
   };
 }
