@@ -2,7 +2,6 @@
 // store's LevelDB, listening on TCP (noDelay), TLS when a certificate is configured, and WebSocket on the HTTP server.
 // Kept behind this module so the broker can be swapped (aedes 2 brings MQTT 5).
 
-import { readFileSync } from 'node:fs';
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
 import { createServer, type Server as NetServer, Socket } from 'node:net';
@@ -17,6 +16,7 @@ import type { IngressMessage } from './bus.ts';
 import type { GatewayConfig } from './config/schema.ts';
 import type { BrokerPort, Ingest } from './ingest.ts';
 import type { Limits } from './limits/index.ts';
+import { readPem } from './pem.ts';
 
 const require = createRequire(import.meta.url);
 // aedes-persistence-level 9 is CommonJS without types; its async class takes a level instance (here a sublevel).
@@ -105,12 +105,14 @@ export class Broker implements BrokerPort {
     if (config.tls.cert && config.tls.key) {
       this.tls = createTlsServer(
         {
-          cert: readFileSync(config.tls.cert),
-          key: readFileSync(config.tls.key),
+          cert: readPem(config.tls.cert, 'mqtt.tls.cert'),
+          key: readPem(config.tls.key, 'mqtt.tls.key'),
           minVersion: 'TLSv1.2',
           // With a CA configured, a client certificate is required and verified in the handshake: no certificate or
           // one not signed by the CA never reaches MQTT.
-          ...(config.tls.ca ? { ca: readFileSync(config.tls.ca), requestCert: true, rejectUnauthorized: true } : {}),
+          ...(config.tls.ca
+            ? { ca: readPem(config.tls.ca, 'mqtt.tls.ca'), requestCert: true, rejectUnauthorized: true }
+            : {}),
           noDelay: true,
         },
         (s) => handle(s),
