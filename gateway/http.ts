@@ -3,7 +3,6 @@
 // (and MQTT over WebSocket is wss); WebSocket upgrades pass an Origin allow-list; /metrics and /healthz can require
 // a bearer token.
 import { timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
@@ -12,6 +11,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Limits } from './limits/index.ts';
 import type { HttpSecurityConfig } from './limits/schema.ts';
+import { readPem } from './pem.ts';
 
 export interface HealthReport {
   status: 'ok' | 'degraded' | 'down';
@@ -26,11 +26,6 @@ export interface HttpContext {
   health: () => HealthReport;
   security: HttpSecurityConfig;
   limits: Limits;
-}
-
-/** PEM text as it is, or the contents of the file it names. */
-export function pem(value: string): string {
-  return value.includes('-----BEGIN') ? value : readFileSync(value, 'utf8');
 }
 
 /**
@@ -64,7 +59,14 @@ export class HttpPart {
     this.tls = cert !== '' && key !== '';
     // node:https's Server is node:http's with TLS underneath; every part here uses only the common surface.
     this.server = this.tls
-      ? (createHttpsServer({ cert: pem(cert), key: pem(key), minVersion: 'TLSv1.2' }, this.app) as unknown as Server)
+      ? (createHttpsServer(
+          {
+            cert: readPem(cert, 'security.http.tls.cert'),
+            key: readPem(key, 'security.http.tls.key'),
+            minVersion: 'TLSv1.2',
+          },
+          this.app,
+        ) as unknown as Server)
       : createServer(this.app);
     this.server.keepAliveTimeout = 5000;
     this.guardUpgrades();
