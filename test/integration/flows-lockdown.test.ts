@@ -1,6 +1,6 @@
 // The real Node-RED runtime with flows.adminAuth on a server reachable from the network: anonymous deploys and
 // diagnostics are refused with 401, system-touching nodes (exec, file, tcp, udp, http request, ...) are not in the
-// palette, and every deploy is logged with its user. Its own file: Node-RED is one runtime per process.
+// palette unless allowed, and every deploy is logged with its user. Its own file: Node-RED is one runtime per process.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -37,7 +37,17 @@ beforeAll(async () => {
     installDefaultFlows: false,
   }) as FlowsConfig;
   const log = pino({ level: 'info' }, { write: (line: string) => logLines.push(JSON.parse(line)) });
-  runtime = new FlowRuntime({ config, bus: new MemoryBus(), log, metrics: new Registry(), app, server, dataDir });
+  runtime = new FlowRuntime({
+    config,
+    bus: new MemoryBus(),
+    log,
+    metrics: new Registry(),
+    app,
+    server,
+    dataDir,
+    // The operator asked for the UDP nodes back; every other system-touching node stays out.
+    security: { allowNodes: ['32-udp.js'] },
+  });
   await runtime.start();
   const res = await fetch(`${base}/editor/auth/token`, {
     method: 'POST',
@@ -72,13 +82,14 @@ it('refuses an anonymous deploy and anonymous diagnostics with 401', async () =>
   expect((await fetch(`${base}/editor/diagnostics`)).status).toBe(401);
 });
 
-it('leaves exec, file, tcp, udp, http request, websocket and mqtt nodes out of the palette', async () => {
+it('leaves exec, file, tcp, http request, websocket and mqtt nodes out of the palette, keeps the allowed udp', async () => {
   const res = await fetch(`${base}/editor/nodes`, { headers: { accept: 'application/json', authorization: bearer } });
   expect(res.status).toBe(200);
   const types = ((await res.json()) as Array<{ types: string[] }>).flatMap((set) => set.types);
   expect(types).toContain('function');
   expect(types).toContain('gateway in');
-  for (const t of ['exec', 'file', 'file in', 'watch', 'tcp in', 'tcp request', 'udp out', 'http request']) {
+  expect(types).toEqual(expect.arrayContaining(['udp in', 'udp out']));
+  for (const t of ['exec', 'file', 'file in', 'watch', 'tcp in', 'tcp request', 'http request']) {
     expect(types).not.toContain(t);
   }
   expect(types).not.toContain('websocket in');
