@@ -108,6 +108,8 @@ export class Broker implements BrokerPort {
           cert: readPem(config.tls.cert, 'mqtt.tls.cert'),
           key: readPem(config.tls.key, 'mqtt.tls.key'),
           minVersion: 'TLSv1.2',
+          // A handshake that stalls holds a socket before any limit sees it: no longer than a CONNECT may take.
+          handshakeTimeout: this.ctx.limits.config.connectTimeoutMs,
           // With a CA configured, a client certificate is required and verified in the handshake: no certificate or
           // one not signed by the CA never reaches MQTT.
           ...(config.tls.ca

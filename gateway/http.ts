@@ -64,6 +64,7 @@ export class HttpPart {
             cert: readPem(cert, 'security.http.tls.cert'),
             key: readPem(key, 'security.http.tls.key'),
             minVersion: 'TLSv1.2',
+            handshakeTimeout: ctx.limits.config.connectTimeoutMs,
           },
           this.app,
         ) as unknown as Server)
