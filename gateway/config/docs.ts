@@ -142,7 +142,9 @@ are); every route names an existing class (a class named \`default\` always exis
 (\`+\` fills a whole level, \`#\` only as the last level); Kafka topic names use \`a-z A-Z 0-9 . _ -\` and at most 249
 characters; key templates know \`\${clientid}\`, \`\${username}\`, \`\${topic}\` and \`\${topic.N}\` (the Nth topic
 level, from 0); listener ports differ; \`kafka.retry.initialMs\` ≤ \`kafka.retry.maxMs\`; a SASL mechanism needs a
-username.
+username; with flows on, a non-loopback \`http.host\` needs \`flows.adminAuth\` (the editor runs code on the box);
+\`security.limits.maxPacketBytesBeforeConnect\` ≤ \`security.limits.maxPacketBytes\`; \`security.http.tls.cert\` and
+\`key\` are set together; \`security.editor.allowNodes\` names excluded node files only.
 
 ## Reference
 
