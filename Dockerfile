@@ -1,19 +1,32 @@
 # The gateway image for balena (and any container runtime). Node 24 runs the TypeScript sources directly.
+# The official node image has no udev and balena's UDEV switch only works on balenalib images in privileged
+# containers: stable serial names come from the host instead (docker-compose.yml maps /dev/serial/by-id/... paths).
 FROM node:24-bookworm-slim
 
 WORKDIR /usr/src/app
+# GATEWAY_KAFKA_BROKERS empty: a new device buffers and health says "not configured" until the fleet variable is set.
 ENV NODE_ENV=production \
     GATEWAY_DATA_DIR=/data \
-    UDEV=on
+    GATEWAY_KAFKA_BROKERS=
 
 COPY package.json package-lock.json ./
-# classic-level and serialport ship prebuilt binaries for linux arm/arm64/x64: no compiler needed.
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# Production dependencies only. classic-level and serialport ship prebuilt binaries for linux arm/arm64/x64 in their
+# tarballs (test/unit/deployment.test.ts checks arm64): no compiler needed. `npm prune` drops a dev package npm ci
+# keeps because it satisfies an optional peer (typescript for i18next); node-sql-parser keeps only the PostgreSQL
+# build the rule SQL imports (flows/sql/compile.ts), 89 MB -> 3 MB.
+RUN npm ci --omit=dev --no-audit --no-fund \
+ && npm prune --omit=dev --no-audit --no-fund \
+ && cd node_modules/node-sql-parser \
+ && find build -type f ! -name 'postgresql.*' -delete && rm -rf umd ast index.js.map \
+ && cd ../.. && npm cache clean --force
 
 COPY gateway ./gateway
 COPY cloud-sync ./cloud-sync
 COPY flows ./flows
 
+# Not root: the serial lines mapped in are group dialout (as on the host), the data volume belongs to node.
+RUN usermod -a -G dialout node && mkdir -p /data && chown node:node /data
+USER node
 VOLUME /data
 # MQTT, MQTT over TLS, HTTP (health, metrics, MQTT over WebSocket at /mqtt, flow editor at /editor)
 EXPOSE 1883 8883 1880

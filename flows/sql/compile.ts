@@ -3,7 +3,8 @@
 // Parsed once by node-sql-parser (PostgreSQL dialect: a double-quoted FROM is an MQTT topic filter) and compiled
 // into a tree of closures, so a message costs no parsing. Missing fields are SQL NULL: comparisons with NULL are
 // NULL (not true), so a WHERE over a missing field filters the message out instead of throwing.
-import sqlParser from 'node-sql-parser';
+// Only the PostgreSQL build: the package's main entry loads every dialect (the image keeps this one, see Dockerfile).
+import sqlParser from 'node-sql-parser/build/postgresql.js';
 import { FUNCTIONS, isNull } from './functions.ts';
 import { and, arithmetic, compare, equal, likeRegex, not, or } from './ops.ts';
 import { topicMatches } from './topic.ts';

@@ -1,7 +1,11 @@
 // The fleet files agree with the gateway: the image runs main.ts on Node 24 with the data dir on the volume, the
-// ports the compose file publishes are the gateway's defaults, and the variables it names are real settings.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+// ports the compose file publishes are the gateway's defaults, and the variables it names are real settings. The
+// container is not privileged and uses only compose fields balena supports; the image has production dependencies
+// only, and every native one has a prebuilt linux-arm64 binary (a device has no compiler).
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { envVarNames, loadConfig } from '../../gateway/config/index.ts';
@@ -22,11 +26,76 @@ it('Dockerfile, docker-compose.yml and balena.yml match the gateway defaults', (
     expect.arrayContaining([`${cfg.mqtt.port}:${cfg.mqtt.port}`, `${cfg.http.port}:${cfg.http.port}`]),
   );
   expect(gw.volumes).toContain(`gateway-data:${gw.environment.GATEWAY_DATA_DIR}`);
-  // The container never runs privileged: the adapters get serial device classes only.
+  // Not privileged: serial lines are mapped one by one, and the gateway's user is in their group.
   expect(gw).not.toHaveProperty('privileged');
+  const raw = gw as unknown as Record<string, unknown>;
+  expect(Array.isArray(raw.devices)).toBe(true);
+  expect(raw.group_add).toContain('dialout');
+  // balena's supervisor supports named volumes only (no bind mounts) and no device_cgroup_rules.
+  for (const v of gw.volumes) expect(v).toMatch(/^[a-z][a-z0-9-]*:\//);
+  expect(raw).not.toHaveProperty('device_cgroup_rules');
+  // UDEV only does something on balenalib images; this one is the official node image.
+  expect(docker).not.toMatch(/UDEV=/);
+  expect(docker).toMatch(/^USER node$/m);
+  expect(docker).toContain('npm ci --omit=dev');
+  // A new device is "not configured" until GATEWAY_KAFKA_BROKERS is set: never a loopback broker that is not there.
+  expect(docker).toMatch(/GATEWAY_KAFKA_BROKERS=$/m);
+  expect(loadConfig({ env: { GATEWAY_KAFKA_BROKERS: '' } }).kafka.brokers).toEqual([]);
+  expect(read('balena.yml')).not.toMatch(/127\.0\.0\.1|localhost/);
   const known = new Set(envVarNames().map((e) => e.env));
   const balena = parse(read('balena.yml')) as { data: { applicationEnvironmentVariables: Record<string, string>[] } };
   for (const v of balena.data.applicationEnvironmentVariables)
     for (const k of Object.keys(v)) expect(known).toContain(k);
   for (const k of Object.keys(gw.environment)) expect(known).toContain(k);
 });
+
+/** Package dirs under `root` holding a binding.gyp: the native dependencies. */
+function nativePackages(root: string): string[] {
+  const out: string[] = [];
+  const visit = (dir: string, depth: number): void => {
+    if (depth > 8) return;
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'binding.gyp'))) out.push(relative(root, dir));
+    const nm = join(dir, 'node_modules');
+    const children = dir === root ? [nm] : existsSync(nm) ? [nm] : [];
+    for (const base of children) {
+      for (const name of readdirSync(base)) {
+        const p = join(base, name);
+        if (!statSync(p).isDirectory()) continue;
+        if (name.startsWith('@')) for (const sub of readdirSync(p)) visit(join(p, sub), depth + 1);
+        else visit(p, depth + 1);
+      }
+    }
+  };
+  visit(root, 0);
+  return out.sort();
+}
+
+it('npm ci --omit=dev for linux-arm64 finds a prebuilt binary for every native dependency', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-image-deps-'));
+  try {
+    copyFileSync(join(root, 'package.json'), join(dir, 'package.json'));
+    copyFileSync(join(root, 'package-lock.json'), join(dir, 'package-lock.json'));
+    // As the Dockerfile installs, for the device's platform; no install scripts, so nothing is compiled or fetched.
+    const args = ['ci', '--omit=dev', '--os=linux', '--cpu=arm64', '--ignore-scripts', '--prefer-offline'];
+    const r = spawnSync('npm', [...args, '--no-audit', '--no-fund'], { cwd: dir, encoding: 'utf8', timeout: 240_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const native = nativePackages(dir);
+    // The two known today; a new native dependency is checked the same way below.
+    expect(native).toEqual(
+      expect.arrayContaining(['node_modules/@serialport/bindings-cpp', 'node_modules/classic-level']),
+    );
+    const missing = native.filter((p) => {
+      const pre = join(dir, p, 'prebuilds', 'linux-arm64');
+      return !existsSync(pre) || !readdirSync(pre).some((f) => f.endsWith('.node'));
+    });
+    expect(missing, 'native dependencies without a linux-arm64 prebuild').toEqual([]);
+    // Dev tools stay out of the image (the gateway's own dev dependencies).
+    const pkg = JSON.parse(read('package.json')) as { devDependencies: Record<string, string> };
+    for (const dev of ['vitest', '@biomejs/biome', 'playwright-core']) {
+      expect(pkg.devDependencies).toHaveProperty(dev);
+      expect(existsSync(join(dir, 'node_modules', dev)), dev).toBe(false);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 300_000);
