@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { MetaDb } from '../cloud-sync/lane.ts';
 import type { Attempt, Authority, ClientAcl, ConnectInfo } from './auth/index.ts';
+import { brokerPersistence } from './broker-persistence.ts';
 import type { IngressMessage } from './bus.ts';
 import type { GatewayConfig } from './config/schema.ts';
 import type { BrokerPort, Ingest } from './ingest.ts';
@@ -71,7 +72,7 @@ export class Broker implements BrokerPort {
     const aedes = await Aedes.createBroker({
       id: this.ctx.gatewayId,
       connectTimeout: this.ctx.limits.config.connectTimeoutMs,
-      persistence: new AsyncLevelPersistence(this.ctx.db),
+      persistence: brokerPersistence(new AsyncLevelPersistence(this.ctx.db), this.ctx),
       preConnect: (client, packet, cb) => this.preConnect(client, packet, cb),
       authenticate: (client, username, password, done) => this.authenticate(client, username, password, done),
       authorizePublish: (client, packet, cb) => this.authorizePublish(client, packet, cb),

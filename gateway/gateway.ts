@@ -13,6 +13,7 @@ import { Store } from '../cloud-sync/store.ts';
 import { resolveHost } from './auth/exposure.ts';
 import { Authority } from './auth/index.ts';
 import { Broker } from './broker.ts';
+import { offlineQueueMetrics, offlineQueueStats } from './broker-persistence.ts';
 import type { GatewayConfig } from './config/schema.ts';
 import { type HealthReport, HttpPart } from './http.ts';
 import { resolveGatewayId } from './identity.ts';
@@ -131,6 +132,7 @@ export class Gateway {
       gatewayId: this.gatewayId,
     });
     brokerMetrics(this.registry, this.broker);
+    offlineQueueMetrics(this.registry, () => offlineQueueStats(this.broker.aedes));
     const budget = new BudgetKeeper({ store: this.store, log: this.log.child({ part: 'budget' }) });
     const sinkLog = this.log.child({ part: 'kafka' });
     this.forwarder = new Forwarder({

@@ -1,5 +1,6 @@
 // Resource limits and the HTTP/editor hardening settings: the `security` section's protection half.
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { OfflineQueueSchema } from './offline-queue.ts';
 
 const Section = <T extends Record<string, TSchema>>(properties: T, description: string) =>
   Type.Object(properties, { additionalProperties: false, default: {}, description });
@@ -39,6 +40,7 @@ export const LimitsSchema = Section(
       default: 1000,
       description: 'Most MQTT connections from one IP address; more are closed at once and counted.',
     }),
+    offlineQueue: OfflineQueueSchema,
   },
   'Limits checked before anything is buffered. Every refusal is counted in gateway_limit_refusals_total{limit}.',
 );
