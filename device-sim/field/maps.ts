@@ -8,8 +8,8 @@ type PointIn = Partial<Point> & Pick<Point, 'name' | 'address'>;
 
 const MAPS: Record<ProfileName, PointIn[]> = {
   'factory-sensor': [
-    { name: 'vib_rms', area: 'input', address: 0, type: 'float32', unit: 'mm/s' },
-    { name: 'vib_peak', area: 'input', address: 2, type: 'float32', unit: 'mm/s' },
+    { name: 'rms', area: 'input', address: 0, type: 'float32', unit: 'mm/s' },
+    { name: 'peak', area: 'input', address: 2, type: 'float32', unit: 'mm/s' },
     { name: 'freq', area: 'input', address: 4, type: 'uint16', scale: 0.01, unit: 'Hz' },
     { name: 'temp', area: 'input', address: 5, type: 'int16', scale: 0.1, unit: '°C' },
     { name: 'running', area: 'coil', address: 0, type: 'bool', writable: true },

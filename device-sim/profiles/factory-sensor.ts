@@ -1,4 +1,5 @@
-// A machine-condition sensor: vibration, frequency and temperature at a high rate.
+// A machine-condition sensor: vibration, frequency and temperature at a high rate, on the topic and with the `rms`
+// field the shipped "Factory sensors" flow averages (factory/<line>/<machine>/vibration).
 import { clamp, type Profile, round } from './types.ts';
 
 export interface FactorySensorState {
@@ -28,10 +29,10 @@ export const factorySensor: Profile<FactorySensorState> = {
     return {
       messages: [
         {
-          topic: `devices/${id}/telemetry`,
+          topic: `factory/line-1/${id}/vibration`,
           body: {
-            vib_rms: round(s.vibration, 3),
-            vib_peak: round(s.vibration * (1.4 + Math.abs(rng.gauss(0.1))), 3),
+            rms: round(s.vibration, 3),
+            peak: round(s.vibration * (1.4 + Math.abs(rng.gauss(0.1))), 3),
             freq: round(freq, 3),
             temp: round(s.temperature, 2),
           },

@@ -42,24 +42,22 @@ export const vehicle: Profile<VehicleState> = {
       s.tires[i] = clamp(s.tires[i]! + rng.gauss(0.005) - (rng.chance(0.0005) ? 0.3 : 0), 0.5, 3.2);
     }
     s.battery = clamp(s.battery + (s.speed > 5 ? 0.01 : -0.005) + rng.gauss(0.01), 11, 14.6);
+    // The shape the shipped "Vehicles" flow reads: speed, lat, lon and a rare trouble code (dtc) on one topic.
     const messages: ProfileMessage[] = [
       {
-        topic: `devices/${id}/telemetry`,
+        topic: `vehicles/${id}/telemetry`,
         body: {
           speed: round(s.speed, 1),
-          gps: { lat: round(s.lat, 6), lon: round(s.lon, 6), heading: round(s.heading, 1) },
+          lat: round(s.lat, 6),
+          lon: round(s.lon, 6),
+          heading: round(s.heading, 1),
           odometer: round(s.odometer, 1),
           tires: s.tires.map((t) => round(t, 2)),
           battery: round(s.battery, 2),
+          ...(rng.chance(0.001) ? { dtc: rng.pick(DTC_CODES), mil: rng.chance(0.5) } : {}),
         },
       },
     ];
-    if (rng.chance(0.001)) {
-      messages.push({
-        topic: `devices/${id}/dtc`,
-        body: { code: rng.pick(DTC_CODES), mil: rng.chance(0.5) },
-      });
-    }
     return { messages };
   },
 };

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { TimeHeap } from '../../device-sim/heap.ts';
 import { buildPayload, parseSimPayload } from '../../device-sim/payload.ts';
@@ -7,6 +8,7 @@ import { OFFLINE_MS } from '../../device-sim/profiles/logistics-tracker.ts';
 import { Rng } from '../../device-sim/profiles/types.ts';
 import { DTC_CODES } from '../../device-sim/profiles/vehicle.ts';
 import { lineChart, renderHtml } from '../../device-sim/report-html.ts';
+import { compileFilter } from '../../gateway/topic.ts';
 
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
@@ -28,13 +30,41 @@ function simulate(name: (typeof PROFILE_NAMES)[number], ticks: number, seed = 7)
   return { p, id, state, out, offline };
 }
 
+describe('the simulator drives the shipped flows', () => {
+  // Each shipped flow's `gateway in` topic and the payload fields its rule or function reads.
+  const flows = JSON.parse(readFileSync(new URL('../../flows/default-flows.json', import.meta.url), 'utf8')) as {
+    type: string;
+    z?: string;
+    id: string;
+    label?: string;
+    topic?: string;
+  }[];
+  const inputs = new Map(
+    flows.filter((n) => n.type === 'gateway in').map((n) => [flows.find((t) => t.id === n.z)?.label, n.topic ?? '']),
+  );
+  it.each([
+    ['door-lock', 'Door locks', ['battery']],
+    ['vehicle', 'Vehicles', ['speed', 'lat', 'lon']],
+    ['factory-sensor', 'Factory sensors', ['rms']],
+  ] as const)('%s publishes what the "%s" flow reads', (profile, tab, fields) => {
+    const filter = inputs.get(tab);
+    expect(filter, tab).toBeTruthy();
+    const match = compileFilter(filter as string);
+    const { out } = simulate(profile, 200);
+    expect(out.length).toBeGreaterThan(0);
+    const matched = out.filter((m) => match(m.topic));
+    expect(matched.length, `${profile} topics vs ${filter}`).toBeGreaterThan(0);
+    for (const m of matched) for (const f of fields) expect(isNum(m.body[f]), `${m.topic} ${f}`).toBe(true);
+  });
+});
+
 describe('profiles produce valid payloads', () => {
-  it('every profile: topics under devices/{id}/, JSON that survives the sim envelope', () => {
+  it('every profile: topics that name the device, JSON that survives the sim envelope', () => {
     for (const name of PROFILE_NAMES) {
       const { id, out } = simulate(name, 2000);
       expect(out.length, name).toBeGreaterThan(0);
       for (const m of out) {
-        expect(m.topic.startsWith(`devices/${id}/`), m.topic).toBe(true);
+        expect(m.topic.split('/'), m.topic).toContain(id);
         const buf = buildPayload({ device: id, seq: 1, ts: m.at, run: 'r' }, 0, { profile: name, ...m.body });
         const parsed = JSON.parse(buf.toString()) as Record<string, unknown>;
         expect(parseSimPayload(buf)).toEqual({ device: id, seq: 1, ts: m.at, run: 'r' });
@@ -80,30 +110,30 @@ describe('profiles produce valid payloads', () => {
 
   it('vehicle: plausible speed, GPS, tires, battery; DTCs rare and from the known list', () => {
     const { id, out } = simulate('vehicle', 20_000);
-    const tele = out.filter((m) => m.topic === `devices/${id}/telemetry`);
-    const dtc = out.filter((m) => m.topic === `devices/${id}/dtc`);
+    const tele = out.filter((m) => m.topic === `vehicles/${id}/telemetry`);
+    const dtc = tele.filter((m) => m.body.dtc !== undefined);
     expect(tele.length).toBe(20_000);
     for (const m of tele) {
-      const b = m.body as { speed: number; gps: { lat: number; lon: number }; tires: number[]; battery: number };
+      const b = m.body as { speed: number; lat: number; lon: number; tires: number[]; battery: number };
       expect(b.speed).toBeGreaterThanOrEqual(0);
       expect(b.speed).toBeLessThanOrEqual(160);
-      expect(Math.abs(b.gps.lat)).toBeLessThanOrEqual(85);
-      expect(Math.abs(b.gps.lon)).toBeLessThanOrEqual(180);
+      expect(Math.abs(b.lat)).toBeLessThanOrEqual(85);
+      expect(Math.abs(b.lon)).toBeLessThanOrEqual(180);
       expect(b.tires).toHaveLength(4);
       for (const t of b.tires) expect(t).toBeGreaterThan(0);
       expect(b.battery).toBeGreaterThan(10);
     }
     expect(dtc.length).toBeGreaterThan(0);
     expect(dtc.length).toBeLessThan(100);
-    for (const d of dtc) expect(DTC_CODES).toContain(d.body.code);
+    for (const d of dtc) expect(DTC_CODES).toContain(d.body.dtc);
   });
 
   it('factory-sensor: high rate, numeric vibration, frequency near mains, temperature', () => {
     expect(PROFILES['factory-sensor'].intervalMs).toBeLessThanOrEqual(100);
     const { out } = simulate('factory-sensor', 5000);
     for (const m of out) {
-      expect(isNum(m.body.vib_rms) && isNum(m.body.vib_peak) && isNum(m.body.temp)).toBe(true);
-      expect(m.body.vib_peak as number).toBeGreaterThanOrEqual(m.body.vib_rms as number);
+      expect(isNum(m.body.rms) && isNum(m.body.peak) && isNum(m.body.temp)).toBe(true);
+      expect(m.body.peak as number).toBeGreaterThanOrEqual(m.body.rms as number);
       expect(Math.abs((m.body.freq as number) - 55)).toBeLessThan(6);
     }
   });
