@@ -10,6 +10,7 @@ import { Forwarder } from '../cloud-sync/forwarder.ts';
 import { type KafkaConnection, kafkaConnection, kafkaConnectionWarnings } from '../cloud-sync/kafka-connection.ts';
 import { createSink } from '../cloud-sync/sinks/types.ts';
 import { Store } from '../cloud-sync/store.ts';
+import { flowKafkaTopics, flowsFileInUse } from '../flows/kafka-topics.ts';
 import { resolveHost } from './auth/exposure.ts';
 import { Authority } from './auth/index.ts';
 import { Broker } from './broker.ts';
@@ -20,6 +21,7 @@ import { resolveGatewayId } from './identity.ts';
 import { Ingest } from './ingest.ts';
 import { Limits } from './limits/index.ts';
 import { brokerMetrics, forwarderMetrics, ingestCounters, processMetrics, storeMetrics } from './metrics.ts';
+import { routeWarnings } from './route-check.ts';
 
 export type PartStage = 'before-broker' | 'after-broker';
 
@@ -98,6 +100,8 @@ export class Gateway {
       log: this.log.child({ part: 'ingest' }),
       counters: ingestCounters(this.registry),
     });
+    const flowsFile = flowsFileInUse(this.dataDir, c.flows);
+    for (const w of routeWarnings(c.routes, flowsFile ? flowKafkaTopics(flowsFile) : [])) this.log.warn(w);
     this.limits = new Limits({
       config: c.security.limits,
       registry: this.registry,

@@ -25,6 +25,9 @@ interface Route {
 }
 
 const MAX_CACHED_CLIENTS = 20_000;
+/** An unrouted topic is logged at most once per minute; at most this many topics are remembered. */
+const UNROUTED_LOG_MS = 60_000;
+const MAX_UNROUTED_TOPICS = 1000;
 const NO_JOURNAL: IngestUnit['journal'] = [];
 
 interface ActiveTap {
@@ -57,6 +60,8 @@ export class Ingest implements GatewayBus {
   private readonly routes: Route[];
   private readonly taps = new Map<string, ActiveTap>();
   private readonly counters: IngestCounters;
+  /** Per unrouted topic: when it was last logged and how many were not logged since. */
+  private readonly unroutedSeen = new Map<string, { at: number; since: number }>();
   broker: BrokerPort | undefined;
 
   constructor(ctx: { store: Store; routes: readonly RouteConfig[]; log: Logger; counters: IngestCounters }) {
@@ -117,7 +122,7 @@ export class Ingest implements GatewayBus {
     }
     // The common case, no flow inputs: the caller's callback goes straight into the group commit.
     if (appends.length === 0) {
-      this.counters.unrouted();
+      this.unrouted(msg);
       cb(null);
     } else if (msg.qos === 0) {
       this.store.ingest({ appends, journal: NO_JOURNAL, cb: this.qos0Failed });
@@ -125,6 +130,26 @@ export class Ingest implements GatewayBus {
     } else {
       this.store.ingest({ appends, journal: NO_JOURNAL, cb });
     }
+  }
+
+  /** Acknowledged and dropped: counted always, logged once per topic per minute (the map stays bounded). */
+  private unrouted(msg: IngressMessage): void {
+    this.counters.unrouted();
+    const now = Date.now();
+    const seen = this.unroutedSeen.get(msg.topic);
+    if (seen && now - seen.at < UNROUTED_LOG_MS) {
+      seen.since++;
+      return;
+    }
+    if (!seen && this.unroutedSeen.size >= MAX_UNROUTED_TOPICS) {
+      for (const [t, s] of this.unroutedSeen) if (now - s.at >= UNROUTED_LOG_MS) this.unroutedSeen.delete(t);
+      if (this.unroutedSeen.size >= MAX_UNROUTED_TOPICS) return; // still counted; logged once a slot frees up
+    }
+    this.log.warn(
+      { topic: msg.topic, clientId: msg.clientId, qos: msg.qos, ...(seen ? { sinceLastLog: seen.since } : {}) },
+      'message matched no route and no flow input: acknowledged and dropped',
+    );
+    this.unroutedSeen.set(msg.topic, { at: now, since: 0 });
   }
 
   private readonly qos0Failed = (err: Error | null): void => {
@@ -142,7 +167,7 @@ export class Ingest implements GatewayBus {
     const tapped: ActiveTap[] = [];
     for (const t of this.taps.values()) if (t.match(msg.topic)) tapped.push(t);
     if (appends.length === 0 && tapped.length === 0) {
-      this.counters.unrouted();
+      this.unrouted(msg);
       cb(null);
       return;
     }
