@@ -2,7 +2,6 @@
 // drops a packet numbered below one it already got. These tests drive the real aedes over in-memory streams with a
 // store whose writes finish out of order (reversed, or from a seeded random schedule) and check that a connected
 // subscriber still gets every message, and that the retained copy is the last one published.
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -99,7 +98,7 @@ async function connect(aedes: Aedes, clientId: string, clean = true): Promise<Mq
     },
     { clientId, clean, reconnectPeriod: 0, protocolVersion: 4, keepalive: 0 },
   );
-  await once(client, 'connect');
+  await new Promise((r) => client.once('connect', r));
   cleanup.push(async () => {
     client.end(true);
   });
@@ -110,7 +109,9 @@ async function connect(aedes: Aedes, clientId: string, clean = true): Promise<Mq
 async function disconnect(aedes: Aedes, client: MqttClient): Promise<void> {
   const id = client.options.clientId as string;
   client.end();
-  await expect.poll(() => aedes.clients[id] === undefined).toBe(true);
+  await expect
+    .poll(() => (aedes as unknown as { clients: Record<string, unknown> }).clients[id] === undefined)
+    .toBe(true);
 }
 
 interface Run {
@@ -223,9 +224,9 @@ describe('a connected subscriber gets every message whatever order the store fin
     // aedes acknowledges before it stores; wait until all 30 went through the store.
     await expect.poll(() => stored).toBe(30);
     const late = await connect(aedes, 'late');
-    const first = once(late, 'message');
+    const first = new Promise<[string, Buffer]>((r) => late.once('message', (t, p) => r([t, p])));
     await late.subscribeAsync('last/state', { qos: 1 });
-    const [, payload] = (await first) as [string, Buffer];
+    const [, payload] = await first;
     expect(payload.toString()).toBe('v29');
   });
 });
@@ -262,9 +263,9 @@ describe('control: aedes 1.2 with the bare store loses messages under the same t
     // aedes acknowledges before it stores; wait until all 30 went through the store.
     await expect.poll(() => stored).toBe(30);
     const late = await connect(aedes, 'late');
-    const first = once(late, 'message');
+    const first = new Promise<[string, Buffer]>((r) => late.once('message', (t, p) => r([t, p])));
     await late.subscribeAsync('last/state', { qos: 1 });
-    const [, payload] = (await first) as [string, Buffer];
+    const [, payload] = await first;
     expect(payload.toString()).not.toBe('v29');
   });
 });
