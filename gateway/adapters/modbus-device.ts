@@ -59,17 +59,16 @@ export class ModbusDevice {
 
   async start(): Promise<void> {
     this.#running = true;
-    for (const p of this.cfg.points) {
-      if (!p.writable || p.area === 'discrete' || p.area === 'input') continue;
-      const t = `${this.topic}/${p.name}/set`;
-      this.#unsubscribe.push(
-        await this.#ctx.bus.subscribe(t, (msg) => {
-          const w = this.#onWrite(p, msg.payload);
-          this.#writes.add(w);
-          void w.finally(() => this.#writes.delete(w));
-        }),
-      );
-    }
+    // Every `<point>/set` is answered, also for a point that is read-only or unknown: a refused write gets its reply.
+    const points = new Map(this.cfg.points.map((p) => [p.name, p]));
+    this.#unsubscribe.push(
+      await this.#ctx.bus.subscribe(`${this.topic}/+/set`, (msg) => {
+        const name = msg.topic.slice(this.topic.length + 1, -'/set'.length);
+        const w = this.#onWrite(points.get(name) ?? name, msg.payload);
+        this.#writes.add(w);
+        void w.finally(() => this.#writes.delete(w));
+      }),
+    );
     // Polling follows the bus: a bus that opens is polled at once, a bus that is lost takes its devices offline.
     this.#offState = this.line.onState((open) => {
       if (!this.#running) return;
@@ -206,15 +205,15 @@ export class ModbusDevice {
   #changed(p: Point, v: EngValue): boolean {
     const prev = this.#last.get(p.name);
     if (!p.publishOnChange || prev === undefined) return true;
-    if (typeof v === 'number' && typeof prev === 'number')
-      return Math.abs(v - prev) > p.deadband || (p.deadband === 0 && v !== prev);
+    // A change equal to the deadband is published: with `>` a value could sit one deadband off for good, since
+    // only changes are published.
+    if (typeof v === 'number' && typeof prev === 'number') return v !== prev && Math.abs(v - prev) >= p.deadband;
     return v !== prev;
   }
 
   async #publishValue(p: Point, value: EngValue): Promise<void> {
     const ts = Date.now();
-    const body: Record<string, unknown> = { device: this.cfg.name, point: p.name, value, ts };
-    if (p.unit !== '') body.unit = p.unit;
+    const body = { device: this.cfg.name, point: p.name, value, unit: p.unit, ts };
     this.#last.set(p.name, value);
     try {
       await this.#publish(`${this.topic}/${p.name}`, body, false);
@@ -245,16 +244,18 @@ export class ModbusDevice {
     return publishJson(this.#ctx.bus, this.cfg, topic, body, retain);
   }
 
-  async #onWrite(p: Point, payload: Buffer): Promise<void> {
+  /** `p` is the point, or the name of a point this device does not have. */
+  async #onWrite(p: Point | string, payload: Buffer): Promise<void> {
+    const name = typeof p === 'string' ? p : p.name;
     const reply = await handleWrite(this, p, payload);
     this.#ctx.metrics.writes.inc({ device: this.cfg.name, result: reply.code === 'OK' ? 'ok' : reasonOf(reply.code) });
     // The device's next poll publishes what it now holds, whatever the deadband.
-    if (reply.ok) this.#last.delete(p.name);
+    if (reply.ok) this.#last.delete(name);
     try {
       const { code: _code, ...body } = reply;
-      await this.#publish(`${this.topic}/${p.name}/set/reply`, body, false);
+      await this.#publish(`${this.topic}/${name}/set/reply`, body, false);
     } catch (err) {
-      this.#log.warn({ err, point: p.name }, 'write reply publish failed');
+      this.#log.warn({ err, point: name }, 'write reply publish failed');
     }
   }
 }

@@ -77,10 +77,13 @@ export function validateWrite(p: Point, value: unknown): ValidWrite {
   }
 }
 
-export async function handleWrite(dev: WriteTarget, p: Point, payload: Buffer): Promise<WriteReply> {
+/** `p` is the point, or the name of a point the device does not have (refused like any invalid write). */
+export async function handleWrite(dev: WriteTarget, p: Point | string, payload: Buffer): Promise<WriteReply> {
   const cmd = parseCommand(payload);
-  const base = { device: dev.cfg.name, point: p.name, ...(cmd.id === undefined ? {} : { id: cmd.id }) };
+  const name = typeof p === 'string' ? p : p.name;
+  const base = { device: dev.cfg.name, point: name, ...(cmd.id === undefined ? {} : { id: cmd.id }) };
   try {
+    if (typeof p === 'string') throw new AdapterError('GW_ERR_WRITE_INVALID', `${p}: no such point`);
     const w = validateWrite(p, cmd.value);
     if (w.coil !== undefined) {
       const state = w.coil;
