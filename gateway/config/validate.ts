@@ -205,6 +205,10 @@ export function semanticProblems(cfg: unknown): Problem[] {
   if (typeof sasl.mechanism === 'string' && sasl.mechanism !== 'none' && sasl.username === '') {
     add('kafka.sasl.username', `must be set when mechanism is ${JSON.stringify(sasl.mechanism)}`);
   }
+  const ktls = obj(kafka.tls);
+  if (typeof ktls.cert === 'string' && typeof ktls.key === 'string' && (ktls.cert === '') !== (ktls.key === '')) {
+    add('kafka.tls', 'cert and key must be set together (mutual TLS)');
+  }
 
   const classes = isObj(c.classes) ? Object.keys(c.classes) : [];
   const names = new Set<string>();

@@ -10,7 +10,7 @@ import {
   kafkaConnection,
   kafkaConnectionWarnings,
 } from '../../cloud-sync/kafka-connection.ts';
-import { loadConfig } from '../../gateway/config/index.ts';
+import { type ConfigError, loadConfig } from '../../gateway/config/index.ts';
 import { readPem } from '../../gateway/pem.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kafka-conn-'));
@@ -87,4 +87,14 @@ it('from the environment: PEM text in GATEWAY_KAFKA_TLS_*, an empty broker list 
   const conn = kafkaConnection(c.kafka);
   expect(conn.brokers).toEqual([]);
   expect(conn.tls?.key).toBe(`${KEY}\n`);
+});
+
+it('--check-config catches a client certificate without its key, naming the key', () => {
+  let problems: string[] = [];
+  try {
+    loadConfig({ env: { GATEWAY_KAFKA_TLS_CERT: PEM } });
+  } catch (err) {
+    problems = (err as ConfigError).problems;
+  }
+  expect(problems).toEqual(['kafka.tls: cert and key must be set together (mutual TLS)']);
 });
