@@ -1,16 +1,19 @@
 // Kafka over mutual TLS with a plant's own CA: a real Kafka with an SSL listener that requires client certificates
 // (certificates made with openssl here). Both sinks connect with the options kafkaConnection() builds — CA and key
 // as PEM text, the certificate as a file — and deliver; a client without a certificate, or one that trusts another
-// CA, is refused. Records are read back over the plaintext listener with kcat, an independent client.
+// CA, is refused. The gateway process itself forwards over mutual TLS with the material in environment variables
+// (PEM text, as balena device variables carry it). Records are read back over the plaintext listener with kcat.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type KafkaConnectionConfig, kafkaConnection } from '../../cloud-sync/kafka-connection.ts';
 import { createSink, type SinkName } from '../../cloud-sync/sinks/types.ts';
+import { GatewayProcess, waitFor } from '../harness/gateway-process.ts';
 import { freePort, LocalKafka } from '../harness/kafka.ts';
 import { kcatRead } from '../harness/kcat.ts';
 
@@ -117,4 +120,31 @@ describe.each<SinkName>(['platformatic', 'kafkajs'])('Kafka mutual TLS: %s', (na
       ),
     ).rejects.toThrow();
   });
+});
+
+it('the gateway process forwards over mutual TLS with the PEM text in GATEWAY_KAFKA_TLS_* variables', async () => {
+  const topic = `tls.gateway.${randomBytes(4).toString('hex')}`;
+  const gw = await GatewayProcess.create({
+    env: {
+      GATEWAY_KAFKA_BROKERS: `127.0.0.1:${sslPort}`,
+      GATEWAY_KAFKA_TLS_CA: text('ca.pem'),
+      // One line with a literal backslash-n per line break, as a device variable often holds it.
+      GATEWAY_KAFKA_TLS_CERT: text('gateway.pem').trim().replace(/\n/g, '\\n'),
+      GATEWAY_KAFKA_TLS_KEY: text('gateway.key'),
+      GATEWAY_FLOWS_ENABLED: 'false',
+      GATEWAY_ROUTES: JSON.stringify([{ filter: '#', topic }]),
+    },
+  });
+  try {
+    await gw.start();
+    const c = await mqtt.connectAsync(gw.url, { clientId: 'lock-7', clean: true });
+    await c.publishAsync('devices/lock-7/state', '{"locked":false}', { qos: 1 });
+    await c.endAsync();
+    await waitFor('forwarded over TLS', async () => (await gw.metric('gateway_forwarded_records_total')) >= 1, 60_000);
+    expect(kcatRead(kafka.brokers, topic).map((r) => r.payload)).toEqual(['{"locked":false}']);
+    expect(((await gw.health()).kafka as { tls: boolean }).tls).toBe(true);
+    expect(gw.output).not.toContain('PRIVATE KEY');
+  } finally {
+    await gw.close();
+  }
 });
