@@ -5,7 +5,6 @@ import { resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { parseDocument } from 'yaml';
 import { checkAdaptersConfig } from '../adapters/check.ts';
-import type { AdaptersConfig } from '../adapters/schema.ts';
 import { ENV_PREFIX, ENV_RESERVED, parseEnvValue, settings } from './env.ts';
 import { ClassSchema, type GatewayConfig, GatewayConfigSchema } from './schema.ts';
 import { closest, type Problem, schemaProblems, semanticProblems } from './validate.ts';
@@ -172,11 +171,9 @@ export function resolveConfig(
   }
   const problems = [...earlier];
   const schema = schemaProblems(value);
-  // The adapters' own cross-field checks (duplicate device names, one line setting per RTU path...) need a section
-  // that already has the right shape.
-  const adapters = schema.some((p) => p.path.startsWith('adapters'))
-    ? []
-    : checkAdaptersConfig(value.adapters as AdaptersConfig);
+  // The adapters' own cross-field checks (duplicate device names, one line setting per RTU path, `scale: 0`...) run
+  // next to the schema's: they skip only the values the schema already reported, so every problem shows at once.
+  const adapters = checkAdaptersConfig(value.adapters);
   for (const p of [...schema, ...semanticProblems(value), ...adapters]) problems.push(formatProblem(p, sources));
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(value as GatewayConfig);
