@@ -15,7 +15,7 @@ export interface QueuedPacket {
   brokerId?: string;
   brokerCounter?: number;
   messageId?: number;
-  /** Absolute expiry (ms since the epoch); aedes-packet copies it, so it survives the store's encoding. */
+  /** Absolute expiry (ms since the epoch), when a packet carries one. */
   messageExpiry?: number;
 }
 
@@ -80,7 +80,10 @@ export class OfflineQueues {
     return this.limits.maxAgeSec * 1000;
   }
 
-  /** Index a message already in the store (at start, from the session's stream). */
+  /**
+   * Index a message already in the store (at start, from the session's stream). The store keeps no enqueue time, so a
+   * message found at start gets the full age bound from then: a restart can extend a message's life, never shorten it.
+   */
   indexStored(clientId: string, p: QueuedPacket, now: number): void {
     if (p.brokerId === undefined || p.brokerCounter === undefined) return;
     this.add(clientId, {
@@ -137,8 +140,11 @@ export class OfflineQueues {
     if (p) this.remove(clientId, `${p.brokerId}:${p.brokerCounter}`);
   }
 
-  isExpired(p: QueuedPacket, now: number): boolean {
-    return p.messageExpiry !== undefined && p.messageExpiry <= now;
+  /** By the index: aedes-persistence-level 9 stores packets through aedes-packet 3, which keeps no expiry field. */
+  isExpired(clientId: string, p: QueuedPacket, now: number): boolean {
+    const expiresAt =
+      this.sessions.get(clientId)?.get(`${p.brokerId}:${p.brokerCounter}`)?.expiresAt ?? p.messageExpiry;
+    return expiresAt !== undefined && expiresAt <= now;
   }
 
   /** A message found aged while streaming the queue to the returning session. */

@@ -138,7 +138,6 @@ export class BrokerPersistence implements AsyncPersistence {
   async outgoingEnqueueCombi(subs: Subscription[], packet: QueuedPacket): Promise<void> {
     if (!subs || subs.length === 0) return;
     const now = this.now();
-    packet.messageExpiry ??= now + this.queues.maxAgeMs;
     const admitted: Subscription[] = [];
     const drop: string[] = [];
     for (const sub of subs) {
@@ -170,7 +169,7 @@ export class BrokerPersistence implements AsyncPersistence {
     const aged = new Transform({
       objectMode: true,
       transform(p: QueuedPacket, _enc, next) {
-        if (!queues.isExpired(p, now())) return next(null, p);
+        if (!queues.isExpired(client.id, p, now())) return next(null, p);
         queues.delete(queues.expiredOnReplay(client.id, p)).then(() => next(), next);
       },
     });
