@@ -238,7 +238,11 @@ export class Gateway {
       // No brokers configured is a choice, not an outage: the box buffers as designed.
       status: !brokerUp ? 'down' : f.state === 'up' || f.state === 'not_configured' ? 'ok' : 'degraded',
       gatewayId: this.gatewayId,
-      broker: { up: brokerUp, clients: this.broker?.connectedClients ?? 0 },
+      broker: {
+        up: brokerUp,
+        clients: this.broker?.connectedClients ?? 0,
+        offlineQueue: offlineQueueStats(this.broker?.aedes),
+      },
       kafka: {
         configured: f.state !== 'not_configured',
         link: f.state,

@@ -42,6 +42,7 @@ it('an abandoned # session keeps the newest 50; a device with its own session ge
   expect(await gw.metric('gateway_offline_queue_messages')).toBe(55);
   expect(await gw.metric('gateway_offline_queue_sessions')).toBe(2);
   expect(await gw.metric('gateway_offline_queue_bytes')).toBeGreaterThan(0);
+  expect((await gw.health()).broker).toMatchObject({ offlineQueue: { messages: 55, sessions: 2 } });
 
   // The bound survives a crash: the queues are rebuilt from the store.
   await gw.kill('SIGKILL');
