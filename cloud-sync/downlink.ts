@@ -4,9 +4,76 @@
 // Record: key = device id; value = payload; optional header `mqtt.topic` overrides the topic template.
 import { type Consumer, Kafka, logLevel, type SASLOptions } from 'kafkajs';
 import type { Logger } from 'pino';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { GatewayBus } from '../gateway/bus.ts';
 import type { KafkaConnection } from './kafka-connection.ts';
+import { quietNegativeTimeouts } from './kafkajs-timers.ts';
 import { HEADER } from './record.ts';
+
+/**
+ * The consumer's session: a gateway that was killed (SIGKILL, power cut) leaves its member in the group until the
+ * session expires, and a restarted gateway gets no partitions before that. kafkajs 2.2 has no static membership
+ * (group.instance.id), so the session is kept short instead: 6 s is Kafka's default group.min.session.timeout.ms.
+ */
+const SESSION_TIMEOUT_MS = 6000;
+const HEARTBEAT_INTERVAL_MS = 1000;
+/** How long the coordinator waits for members to rejoin a rebalance; a dead one is gone after its session anyway. */
+const REBALANCE_TIMEOUT_MS = 10_000;
+
+type State = 'stopped' | 'connecting' | 'up' | 'down';
+const STATES: readonly State[] = ['stopped', 'connecting', 'up', 'down'];
+
+class DownlinkMetrics {
+  readonly delivered: Counter;
+  readonly skipped: Counter<'reason'>;
+  readonly failed: Counter<'reason'>;
+  readonly lastDelivered: Gauge;
+  readonly state: Gauge<'state'>;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    // A second downlink on the same registry (a restart in tests) reuses the metrics instead of throwing.
+    const get = <M>(name: string): M | undefined => registry.getSingleMetric(name) as M | undefined;
+    this.delivered =
+      get<Counter>('gateway_downlink_delivered_total') ??
+      new Counter({
+        name: 'gateway_downlink_delivered_total',
+        help: 'Cloud commands the broker took for their device.',
+        registers,
+      });
+    this.skipped =
+      get<Counter<'reason'>>('gateway_downlink_skipped_total') ??
+      new Counter({
+        name: 'gateway_downlink_skipped_total',
+        help: 'Cloud command records skipped as undeliverable, by reason (no_key, bad_topic).',
+        labelNames: ['reason'],
+        registers,
+      });
+    this.failed =
+      get<Counter<'reason'>>('gateway_downlink_failed_total') ??
+      new Counter({
+        name: 'gateway_downlink_failed_total',
+        help: 'Cloud commands the broker refused for now (retried), by error code.',
+        labelNames: ['reason'],
+        registers,
+      });
+    this.lastDelivered =
+      get<Gauge>('gateway_downlink_last_delivered_timestamp_seconds') ??
+      new Gauge({
+        name: 'gateway_downlink_last_delivered_timestamp_seconds',
+        help: 'Unix time of the last cloud command delivered to the broker.',
+        registers,
+      });
+    this.state =
+      get<Gauge<'state'>>('gateway_downlink_state') ??
+      new Gauge({
+        name: 'gateway_downlink_state',
+        help: 'Downlink consumer state: 1 for the current one (stopped, connecting, up, down).',
+        labelNames: ['state'],
+        registers,
+      });
+  }
+}
 
 export interface DownlinkOptions {
   brokers: readonly string[];
@@ -20,21 +87,44 @@ export interface DownlinkOptions {
   sasl: KafkaConnection['sasl'];
   bus: GatewayBus;
   log: Logger;
+  /** Where the `gateway_downlink_*` metrics are registered; a private registry when absent. */
+  metrics?: Registry;
 }
 
 export class Downlink {
   readonly name = 'downlink';
   private readonly o: DownlinkOptions;
   private consumer: Consumer | undefined;
-  state: 'stopped' | 'connecting' | 'up' | 'down' = 'stopped';
+  private readonly m: DownlinkMetrics;
+  #state: State = 'stopped';
   delivered = 0;
   invalid = 0;
+  /** The error of the current outage; cleared once the consumer is back in its group. */
   lastError = '';
+  lastErrorAt = 0;
+  lastDeliveredAt = 0;
   private retry: NodeJS.Timeout | undefined;
   private stopping = false;
 
   constructor(o: DownlinkOptions) {
     this.o = o;
+    this.m = new DownlinkMetrics(o.metrics ?? new Registry());
+    this.state = 'stopped';
+  }
+
+  get state(): State {
+    return this.#state;
+  }
+
+  set state(s: State) {
+    this.#state = s;
+    for (const k of STATES) this.m.state.set({ state: k }, k === s ? 1 : 0);
+  }
+
+  private fail(message: string): void {
+    this.state = 'down';
+    this.lastError = message;
+    this.lastErrorAt = Date.now();
   }
 
   start(): void {
@@ -44,6 +134,7 @@ export class Downlink {
   }
 
   private connect(): void {
+    quietNegativeTimeouts();
     this.state = 'connecting';
     const kafka = new Kafka({
       clientId: `${this.o.clientId}-downlink`,
@@ -54,15 +145,23 @@ export class Downlink {
       logLevel: logLevel.NOTHING,
       retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 10_000 },
     });
-    const consumer = kafka.consumer({ groupId: this.o.groupId, allowAutoTopicCreation: true });
+    const consumer = kafka.consumer({
+      groupId: this.o.groupId,
+      allowAutoTopicCreation: true,
+      sessionTimeout: SESSION_TIMEOUT_MS,
+      heartbeatInterval: HEARTBEAT_INTERVAL_MS,
+      rebalanceTimeout: REBALANCE_TIMEOUT_MS,
+    });
     this.consumer = consumer;
     // Commands only flow once the group has partitions; health says `up` from then on.
+    // An error from before (e.g. "This server does not host this topic-partition" while a new topic is created) is
+    // over once the group is joined: health shows the current state, not history.
     consumer.on(consumer.events.GROUP_JOIN, () => {
       this.state = 'up';
+      this.lastError = '';
     });
     consumer.on(consumer.events.CRASH, (e) => {
-      this.state = 'down';
-      this.lastError = String(e.payload.error?.message ?? e.payload.error);
+      this.fail(String(e.payload.error?.message ?? e.payload.error));
     });
     const run = async (): Promise<void> => {
       await consumer.connect();
@@ -79,8 +178,7 @@ export class Downlink {
       this.o.log.info({ topics: this.o.topics }, 'downlink consuming cloud commands');
     };
     run().catch((err: unknown) => {
-      this.state = 'down';
-      this.lastError = (err as Error).message;
+      this.fail((err as Error).message);
       this.o.log.warn({ err: this.lastError }, 'downlink cannot reach Kafka; retrying');
       consumer.disconnect().catch(() => {});
       if (!this.stopping) this.retry = setTimeout(() => this.connect(), 5000);
@@ -99,14 +197,28 @@ export class Downlink {
     if (!topic || topic.includes('#') || topic.includes('+') || (!header && !device)) {
       // Not deliverable: count it and move on rather than block the partition forever.
       this.invalid++;
+      this.m.skipped.inc({ reason: !header && !device ? 'no_key' : 'bad_topic' });
       this.o.log.warn({ device, topic }, 'downlink record without a usable device key or topic; skipped');
       return;
     }
-    await this.o.bus.publish(
-      { topic, payload: value ?? Buffer.alloc(0), qos: this.o.qos, clientId: '$cloud' },
-      { toRoutes: false },
-    );
+    try {
+      await this.o.bus.publish(
+        { topic, payload: value ?? Buffer.alloc(0), qos: this.o.qos, clientId: '$cloud' },
+        { toRoutes: false },
+      );
+    } catch (err) {
+      // Not committed: kafkajs hands the record over again.
+      this.m.failed.inc({ reason: (err as { code?: string }).code ?? 'error' });
+      throw err;
+    }
     this.delivered++;
+    this.lastDeliveredAt = Date.now();
+    this.m.delivered.inc();
+    this.m.lastDelivered.set(this.lastDeliveredAt / 1000);
+    if (this.#state !== 'up' || this.lastError !== '') {
+      this.state = 'up';
+      this.lastError = '';
+    }
   }
 
   health(): Record<string, unknown> {
@@ -115,6 +227,8 @@ export class Downlink {
       delivered: this.delivered,
       invalid: this.invalid,
       lastError: this.lastError || undefined,
+      lastErrorAt: this.lastErrorAt ? new Date(this.lastErrorAt).toISOString() : undefined,
+      lastDeliveredAt: this.lastDeliveredAt ? new Date(this.lastDeliveredAt).toISOString() : undefined,
     };
   }
 

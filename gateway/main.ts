@@ -133,6 +133,7 @@ async function main(argv: string[]): Promise<void> {
             sasl: g.kafka.sasl,
             bus: g.ingest,
             log: g.log.child({ part: 'downlink' }),
+            metrics: g.registry,
           })
         : undefined,
     );
