@@ -234,9 +234,16 @@ export class Gateway {
     const parts: Record<string, unknown> = {};
     for (const p of this.started) if (p.health) parts[p.name] = p.health();
     const brokerUp = this.broker?.aedes !== undefined;
+    // A part whose health says `state: 'down'` (every adapter device offline, the downlink without Kafka) degrades
+    // the gateway without failing the check: it still accepts and buffers. Only a broker that is not running is 503.
+    const partsDown = Object.entries(parts)
+      .filter(([, h]) => (h as { state?: unknown }).state === 'down')
+      .map(([name]) => name);
+    const linkOk = f.state === 'up' || f.state === 'not_configured';
     return {
       // No brokers configured is a choice, not an outage: the box buffers as designed.
-      status: !brokerUp ? 'down' : f.state === 'up' || f.state === 'not_configured' ? 'ok' : 'degraded',
+      status: !brokerUp ? 'down' : linkOk && partsDown.length === 0 ? 'ok' : 'degraded',
+      ...(partsDown.length > 0 ? { partsDown } : {}),
       gatewayId: this.gatewayId,
       broker: {
         up: brokerUp,

@@ -100,8 +100,14 @@ export class Adapters {
       };
     const buses: Record<string, unknown> = {};
     for (const [key, b] of this.#buses) buses[key] = { open: b.open, reconnects: b.reconnects, lastError: b.lastError };
+    const states = [...this.#serial.map((s) => s.status), ...this.#devices.map((d) => d.status)];
+    const status = overall(states);
     return {
-      status: overall([...this.#serial.map((s) => s.status), ...this.#devices.map((d) => d.status)]),
+      status,
+      // `state: 'down'` (no device online) makes the gateway's own status `degraded`; see docs/adapters.md.
+      state: status,
+      online: states.filter((s) => s === 'online').length,
+      devices: states.length,
       serial,
       modbus,
       buses,
