@@ -1,17 +1,21 @@
 // The gateway process as an attacker on the network sees it: wrong password, expired token, bad signature,
 // cross-device publish and subscribe, session takeover, a 256 MB length claim before CONNECT and an anonymous
 // editor deploy are each refused and counted, while a legitimate device keeps getting its PUBACKs.
+import { spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { SignJWT } from 'jose';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { hashPassword } from '../../gateway/auth/passwords.ts';
 import { live, mb, memoryProbeOptions, probeMemory } from '../fuzz/memory.ts';
+import { connectPacket } from '../fuzz/packets.ts';
 import { GatewayProcess, waitFor } from '../harness/gateway-process.ts';
+import { freePort } from '../harness/kafka.ts';
 
 const JWT_SECRET = 'jwt-secret-for-the-security-suite-0123456789';
 const SIGN_SECRET = 'group-secret-1';
@@ -20,6 +24,94 @@ let gw: GatewayProcess;
 let probeFile: string;
 const device = { acked: 0, closes: 0, error: undefined as Error | undefined, stop: false };
 let deviceDone: Promise<void>;
+let tlsPort: number;
+let pki: Record<'ca' | 'serverCert' | 'serverKey' | 'devCert' | 'devKey' | 'rogueCert' | 'rogueKey', string>;
+
+function openssl(...args: string[]): void {
+  const r = spawnSync('openssl', args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr}`);
+}
+
+/** A CA, a server certificate and a device certificate it signed, and a rogue self-signed one with the same CN. */
+function makePki(dir: string): typeof pki {
+  const f = (n: string) => join(dir, n);
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=test-ca',
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.pem'),
+  );
+  const signed = (name: string, subj: string, ext: string[]) => {
+    openssl(
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      subj,
+      '-keyout',
+      f(`${name}.key`),
+      '-out',
+      f(`${name}.csr`),
+    );
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      f(`${name}.csr`),
+      '-CA',
+      f('ca.pem'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-out',
+      f(`${name}.pem`),
+      ...ext,
+    );
+  };
+  writeServerExt(dir);
+  signed('server', '/CN=127.0.0.1', ['-extfile', f('server.ext')]);
+  signed('dev', '/CN=lock-5', []);
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=lock-5',
+    '-keyout',
+    f('rogue.key'),
+    '-out',
+    f('rogue.pem'),
+  );
+  return {
+    ca: f('ca.pem'),
+    serverCert: f('server.pem'),
+    serverKey: f('server.key'),
+    devCert: f('dev.pem'),
+    devKey: f('dev.key'),
+    rogueCert: f('rogue.pem'),
+    rogueKey: f('rogue.key'),
+  };
+}
+
+function writeServerExt(dir: string): void {
+  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\n');
+}
 
 beforeAll(async () => {
   const users = [
@@ -27,7 +119,11 @@ beforeAll(async () => {
     { username: 'lock-3', passwordHash: await hashPassword('lock-3-pass') },
   ];
   const adminHash = await hashPassword('editor-pass', { kind: 'bcrypt' });
+  const dir = mkdtempSync(join(tmpdir(), 'gw-sec-'));
+  pki = makePki(dir);
+  tlsPort = await freePort();
   const yaml = JSON.stringify({
+    mqtt: { tls: { port: tlsPort, cert: pki.serverCert, key: pki.serverKey, ca: pki.ca } },
     flows: { adminAuth: { username: 'admin', passwordHash: adminHash } },
     security: {
       authentication: {
@@ -40,7 +136,6 @@ beforeAll(async () => {
       authorization: { template: 'per-device' },
     },
   });
-  const dir = mkdtempSync(join(tmpdir(), 'gw-sec-'));
   probeFile = join(dir, 'memory.jsonl');
   const probe = memoryProbeOptions(probeFile);
   gw = await GatewayProcess.create({
@@ -218,5 +313,50 @@ it('refuses an anonymous editor deploy', async () => {
     body: JSON.stringify([{ id: 'x1', type: 'tab', label: 'owned' }]),
   });
   expect(r.status).toBe(401);
+  await deviceStillServed(acked);
+});
+
+it('refuses a rogue client certificate in the TLS handshake, counted', async () => {
+  const acked = device.acked;
+  const tls = (cert: string, key: string): mqtt.IClientOptions => ({
+    clientId: 'lock-5',
+    ca: readFileSync(pki.ca),
+    cert: readFileSync(cert),
+    key: readFileSync(key),
+    reconnectPeriod: 0,
+    connectTimeout: 10_000,
+  });
+  const before = await authFailures({ method: 'certificate' });
+  // A raw TLS socket: the refusal is an alert during or right after the handshake (TLS 1.3), then the close.
+  const err = await new Promise<Error | undefined>((resolve) => {
+    const sock = tlsConnect({
+      host: '127.0.0.1',
+      port: tlsPort,
+      ca: readFileSync(pki.ca),
+      cert: readFileSync(pki.rogueCert),
+      key: readFileSync(pki.rogueKey),
+    });
+    let connack = false;
+    let failure: Error | undefined;
+    sock.on('error', (e) => {
+      failure = e;
+    });
+    sock.on('secureConnect', () => sock.write(connectPacket('lock-5')));
+    sock.on('data', (d: Buffer) => {
+      if (d[0] === 0x20 && d[3] === 0) connack = true; // CONNACK accepted: the gateway let the rogue in
+      sock.destroy();
+    });
+    sock.on('close', () => resolve(connack ? undefined : (failure ?? new Error('closed without a CONNACK'))));
+  });
+  expect(err, 'rogue certificate accepted').toBeInstanceOf(Error);
+  await waitFor(
+    'the refused handshake counted',
+    async () => (await authFailures({ method: 'certificate' })) === before + 1,
+    10_000,
+  );
+  // The certificate the CA signed, with the same name, gets in.
+  const ok = await mqtt.connectAsync(`mqtts://127.0.0.1:${tlsPort}`, tls(pki.devCert, pki.devKey));
+  await ok.publishAsync('devices/lock-5/state', '{}', { qos: 1 });
+  await ok.endAsync();
   await deviceStillServed(acked);
 });
