@@ -16,7 +16,7 @@ const PACKETS = Number(process.env.FUZZ_PACKETS ?? 100_000);
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed);
 const CONCURRENCY = 16;
 /** Live memory (heap + buffers, after a full gc) may end this much above where it started. */
-const MEMORY_SLACK = 5 * 1048576;
+const MEMORY_SLACK = 8 * 1048576;
 
 const cleanup: (() => Promise<void>)[] = [];
 afterAll(async () => {
