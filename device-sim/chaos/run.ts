@@ -153,11 +153,12 @@ async function namespaceRig(
       wrap: (cmd, args) => ns.exec(cmd, args),
       supervise: true,
       env: {
-        // Inside the namespace the gateway listens on its own address, not loopback.
-        GATEWAY_MQTT_HOST: '0.0.0.0',
-        GATEWAY_HTTP_HOST: '0.0.0.0',
-        // The simulated devices connect without credentials from the namespace's other end.
+        // The simulated devices connect without credentials from the namespace's other end. Asked for explicitly,
+        // anonymous access opens the listeners (host `auto`) on the namespace's own address; the flow editor, which
+        // has no login here, stays closed to it.
         GATEWAY_SECURITY_ANONYMOUS: 'true',
+        GATEWAY_MQTT_HOST: 'auto',
+        GATEWAY_HTTP_HOST: 'auto',
         GATEWAY_KAFKA_BROKERS: brokers.map((b) => `127.0.0.1:${b.split(':')[1]}`).join(','),
         ...sc.gateway.env,
       },
