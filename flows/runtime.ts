@@ -104,6 +104,7 @@ export class FlowRuntime {
   readonly #tracker: CompletionTracker;
   readonly #results: Counter<'result'>;
   readonly #duration: Histogram;
+  readonly #editorRefusals: Counter<'reason'>;
   #red: NodeRed | undefined;
   #started = false;
   /** Whether the editor and admin API are mounted (never without adminAuth off loopback). */
@@ -126,6 +127,13 @@ export class FlowRuntime {
       buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
       registers: [ctx.metrics],
     });
+    this.#editorRefusals = new Counter({
+      name: 'gateway_editor_refusals_total',
+      help: 'Editor and admin API requests refused: no_login (adminAuth set, no valid token), editor_closed (reachable from the network without adminAuth).',
+      labelNames: ['reason'],
+      registers: [ctx.metrics],
+    });
+    for (const reason of ['no_login', 'editor_closed']) this.#editorRefusals.inc({ reason }, 0);
     const tracker = new CompletionTracker({
       timeoutMs: ctx.config.completionTimeoutMs,
       onResult: (result, ms) => this.#onResult(result, ms),
@@ -170,6 +178,7 @@ export class FlowRuntime {
     if (this.#editorServed) app.use(config.editorPath, red.httpAdmin);
     else {
       app.use(config.editorPath, (_req: unknown, res: AdminResponse & { json(body: unknown): void }) => {
+        this.#editorRefusals.inc({ reason: 'editor_closed' });
         res.statusCode = 401;
         res.json({
           error: 'the flow editor requires flows.adminAuth when the HTTP server is reachable from the network',
@@ -331,6 +340,9 @@ export class FlowRuntime {
   #deployLog(): (req: AdminRequest, res: AdminResponse, next: () => void) => void {
     const log = this.#log.child({ src: 'editor' });
     return (req, res, next) => {
+      res.once('finish', () => {
+        if (res.statusCode === 401) this.#editorRefusals.inc({ reason: 'no_login' });
+      });
       if (req.method === 'POST' && (req.path === '/flows' || req.path.startsWith('/flows/') || req.path === '/flow')) {
         res.once('finish', () => {
           const fields = {

@@ -305,14 +305,16 @@ it('closes a socket claiming a 256 MB packet before CONNECT without buffering it
   await deviceStillServed(acked);
 });
 
-it('refuses an anonymous editor deploy', async () => {
+it('refuses an anonymous editor deploy, counted', async () => {
   const acked = device.acked;
+  const before = await gw.metric('gateway_editor_refusals_total', { reason: 'no_login' });
   const r = await fetch(`http://127.0.0.1:${gw.httpPort}/editor/flows`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify([{ id: 'x1', type: 'tab', label: 'owned' }]),
   });
   expect(r.status).toBe(401);
+  expect(await gw.metric('gateway_editor_refusals_total', { reason: 'no_login' })).toBe(before + 1);
   await deviceStillServed(acked);
 });
 
