@@ -4,6 +4,9 @@
 // cost is a fraction of a full client's, so the numbers describe the broker, not the load generator.
 // usage: node bench/publisher-raw.ts <port> <clients> <messagesPerClient> <window> <totalRate|0> <payloadBytes>
 // Prints one JSON line: acked, seconds, rate, p50, p99, max (PUBACK latency, ms).
+// With BENCH_SIGNATURE_KEY=<accessKey>:<secret> each connection signs in with an HMAC-SHA256 signature of its client
+// id (the gateway's `signature` method). Each connection publishes on devices/<its client id>/telemetry.
+import { createHmac } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 
 const [p = '1883', c = '100', m = '1000', w = '16', r = '0', s = '256'] = process.argv.slice(2);
@@ -25,12 +28,24 @@ function varint(n: number): number[] {
   return out;
 }
 
+const signature = process.env.BENCH_SIGNATURE_KEY?.split(':');
+
+function str(v: string | Buffer): Buffer {
+  const b = Buffer.from(v);
+  return Buffer.concat([Buffer.from([b.length >> 8, b.length & 255]), b]);
+}
+
 function connectPacket(clientId: string): Buffer {
-  const id = Buffer.from(clientId);
+  const [accessKey, secret] = signature ?? [];
+  const creds =
+    accessKey && secret
+      ? [str(`Signature|${accessKey}|bench`), str(createHmac('sha256', secret).update(clientId).digest('base64'))]
+      : [];
+  const flags = creds.length > 0 ? 0xc2 : 0x02; // username + password when signing; clean session
   const body = Buffer.concat([
-    Buffer.from([0, 4, 77, 81, 84, 84, 4, 2, 0, 60]), // "MQTT", level 4, clean session, keepalive 60 s
-    Buffer.from([id.length >> 8, id.length & 255]),
-    id,
+    Buffer.from([0, 4, 77, 81, 84, 84, 4, flags, 0, 60]), // "MQTT", level 4, keepalive 60 s
+    str(clientId),
+    ...creds,
   ]);
   return Buffer.concat([Buffer.from([0x10, ...varint(body.length)]), body]);
 }
@@ -54,7 +69,8 @@ class Conn {
   budget = Number.POSITIVE_INFINITY;
 
   constructor(i: number) {
-    this.topic = Buffer.from(`devices/bench-${i}/telemetry`);
+    const clientId = `rawbench-${process.pid}-${i}`;
+    this.topic = Buffer.from(`devices/${clientId}/telemetry`);
     const remaining = 2 + this.topic.length + 2 + size;
     this.head = Buffer.from([0x32, ...varint(remaining), this.topic.length >> 8, this.topic.length & 255]);
     this.sock = connect({ port, host: '127.0.0.1', noDelay: true });
@@ -64,7 +80,7 @@ class Conn {
     this.finished = new Promise((res) => {
       this.done = res;
     });
-    this.sock.on('connect', () => this.sock.write(connectPacket(`rawbench-${process.pid}-${i}`)));
+    this.sock.on('connect', () => this.sock.write(connectPacket(clientId)));
     this.sock.on('data', (d: Buffer) => this.onData(d));
     this.sock.on('error', (e) => {
       console.error(`connection ${i}: ${e.message}`);

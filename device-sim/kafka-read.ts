@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { type IHeaders, Kafka, logLevel } from 'kafkajs';
+import { quietNegativeTimeouts } from '../cloud-sync/kafkajs-timers.ts';
 import type { ObservedRecord } from './analyze.ts';
 import { parseSimPayload } from './payload.ts';
 
@@ -58,6 +59,7 @@ export function decodeValue(value: Buffer | null): ReturnType<typeof parseSimPay
 
 export async function readTopics(opts: ReadOptions): Promise<ReadResult> {
   const started = Date.now();
+  quietNegativeTimeouts();
   const kafka = new Kafka({
     clientId: 'device-sim-verify',
     brokers: opts.brokers,

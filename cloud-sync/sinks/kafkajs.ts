@@ -1,5 +1,6 @@
 // KafkaSink on kafkajs 2.2 (the product's named Kafka client): idempotent producer, one request in flight, acks=all.
 import { CompressionTypes, Kafka, logLevel, type Producer, type SASLOptions } from 'kafkajs';
+import { quietNegativeTimeouts } from '../kafkajs-timers.ts';
 import type { KafkaSink, KafkaSinkOptions, SinkRecord } from './types.ts';
 
 const CODECS = {
@@ -26,6 +27,7 @@ export class KafkajsSink implements KafkaSink {
   async connect(): Promise<void> {
     const o = this.opts;
     const sasl = o.sasl ? (o.sasl as SASLOptions) : undefined;
+    quietNegativeTimeouts();
     const kafka = new Kafka({
       clientId: o.clientId,
       brokers: [...o.brokers],
