@@ -1,4 +1,4 @@
-// Errors with stable codes (STYLE.md: errors carry a code and a cause).
+// Errors with stable codes: each carries a code and a cause.
 
 export type GatewayErrorCode =
   | 'GW_ERR_CONFIG'

@@ -1,4 +1,4 @@
-// The outbox record and how it appears in Kafka (DESIGN.md, "Records in Kafka").
+// The outbox record and how it appears in Kafka (README "Records in Kafka").
 
 /** Kafka header names the gateway sets on every record. */
 export const HEADER = {

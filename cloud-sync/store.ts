@@ -1,4 +1,4 @@
-// The one LevelDB of the gateway (DESIGN.md "One store"): broker state, outbox lanes, flow journal and meta, split
+// The one LevelDB of the gateway: broker state, outbox lanes, flow journal and meta, split
 // with sublevels. Every write goes through one writer that group-commits: one batch (fsync'd in `fsync` mode) covers
 // every append that arrived while the previous batch was being written, then all their callbacks run. That is
 // where a device's PUBACK is released, so it never precedes durability (promise 1 and 2).

@@ -1,5 +1,5 @@
 // Knows when a flow has finished with a message that entered it through a `gateway in` node, so the gateway can
-// drop the message from the flow journal (DESIGN.md promise 6). A message and every copy or derivative a node sends
+// drop the message from the flow journal (at-least-once through flows). A message and every copy or derivative a node sends
 // on share Node-RED's `_msgid`; the tracker counts, per `_msgid`, the deliveries to nodes that have not yet called
 // done(). Node-RED's messaging hooks feed it: `preDeliver` (a node is about to receive it: +1) and `onComplete`
 // (a node called done(): -1). When the count reaches zero — the last node completed, or a node filtered the

@@ -1,5 +1,5 @@
 // The composition root's core: builds the parts from the validated config, starts them in order and stops them in
-// reverse (DESIGN.md "Parts and folders"). Constructors do no I/O; everything happens in start().
+// reverse. Constructors do no I/O; everything happens in start().
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';

@@ -1,4 +1,4 @@
-// At-least-once through flows (DESIGN.md promise 6): devices publish QoS 1 into a flow that holds each message a
+// At-least-once through flows: devices publish QoS 1 into a flow that holds each message a
 // moment before `cloud out`; the gateway is SIGKILLed while messages are inside the flow; after the restart the
 // journal replays them, and an independent Kafka reader finds every PUBACKed message.
 // It also needs the flow taps registered before the broker accepts publishes after a restart: a QoS 1 message that

@@ -1,4 +1,4 @@
-// The promise, end to end (DESIGN.md promises 1-4, 7): the gateway runs as a child process, devices publish QoS 1
+// The promise, end to end (README "The guarantee", points 1-4): the gateway runs as a child process, devices publish QoS 1
 // through MQTT, and an independent Kafka reader (device-sim verify) checks every acknowledged message arrived once,
 // in order per device — also when the gateway is SIGKILLed mid-stream.
 import { randomBytes } from 'node:crypto';
