@@ -26,6 +26,8 @@ export interface ReadOptions {
 export interface ReadResult {
   records: ObservedRecord[];
   undecodable: number;
+  /** Records handed to the reader again at an offset it had already read (a rebalance); counted once. */
+  reread: number;
   stoppedBy: 'complete' | 'idle-timeout';
   readMs: number;
 }
@@ -72,6 +74,7 @@ export async function readTopics(opts: ReadOptions): Promise<ReadResult> {
   const records: ObservedRecord[] = [];
   const position = new Map<string, number>();
   let undecodable = 0;
+  let reread = 0;
   let lastActivity = Date.now();
   let complete = false;
 
@@ -89,7 +92,15 @@ export async function readTopics(opts: ReadOptions): Promise<ReadResult> {
     await consumer.run({
       eachBatch: async ({ batch }) => {
         const now = Date.now();
+        const at = `${batch.topic}:${batch.partition}`;
+        const next = position.get(at) ?? 0;
         for (const m of batch.messages) {
+          // A rebalance or a retried fetch hands this reader records it has already seen: the same offset is the same
+          // record, not a duplicate in Kafka.
+          if (Number(m.offset) < next) {
+            reread++;
+            continue;
+          }
           const f = decodeValue(m.value);
           if (!f) {
             undecodable++;
@@ -111,7 +122,7 @@ export async function readTopics(opts: ReadOptions): Promise<ReadResult> {
         }
         if (batch.messages.length) {
           lastActivity = now;
-          position.set(`${batch.topic}:${batch.partition}`, Number(batch.lastOffset()) + 1);
+          position.set(at, Math.max(next, Number(batch.lastOffset()) + 1));
           opts.onProgress?.(records.length);
         }
         if (!complete) complete = opts.isComplete(records);
@@ -149,6 +160,6 @@ export async function readTopics(opts: ReadOptions): Promise<ReadResult> {
   }
 
   function finish(stoppedBy: ReadResult['stoppedBy']): ReadResult {
-    return { records: records.slice(), undecodable, stoppedBy, readMs: Date.now() - started };
+    return { records: records.slice(), undecodable, reread, stoppedBy, readMs: Date.now() - started };
   }
 }
