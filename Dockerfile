@@ -33,4 +33,4 @@ EXPOSE 1883 8883 1880
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.GATEWAY_HTTP_PORT||1880)+'/healthz').then(r=>process.exit(r.status<500?0:1),()=>process.exit(1))"
-CMD ["node", "gateway/main.ts"]
+CMD ["node", "app/main.ts"]

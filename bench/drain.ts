@@ -5,10 +5,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { encodeRecord } from '../cloud-sync/codec.ts';
 import { Forwarder } from '../cloud-sync/forwarder.ts';
 import { createSink } from '../cloud-sync/sinks/types.ts';
-import { Store } from '../cloud-sync/store.ts';
+import { encodeRecord } from '../gateway/store/codec.ts';
+import { Store } from '../gateway/store/store.ts';
 import { LocalKafka } from '../test/harness/kafka.ts';
 
 const log = pino({ level: 'warn' });

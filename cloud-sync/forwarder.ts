@@ -5,11 +5,11 @@
 // was lost; each record carries gateway.msg_id (`<gatewayId>-<epoch>-<gateway.seq>`) so consumers can drop them.
 import type { AbstractIteratorOptions } from 'abstract-level';
 import type { Logger } from 'pino';
-import { decodeRecord, encodeSeq, type StoredRecord } from './codec.ts';
-import type { Lane } from './lane.ts';
+import { decodeRecord, encodeSeq, type StoredRecord } from '../gateway/store/codec.ts';
+import type { Lane } from '../gateway/store/lane.ts';
+import type { Store } from '../gateway/store/store.ts';
 import { HEADER } from './record.ts';
 import type { KafkaSink, SinkRecord } from './sinks/types.ts';
-import type { Store } from './store.ts';
 
 export interface ForwarderOptions {
   store: Store;

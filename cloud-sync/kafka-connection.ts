@@ -2,8 +2,8 @@
 // system CAs or `kafka.tls.ca`, mutual TLS with `cert` and `key`) and SASL. Both sinks and the downlink take the
 // result, so the producer and the consumer can never connect differently.
 import type { ConnectionOptions } from 'node:tls';
+import { GatewayError } from '../gateway/errors.ts';
 import { readPem } from '../gateway/pem.ts';
-import { GatewayError } from './errors.ts';
 
 export type SaslMechanism = 'none' | 'plain' | 'scram-sha-256' | 'scram-sha-512';
 

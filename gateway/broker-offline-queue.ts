@@ -2,8 +2,8 @@
 // broker state in the store. When a session is over a bound its oldest messages are dropped — the newest state of a
 // device is what a returning subscriber needs — and every drop is counted by reason and logged at warn, rate-limited.
 import type { Logger } from 'pino';
-import type { MetaDb } from '../cloud-sync/lane.ts';
 import type { OfflineQueueLimits } from './limits/offline-queue.ts';
+import type { MetaDb } from './store/lane.ts';
 
 export type OfflineDropReason = 'count' | 'bytes' | 'age';
 

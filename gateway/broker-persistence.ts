@@ -19,9 +19,9 @@ import { type Readable, Transform } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
-import type { MetaDb } from '../cloud-sync/lane.ts';
 import { type OfflineQueueStats, OfflineQueues, type QueuedPacket } from './broker-offline-queue.ts';
 import { DEFAULT_OFFLINE_QUEUE, type OfflineQueueLimits } from './limits/offline-queue.ts';
+import type { MetaDb } from './store/lane.ts';
 
 interface Session {
   id: string;

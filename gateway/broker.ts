@@ -10,21 +10,21 @@ import { createServer as createTlsServer, TLSSocket, type Server as TlsServer } 
 import { Aedes, type Client, type ConnectPacket, type PublishPacket, type Subscription } from 'aedes';
 import type { Logger } from 'pino';
 import { createWebSocketStream, WebSocketServer } from 'ws';
-import type { MetaDb } from '../cloud-sync/lane.ts';
 import type { Attempt, Authority, ClientAcl, ConnectInfo } from './auth/index.ts';
 import { brokerPersistence } from './broker-persistence.ts';
 import type { IngressMessage } from './bus.ts';
-import type { GatewayConfig } from './config/schema.ts';
+import type { MqttConfig } from './config/schema.ts';
 import type { BrokerPort, Ingest } from './ingest.ts';
 import type { Limits } from './limits/index.ts';
 import { readPem } from './pem.ts';
+import type { MetaDb } from './store/lane.ts';
 
 const require = createRequire(import.meta.url);
 // aedes-persistence-level 9 is CommonJS without types; its async class takes a level instance (here a sublevel).
 const AsyncLevelPersistence = require('aedes-persistence-level/asyncPersistence.js') as new (db: MetaDb) => unknown;
 
 export interface BrokerContext {
-  config: GatewayConfig['mqtt'];
+  config: MqttConfig;
   db: MetaDb;
   ingest: Ingest;
   http: HttpServer;

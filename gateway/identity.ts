@@ -4,7 +4,7 @@
 // and on a first start a new random id, kept there.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { MetaDb } from '../cloud-sync/lane.ts';
+import type { MetaDb } from './store/lane.ts';
 
 const META_GATEWAY_ID = 'gatewayId';
 
@@ -35,7 +35,7 @@ export async function resolveGatewayId(i: IdentityInput): Promise<{ id: string; 
   const hostnameId = clean(i.hostname);
   if (stored && !(i.freshStore && stored === hostnameId)) return { id: stored, source: 'store' };
   const id = `gw-${randomBytes(8).toString('hex')}`;
-  // Durable with the store's first synced commit, as the epoch (cloud-sync/store.ts).
+  // Durable with the store's first synced commit, as the epoch (gateway/store/store.ts).
   await i.meta.put(META_GATEWAY_ID, id);
   if (stored) i.log.info({ previous: stored, gatewayId: id }, 'replaced the hostname-derived gateway id');
   return { id, source: 'generated' };

@@ -3,13 +3,13 @@
 // unit for the store's next group commit. The device's PUBACK waits on that commit (promise 1); flow taps get the
 // message after it (promise 6). This file is also the GatewayBus implementation handed to adapters and flows.
 import type { Logger } from 'pino';
-import { decodeRecord, encodeRecord, encodeSeq, encodeStrings, encodeWithStrings } from '../cloud-sync/codec.ts';
-import { GatewayError } from '../cloud-sync/errors.ts';
-import type { Lane } from '../cloud-sync/lane.ts';
-import type { IngestUnit, Store } from '../cloud-sync/store.ts';
 import type { FlowTap, GatewayBus, IngressMessage, OutboxAppend, PublishOptions, TappedMessage } from './bus.ts';
 import type { RouteConfig } from './config/schema.ts';
 import { compileKeyTemplate, type KeyTemplate } from './config/template.ts';
+import { GatewayError } from './errors.ts';
+import { decodeRecord, encodeRecord, encodeSeq, encodeStrings, encodeWithStrings } from './store/codec.ts';
+import type { Lane } from './store/lane.ts';
+import type { IngestUnit, Store } from './store/store.ts';
 import { compileFilter, type TopicMatcher } from './topic.ts';
 
 interface Route {

@@ -2,7 +2,7 @@
 // come from a balena device variable), anything else is the path of a PEM file. One helper for every TLS setting:
 // the MQTT listener, the HTTP port, the Kafka connection.
 import { readFileSync } from 'node:fs';
-import { GatewayError } from '../cloud-sync/errors.ts';
+import { GatewayError } from './errors.ts';
 
 export const isPemText = (value: string): boolean => value.trimStart().startsWith('-----BEGIN');
 

@@ -1,4 +1,4 @@
-// The field adapters in the gateway as users run it (`node gateway/main.ts --config ...`): a Modbus TCP meter's
+// The field adapters in the gateway as users run it (`node app/main.ts --config ...`): a Modbus TCP meter's
 // values reach Kafka keyed by the device name, and polling resumes after the gateway is SIGKILLed and restarted.
 import { randomBytes } from 'node:crypto';
 import { afterEach, expect, inject, it } from 'vitest';

@@ -13,7 +13,7 @@ afterEach(async () => {
 });
 
 it('bad config: exit code 2 and one line per problem, naming the key', () => {
-  const r = spawnSync(process.execPath, [join(repoRoot, 'gateway', 'main.ts')], {
+  const r = spawnSync(process.execPath, [join(repoRoot, 'app', 'main.ts')], {
     env: {
       ...process.env,
       GATEWAY_MQTT_PORT: 'abc',

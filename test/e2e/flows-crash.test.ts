@@ -16,7 +16,7 @@ import { runVerify } from '../../device-sim/commands/verify.ts';
 import { waitFor } from '../harness/gateway-process.ts';
 import { freePort } from '../harness/kafka.ts';
 
-const ENTRY = join(import.meta.dirname, '..', '..', 'gateway', 'main.ts');
+const ENTRY = join(import.meta.dirname, '..', '..', 'app', 'main.ts');
 const dir = mkdtempSync(join(tmpdir(), 'gw-flows-e2e-'));
 let proc: ChildProcess | undefined;
 let output = '';

@@ -9,7 +9,7 @@ import { afterEach, expect, it } from 'vitest';
 import { GatewayProcess, waitFor } from '../harness/gateway-process.ts';
 import { repoRoot } from '../harness/kafka.ts';
 
-const MAIN = join(repoRoot, 'gateway', 'main.ts');
+const MAIN = join(repoRoot, 'app', 'main.ts');
 
 function run(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [MAIN, ...args], {

@@ -1,4 +1,4 @@
-// Preloaded (`node --expose-gc --import ./test/fuzz/memory-probe.ts gateway/main.ts`) into the gateway child process
+// Preloaded (`node --expose-gc --import ./test/fuzz/memory-probe.ts app/main.ts`) into the gateway child process
 // of the fuzz run: on SIGUSR2 it collects garbage and appends one JSON line with the process's memory to the file
 // named by MEMORY_PROBE_FILE, so the test compares live memory before and after, not what the collector has not
 // reclaimed yet.

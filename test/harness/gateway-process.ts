@@ -1,4 +1,4 @@
-// Runs the gateway as a real child process (`node gateway/main.ts`) for end-to-end tests: wait for its ready line,
+// Runs the gateway as a real child process (`node app/main.ts`) for end-to-end tests: wait for its ready line,
 // kill it with SIGKILL, start it again on the same data dir and ports.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -77,7 +77,7 @@ export class GatewayProcess {
 
   /** Starts the gateway and resolves on its "gateway ready" log line. */
   async start(timeoutMs = 60_000): Promise<void> {
-    const args = [join(repoRoot, 'gateway', 'main.ts')];
+    const args = [join(repoRoot, 'app', 'main.ts')];
     if (this.opts.configYaml !== undefined) {
       const file = join(this.dataDir, 'gateway.yaml');
       writeFileSync(file, this.opts.configYaml);

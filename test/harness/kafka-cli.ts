@@ -5,7 +5,7 @@ import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { closest } from '../../gateway/config/validate.ts';
+import { closest } from '../../app/config/validate.ts';
 import { LocalKafka, repoRoot } from './kafka.ts';
 
 const HELP = `usage: ./gw kafka [--port N] [--fresh] [--data-dir DIR]

@@ -1,5 +1,5 @@
 // End to end: values polled from a Modbus slave and read from a serial line reach a real Kafka through the real
-// gateway (store, routes, outbox, forwarder), composed the way gateway/main.ts does, and are read back with kcat.
+// gateway (store, routes, outbox, forwarder), composed the way app/main.ts does, and are read back with kcat.
 // Also: a write command published by an MQTT client on the gateway's broker reaches the slave and is answered.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,9 +9,9 @@ import mqtt from 'mqtt';
 import { pino } from 'pino';
 import { SerialPort } from 'serialport';
 import { afterEach, describe, expect, inject, it } from 'vitest';
+import { ConfigError, resolveConfig } from '../../app/config/index.ts';
+import { Gateway } from '../../app/gateway.ts';
 import { Adapters } from '../../gateway/adapters/index.ts';
-import { ConfigError, resolveConfig } from '../../gateway/config/index.ts';
-import { Gateway } from '../../gateway/gateway.ts';
 import { until } from '../fixtures/modbus-harness.ts';
 import { PtyPair } from '../fixtures/modbus-pty.ts';
 import { ModbusSlave } from '../fixtures/modbus-slave.ts';
@@ -54,7 +54,7 @@ describe('adapters through the gateway to Kafka', () => {
       },
     });
     const log = pino({ level: 'warn' });
-    // The wiring gateway/main.ts uses.
+    // The wiring app/main.ts uses.
     const gw = new Gateway(config, log).use(
       (g) => new Adapters({ config: g.config.adapters, bus: g.ingest, log: g.log, metrics: g.registry }),
     );

@@ -10,11 +10,11 @@ import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { ConfigError, resolveConfig } from '../../app/config/index.ts';
 import { Backoff } from '../../gateway/auth/backoff.ts';
 import { Authority, type ConnectInfo } from '../../gateway/auth/index.ts';
 import { hashPassword } from '../../gateway/auth/passwords.ts';
 import { type AuthConfig, AuthConfigSchema } from '../../gateway/auth/schema.ts';
-import { ConfigError, resolveConfig } from '../../gateway/config/index.ts';
 
 const SECRET = 'a-very-long-shared-secret-of-32-bytes!';
 const log = pino({ level: 'silent' });

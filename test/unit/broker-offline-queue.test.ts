@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { pino } from 'pino';
 import { afterEach, expect, it } from 'vitest';
-import type { MetaDb } from '../../cloud-sync/lane.ts';
 import type { QueuedPacket } from '../../gateway/broker-offline-queue.ts';
 import { type AsyncPersistence, BrokerPersistence } from '../../gateway/broker-persistence.ts';
 import type { OfflineQueueLimits } from '../../gateway/limits/offline-queue.ts';
+import type { MetaDb } from '../../gateway/store/lane.ts';
 
 const require = createRequire(import.meta.url);
 const LevelPersistence = require('aedes-persistence-level/asyncPersistence.js') as new (db: MetaDb) => AsyncPersistence;

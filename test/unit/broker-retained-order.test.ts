@@ -12,8 +12,8 @@ import { ClassicLevel } from 'classic-level';
 import { MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { MetaDb } from '../../cloud-sync/lane.ts';
 import { type AsyncPersistence, brokerPersistence } from '../../gateway/broker-persistence.ts';
+import type { MetaDb } from '../../gateway/store/lane.ts';
 
 const require = createRequire(import.meta.url);
 const LevelPersistence = require('aedes-persistence-level/asyncPersistence.js') as new (db: MetaDb) => AsyncPersistence;

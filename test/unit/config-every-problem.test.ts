@@ -1,6 +1,6 @@
 // Every config problem at once: a type error does not hide a rule error (`scale: 0`) found by the adapters' checks.
 import { describe, expect, it } from 'vitest';
-import { ConfigError, resolveConfig } from '../../gateway/config/load.ts';
+import { ConfigError, resolveConfig } from '../../app/config/load.ts';
 
 function problems(raw: unknown): string[] {
   try {

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EXAMPLE_YAML, renderDocs } from '../../gateway/config/docs.ts';
+import { EXAMPLE_YAML, renderDocs } from '../../app/config/docs.ts';
 import {
   ConfigError,
   envVarNames,
@@ -12,7 +12,7 @@ import {
   loadConfig,
   REDACTED,
   redactConfig,
-} from '../../gateway/config/index.ts';
+} from '../../app/config/index.ts';
 
 /** scrypt hash of "s3cret" (`./gw auth hash`). */
 const S3CRET_HASH = '$scrypt$n=16384,r=8,p=1$e+xKDrW7WDH54uesToM35g==$VaCUJA8M2tYDXHvq7+ZAwt0v9gMuYCGb23b7VETZ+PY=';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { envVarNames, loadConfig } from '../../gateway/config/index.ts';
+import { envVarNames, loadConfig } from '../../app/config/index.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const read = (f: string): string => readFileSync(join(root, f), 'utf8');
@@ -16,7 +16,7 @@ const read = (f: string): string => readFileSync(join(root, f), 'utf8');
 it('Dockerfile, docker-compose.yml and balena.yml match the gateway defaults', () => {
   const docker = read('Dockerfile');
   expect(docker).toMatch(/^FROM node:24/m);
-  expect(docker).toContain('CMD ["node", "gateway/main.ts"]');
+  expect(docker).toContain('CMD ["node", "app/main.ts"]');
   const cfg = loadConfig({ env: {} });
   const compose = parse(read('docker-compose.yml')) as {
     services: { gateway: { ports: string[]; environment: Record<string, string>; volumes: string[] } };

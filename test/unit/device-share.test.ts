@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, expect, it } from 'vitest';
-import { type DropReason, Store } from '../../cloud-sync/store.ts';
+import { type DropReason, Store } from '../../gateway/store/store.ts';
 
 const dirs: string[] = [];
 const stores: Store[] = [];

@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, expect, it } from 'vitest';
-import { encodeRecord } from '../../cloud-sync/codec.ts';
 import { Forwarder } from '../../cloud-sync/forwarder.ts';
 import { HEADER } from '../../cloud-sync/record.ts';
 import type { KafkaSink, SinkRecord } from '../../cloud-sync/sinks/types.ts';
-import { Store } from '../../cloud-sync/store.ts';
+import { encodeRecord } from '../../gateway/store/codec.ts';
+import { Store } from '../../gateway/store/store.ts';
 import { waitFor } from '../harness/gateway-process.ts';
 
 const log = pino({ level: 'silent' });

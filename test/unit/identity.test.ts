@@ -6,8 +6,8 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, expect, it } from 'vitest';
-import { Store } from '../../cloud-sync/store.ts';
 import { resolveGatewayId } from '../../gateway/identity.ts';
+import { Store } from '../../gateway/store/store.ts';
 
 const log = pino({ level: 'silent' });
 const dirs: string[] = [];

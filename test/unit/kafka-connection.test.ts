@@ -5,12 +5,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
+import { type ConfigError, loadConfig } from '../../app/config/index.ts';
 import {
   type KafkaConnectionConfig,
   kafkaConnection,
   kafkaConnectionWarnings,
 } from '../../cloud-sync/kafka-connection.ts';
-import { type ConfigError, loadConfig } from '../../gateway/config/index.ts';
 import { readPem } from '../../gateway/pem.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kafka-conn-'));

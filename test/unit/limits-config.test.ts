@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../gateway/config/index.ts';
+import { ConfigError, loadConfig } from '../../app/config/index.ts';
 import { isLoopback } from '../../gateway/limits/loopback.ts';
 
 function problems(env: Record<string, string>, yaml?: string): string[] {

@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, expect, it, vi } from 'vitest';
-import { Store } from '../../cloud-sync/store.ts';
+import { loadConfig } from '../../app/config/index.ts';
 import { flowKafkaTopics, flowsFileInUse } from '../../flows/kafka-topics.ts';
-import { loadConfig } from '../../gateway/config/index.ts';
 import { Ingest } from '../../gateway/ingest.ts';
 import { routeWarnings } from '../../gateway/route-check.ts';
+import { Store } from '../../gateway/store/store.ts';
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BudgetKeeper } from '../../cloud-sync/budget.ts';
-import { decodeRecord, decodeSeq, encodeRecord, encodeSeq, type OutboxRecord } from '../../cloud-sync/codec.ts';
-import type { ClassBudget } from '../../cloud-sync/lane.ts';
-import { type DropReason, Store } from '../../cloud-sync/store.ts';
+import { BudgetKeeper } from '../../gateway/store/budget.ts';
+import { decodeRecord, decodeSeq, encodeRecord, encodeSeq, type OutboxRecord } from '../../gateway/store/codec.ts';
+import type { ClassBudget } from '../../gateway/store/lane.ts';
+import { type DropReason, Store } from '../../gateway/store/store.ts';
 import { compileFilter } from '../../gateway/topic.ts';
 
 const log = pino({ level: 'silent' });

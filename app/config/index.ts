@@ -1,4 +1,6 @@
 // The gateway's configuration: one schema (type, defaults, validation, env mapping) and its loader.
+
+export { compileKeyTemplate, type KeyTemplate, type KeyTemplateInput } from '../../gateway/config/template.ts';
 export { envVarNames, type Setting, settings } from './env.ts';
 export { ConfigError, type LoadConfigOptions, loadConfig, resolveConfig } from './load.ts';
 export { REDACTED, redactConfig } from './redact.ts';
@@ -9,5 +11,4 @@ export {
   type LogLevel,
   type RouteConfig,
 } from './schema.ts';
-export { compileKeyTemplate, type KeyTemplate, type KeyTemplateInput } from './template.ts';
 export { kafkaTopicProblem, topicFilterProblem } from './validate.ts';

@@ -4,11 +4,11 @@
 import type { TSchema } from '@sinclair/typebox';
 import { type ValueError, ValueErrorType } from '@sinclair/typebox/errors';
 import { Value } from '@sinclair/typebox/value';
-import { authProblems } from '../auth/check.ts';
-import { limitsProblems } from '../limits/check.ts';
+import { authProblems } from '../../gateway/auth/check.ts';
+import { keyTemplateProblem } from '../../gateway/config/template.ts';
+import { limitsProblems } from '../../gateway/limits/check.ts';
 import { literalsOf } from './env.ts';
 import { GatewayConfigSchema } from './schema.ts';
-import { keyTemplateProblem } from './template.ts';
 
 export interface Problem {
   /** e.g. `routes[1].class`; '' for the whole file. */

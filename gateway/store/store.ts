@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { ClassicLevel } from 'classic-level';
 import type { Logger } from 'pino';
-import { GatewayError } from './errors.ts';
+import { GatewayError } from '../errors.ts';
 import { type ClassBudget, Lane, type LaneDb, type LaneStats, type MetaDb } from './lane.ts';
 
 export type Durability = 'fsync' | 'os';

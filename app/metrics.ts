@@ -2,9 +2,9 @@
 // are pre-bound to their labels, so the per-message cost is one increment.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Forwarder } from '../cloud-sync/forwarder.ts';
-import type { DropReason, Store } from '../cloud-sync/store.ts';
-import type { Broker } from './broker.ts';
-import type { IngestCounters } from './ingest.ts';
+import type { Broker } from '../gateway/broker.ts';
+import type { IngestCounters } from '../gateway/ingest.ts';
+import type { DropReason, Store } from '../gateway/store/store.ts';
 
 export function ingestCounters(registry: Registry): IngestCounters {
   // Hot path: plain integers per message; prom-client gets the deltas at scrape time.

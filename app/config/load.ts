@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { parseDocument } from 'yaml';
-import { checkAdaptersConfig } from '../adapters/check.ts';
+import { checkAdaptersConfig } from '../../gateway/adapters/check.ts';
 import { ENV_PREFIX, ENV_RESERVED, parseEnvValue, settings } from './env.ts';
 import { ClassSchema, type GatewayConfig, GatewayConfigSchema } from './schema.ts';
 import { closest, type Problem, schemaProblems, semanticProblems } from './validate.ts';

@@ -1,17 +1,17 @@
 #!/usr/bin/env node
-// The gateway's own command line (`./gw start`, or `node gateway/main.ts` with Node 24): runs the gateway until
+// The gateway's own command line (`./gw start`, or `node app/main.ts` with Node 24): runs the gateway until
 // SIGTERM/SIGINT. Without a config file it starts with embedded defaults and buffers until Kafka is reachable.
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { Downlink } from '../cloud-sync/downlink.ts';
-import { Adapters } from './adapters/index.ts';
+import { Adapters } from '../gateway/adapters/index.ts';
 import { ConfigError, loadConfig, redactConfig } from './config/index.ts';
 import { closest } from './config/validate.ts';
 import { Gateway } from './gateway.ts';
 
 const HELP = `edge-gateway: MQTT/serial/Modbus in, durable LevelDB outbox, Kafka out.
 
-usage: ./gw start [--config <file.yaml>]       (or: node gateway/main.ts [options], with Node 24)
+usage: ./gw start [--config <file.yaml>]       (or: node app/main.ts [options], with Node 24)
        ./gw check-config [--config <file.yaml>]
        ./gw print-config [--config <file.yaml>]
 

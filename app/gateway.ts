@@ -5,23 +5,23 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
-import { BudgetKeeper } from '../cloud-sync/budget.ts';
 import { Forwarder } from '../cloud-sync/forwarder.ts';
 import { type KafkaConnection, kafkaConnection, kafkaConnectionWarnings } from '../cloud-sync/kafka-connection.ts';
 import { createSink } from '../cloud-sync/sinks/types.ts';
-import { Store } from '../cloud-sync/store.ts';
 import { flowKafkaTopics, flowsFileInUse } from '../flows/kafka-topics.ts';
-import { resolveHost } from './auth/exposure.ts';
-import { Authority } from './auth/index.ts';
-import { Broker } from './broker.ts';
-import { offlineQueueMetrics, offlineQueueStats } from './broker-persistence.ts';
+import { resolveHost } from '../gateway/auth/exposure.ts';
+import { Authority } from '../gateway/auth/index.ts';
+import { Broker } from '../gateway/broker.ts';
+import { offlineQueueMetrics, offlineQueueStats } from '../gateway/broker-persistence.ts';
+import { type HealthReport, HttpPart } from '../gateway/http.ts';
+import { resolveGatewayId } from '../gateway/identity.ts';
+import { Ingest } from '../gateway/ingest.ts';
+import { Limits } from '../gateway/limits/index.ts';
+import { routeWarnings } from '../gateway/route-check.ts';
+import { BudgetKeeper } from '../gateway/store/budget.ts';
+import { Store } from '../gateway/store/store.ts';
 import type { GatewayConfig } from './config/schema.ts';
-import { type HealthReport, HttpPart } from './http.ts';
-import { resolveGatewayId } from './identity.ts';
-import { Ingest } from './ingest.ts';
-import { Limits } from './limits/index.ts';
 import { brokerMetrics, forwarderMetrics, ingestCounters, processMetrics, storeMetrics } from './metrics.ts';
-import { routeWarnings } from './route-check.ts';
 
 export type PartStage = 'before-broker' | 'after-broker';
 
@@ -49,7 +49,7 @@ export class Gateway {
   /** Kafka brokers, TLS and SASL as every Kafka client of the gateway (sinks, downlink) connects. */
   kafka!: KafkaConnection;
   private readonly started: Part[] = [];
-  /** Called when the store can take no more writes; gateway/main.ts exits so a fresh process reopens it. */
+  /** Called when the store can take no more writes; app/main.ts exits so a fresh process reopens it. */
   onFatal: (err: Error) => void = () => {};
   /** Extra parts: flows start before the broker accepts publishes (so a replayed or new message always finds its
    * flow input), adapters after it (they subscribe to the broker). */
