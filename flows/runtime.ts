@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { GatewayBus } from '../gateway/bus.ts';
 import { compileKeyTemplate } from '../gateway/config/template.ts';
+import { GatewayError } from '../gateway/errors.ts';
 import { SYSTEM_NODE_FILES } from '../gateway/limits/editor.ts';
 import { isLoopback } from '../gateway/limits/loopback.ts';
 import type { EditorSecurityConfig } from '../gateway/limits/schema.ts';
@@ -92,8 +93,11 @@ const HOOK = 'gatewayFlows';
 let embeddedInProcess = false;
 
 /** Stable error code for a flows runtime that cannot start; `cause` holds Node-RED's error. */
-export class FlowsError extends Error {
-  readonly code = 'GW_ERR_FLOWS';
+export class FlowsError extends GatewayError {
+  override name = 'FlowsError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('GW_ERR_FLOWS', message, options);
+  }
 }
 
 export class FlowRuntime {

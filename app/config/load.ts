@@ -5,19 +5,23 @@ import { resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { parseDocument } from 'yaml';
 import { checkAdaptersConfig } from '../../gateway/adapters/check.ts';
+import { GatewayError } from '../../gateway/errors.ts';
 import { ENV_PREFIX, ENV_RESERVED, parseEnvValue, settings } from './env.ts';
 import { ClassSchema, type GatewayConfig, GatewayConfigSchema } from './schema.ts';
 import { closest, type Problem, schemaProblems, semanticProblems } from './validate.ts';
 
-export class ConfigError extends Error {
+export class ConfigError extends GatewayError {
   override name = 'ConfigError';
-  readonly code = 'GW_ERR_CONFIG';
   /** One line per problem, each naming the key (or env var, or file) it is about. */
   readonly problems: string[];
 
   constructor(problems: string[], options?: ErrorOptions) {
     const n = problems.length;
-    super(`invalid configuration (${n} problem${n === 1 ? '' : 's'}):\n  ${problems.join('\n  ')}`, options);
+    super(
+      'GW_ERR_CONFIG',
+      `invalid configuration (${n} problem${n === 1 ? '' : 's'}):\n  ${problems.join('\n  ')}`,
+      options,
+    );
     this.problems = problems;
   }
 }

@@ -5,6 +5,7 @@
 // NULL (not true), so a WHERE over a missing field filters the message out instead of throwing.
 // Only the PostgreSQL build: the package's main entry loads every dialect (the image keeps this one, see Dockerfile).
 import sqlParser from 'node-sql-parser/build/postgresql.js';
+import { GatewayError } from '../../gateway/errors.ts';
 import { FUNCTIONS, isNull } from './functions.ts';
 import { and, arithmetic, compare, equal, likeRegex, not, or } from './ops.ts';
 import { topicMatches } from './topic.ts';
@@ -13,8 +14,11 @@ const parser = new sqlParser.Parser();
 const DIALECT = { database: 'postgresql' } as const;
 
 /** Stable error code of a rule that does not compile; `message` says where. */
-export class RuleSqlError extends Error {
-  readonly code = 'GW_ERR_RULE_SQL';
+export class RuleSqlError extends GatewayError {
+  override name = 'RuleSqlError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('GW_ERR_RULE_SQL', message, options);
+  }
 }
 
 /** What a rule sees of a message: topic, payload, clientid, username, qos, deviceSeq, timestamp (ingest, ms). */

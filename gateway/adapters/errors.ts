@@ -1,4 +1,5 @@
-// Stable error codes of the adapters part, and the retry delay they share.
+// The adapters' errors (codes from the gateway's one list, gateway/errors.ts) and their labels in metrics.
+import { GatewayError } from '../errors.ts';
 
 export type AdapterErrorCode =
   | 'GW_ERR_CONFIG'
@@ -10,14 +11,13 @@ export type AdapterErrorCode =
   | 'GW_ERR_WRITE_INVALID'
   | 'GW_ERR_SERIAL_PORT';
 
-export class AdapterError extends Error {
+export class AdapterError extends GatewayError {
   override name = 'AdapterError';
-  readonly code: AdapterErrorCode;
+  declare readonly code: AdapterErrorCode;
   /** Modbus exception code (1 illegal function, 2 illegal data address, 3 illegal data value, 4 device failure…). */
   readonly exception: number | undefined;
   constructor(code: AdapterErrorCode, message: string, opts: { cause?: unknown; exception?: number } = {}) {
-    super(message, { cause: opts.cause });
-    this.code = code;
+    super(code, message, { cause: opts.cause });
     this.exception = opts.exception;
   }
 }

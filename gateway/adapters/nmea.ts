@@ -1,5 +1,6 @@
 // NMEA 0183 sentences a GPS receiver writes: GGA (fix), RMC (recommended minimum), VTG (track and speed).
 // Field layouts per NMEA 0183 v4.10; any talker id (GP, GN, GL, GA, BD) is accepted.
+import { GatewayError } from '../errors.ts';
 
 export interface NmeaFix {
   sentence: 'GGA' | 'RMC' | 'VTG';
@@ -25,12 +26,10 @@ export interface NmeaFix {
   heading?: number;
 }
 
-export class NmeaError extends Error {
+export class NmeaError extends GatewayError {
   override name = 'NmeaError';
-  readonly code: 'GW_ERR_NMEA_CHECKSUM' | 'GW_ERR_NMEA_FORMAT';
   constructor(code: 'GW_ERR_NMEA_CHECKSUM' | 'GW_ERR_NMEA_FORMAT', message: string) {
-    super(message);
-    this.code = code;
+    super(code, message);
   }
 }
 

@@ -1,6 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: key templates spell their placeholders as ${name}.
 // Kafka record key templates, e.g. `${clientid}` or `site-${topic.1}`. Compiled once per route at start so the hot
 // path (one call per message) is a few string concatenations: no parsing and no regex per call.
+import { GatewayError } from '../errors.ts';
 
 export interface KeyTemplateInput {
   clientId: string;
@@ -15,8 +16,11 @@ export const KEY_PLACEHOLDERS = ['${clientid}', '${username}', '${topic}', '${to
 /** A literal string, or a placeholder: clientid, username, topic, or a topic level (0-based). */
 type Part = string | { field: 'clientid' | 'username' | 'topic' } | { level: number };
 
-export class KeyTemplateError extends Error {
+export class KeyTemplateError extends GatewayError {
   override name = 'KeyTemplateError';
+  constructor(message: string) {
+    super('GW_ERR_CONFIG', message);
+  }
 }
 
 const TOPIC_LEVEL = /^topic\.(0|[1-9][0-9]{0,2})$/;

@@ -3,6 +3,7 @@
 //   u8 version | u8 flags (bits 0-1 qos, bit 2 envelope, bit 3 retain) | f64 ingestTs | u48 deviceSeq
 //   | u16+bytes kafkaTopic | u16+bytes key | u16+bytes mqttTopic | u16+bytes clientId | u16+bytes username | payload
 // A format change bumps the version byte and ships a reader for the old one.
+import { GatewayError } from '../errors.ts';
 
 export const RECORD_VERSION = 1;
 const FIXED = 1 + 1 + 8 + 6;
@@ -85,8 +86,11 @@ function writeStr(b: Buffer, o: number, s: string, len: number): number {
   return o + 2 + len;
 }
 
-export class RecordFormatError extends Error {
-  readonly code = 'GW_ERR_RECORD_FORMAT';
+export class RecordFormatError extends GatewayError {
+  override name = 'RecordFormatError';
+  constructor(message: string) {
+    super('GW_ERR_RECORD_FORMAT', message);
+  }
 }
 
 export function decodeRecord(seq: number, b: Buffer): StoredRecord {

@@ -112,7 +112,10 @@ describe('documented ./gw commands', () => {
     const named = new Set([...section.matchAll(/`(gateway_[a-z_]+?)(\*|\{[^}]*\})?`/g)].map((m) => m[1] ?? ''));
     const wildcards = [...section.matchAll(/`(gateway_[a-z]+_)\*`/g)].map((m) => m[1] ?? '');
     // The repository's files (in a working copy, not what someone has not committed yet).
-    const files = spawnSync('git', ['ls-files', 'app', 'gateway', 'flows', 'cloud-sync'], { cwd: repoRoot, encoding: 'utf8' });
+    const files = spawnSync('git', ['ls-files', 'app', 'gateway', 'flows', 'cloud-sync'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    });
     const registered = new Set<string>();
     for (const f of files.stdout.split('\n').filter((p) => p.endsWith('.ts'))) {
       // Every 'gateway_...' literal in the product's code is a metric name (registered, or looked up to reuse).
