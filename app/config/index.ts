@@ -11,4 +11,3 @@ export {
   type LogLevel,
   type RouteConfig,
 } from './schema.ts';
-export { kafkaTopicProblem, topicFilterProblem } from './validate.ts';

@@ -6,7 +6,9 @@ import { type ValueError, ValueErrorType } from '@sinclair/typebox/errors';
 import { Value } from '@sinclair/typebox/value';
 import { authProblems } from '../../gateway/auth/check.ts';
 import { keyTemplateProblem } from '../../gateway/config/template.ts';
+import { kafkaTopicProblem } from '../../gateway/kafka-topic.ts';
 import { limitsProblems } from '../../gateway/limits/check.ts';
+import { topicFilterProblem } from '../../gateway/topic.ts';
 import { literalsOf } from './env.ts';
 import { GatewayConfigSchema } from './schema.ts';
 
@@ -122,37 +124,6 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const obj = (v: unknown): Record<string, unknown> => (isObj(v) ? v : {});
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-
-/** Why an MQTT topic filter is invalid, or undefined. */
-export function topicFilterProblem(filter: string): string | undefined {
-  if (filter === '') return 'must not be empty [MQTT-4.7.3-1]';
-  if (filter.includes('\u0000')) return 'must not contain U+0000 [MQTT-4.7.3-2]';
-  if (Buffer.byteLength(filter) > 65535) return 'must be at most 65535 bytes [MQTT-4.7.3-3]';
-  const levels = filter.split('/');
-  for (let i = 0; i < levels.length; i++) {
-    const level = levels[i]!;
-    if (level.includes('#') && (level !== '#' || i !== levels.length - 1)) {
-      return `"#" must be the last level and alone in it, in ${JSON.stringify(filter)} [MQTT-4.7.1-2]`;
-    }
-    if (level.includes('+') && level !== '+') {
-      return `"+" must occupy a whole level, in ${JSON.stringify(filter)} [MQTT-4.7.1-3]`;
-    }
-  }
-  return undefined;
-}
-
-const KAFKA_TOPIC = /^[a-zA-Z0-9._-]{1,249}$/;
-
-/** Why a Kafka topic name is illegal, or undefined (rules of Kafka's `Topic.validate`). */
-export function kafkaTopicProblem(topic: string): string | undefined {
-  if (topic === '') return 'must not be empty';
-  if (topic === '.' || topic === '..') return `${JSON.stringify(topic)} is not a legal Kafka topic name`;
-  if (topic.length > 249) return `must be at most 249 characters (has ${topic.length})`;
-  if (!KAFKA_TOPIC.test(topic)) {
-    return `${JSON.stringify(topic)} is not a legal Kafka topic name (allowed: a-z A-Z 0-9 . _ -)`;
-  }
-  return undefined;
-}
 
 const BROKER = /^(\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+):(\d{1,5})$/;
 

@@ -6,9 +6,9 @@
 // Only the PostgreSQL build: the package's main entry loads every dialect (the image keeps this one, see Dockerfile).
 import sqlParser from 'node-sql-parser/build/postgresql.js';
 import { GatewayError } from '../../gateway/errors.ts';
+import { compileFilter, topicFilterProblem } from '../../gateway/topic.ts';
 import { FUNCTIONS, isNull } from './functions.ts';
 import { and, arithmetic, compare, equal, likeRegex, not, or } from './ops.ts';
-import { topicMatches } from './topic.ts';
 
 const parser = new sqlParser.Parser();
 const DIALECT = { database: 'postgresql' } as const;
@@ -59,13 +59,14 @@ export function compileRule(sql: string): CompiledRule {
   if (isAst(limit) && Array.isArray(limit['value']) && limit['value'].length > 0) fail('LIMIT is not supported');
 
   const from = compileFrom(ast['from']);
+  const matchers = from.map(compileFilter);
   const where = ast['where'] ? compileExpr(ast['where']) : null;
   const project = compileColumns(ast['columns']);
   return {
     from,
     run(row, now = Date.now()) {
       const topic = row['topic'];
-      if (typeof topic !== 'string' || !from.some((f) => topicMatches(f, topic))) return null;
+      if (typeof topic !== 'string' || !matchers.some((m) => m(topic))) return null;
       if (where && where(row, now) !== true) return null;
       return project(row, now);
     },
@@ -79,16 +80,9 @@ function compileFrom(fromList: unknown): string[] {
       return fail('FROM takes quoted topic filters only, e.g. FROM "devices/+/state"');
     }
     const filter = item['db'] ? `${item['db']}.${item['table']}` : item['table'];
-    if (!validFilter(filter)) fail(`invalid MQTT topic filter in FROM: "${filter}"`);
+    if (topicFilterProblem(filter) !== undefined) fail(`invalid MQTT topic filter in FROM: "${filter}"`);
     return filter;
   });
-}
-
-function validFilter(filter: string): boolean {
-  const levels = filter.split('/');
-  return levels.every((l, i) =>
-    l.includes('#') ? l === '#' && i === levels.length - 1 : !l.includes('+') || l === '+',
-  );
 }
 
 function compileColumns(columns: unknown): (row: RuleRow, now: number) => Record<string, unknown> {

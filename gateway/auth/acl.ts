@@ -1,6 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ACL topics spell their placeholders as ${name}.
 // Authorization: ACL rules (EMQX style: first match wins, ${clientid}/${username}/${cn} placeholders) compiled once
 // per client at CONNECT, so a publish costs a cache lookup or a walk over a few pre-split filters.
+import { covers } from '../topic.ts';
 import type { AclRule, AuthConfig } from './schema.ts';
 
 /** Who a connected client is, as the authentication chain decided. */
@@ -48,32 +49,6 @@ export function expand(topic: string, vars: { clientid: string; username: string
     return v;
   });
   return bad || out.includes('${') ? undefined : out;
-}
-
-/**
- * Whether `subject` (a topic, or a subscription filter) lies within the rule filter `rule` (split into levels).
- * A wildcard in the subject is only covered by a wildcard of the rule, so `devices/+/state` is not within
- * `devices/lock-1/#`. No allocation: the subject is walked with indexOf.
- */
-export function covers(rule: readonly string[], subject: string): boolean {
-  const dollar = subject.charCodeAt(0) === 36;
-  let start = 0;
-  for (let i = 0; i < rule.length; i++) {
-    const r = rule[i] as string;
-    // [MQTT-4.7.2-1] a rule starting with a wildcard does not reach topics starting with '$'.
-    if (r === '#') return !(i === 0 && dollar); // [MQTT-4.7.1-2] `a/#` covers `a` too
-    if (start > subject.length) return false;
-    let end = subject.indexOf('/', start);
-    if (end === -1) end = subject.length;
-    if (r === '+') {
-      if (i === 0 && dollar) return false;
-      if (end - start === 1 && subject.charCodeAt(start) === 35) return false;
-    } else if (r.length !== end - start || !subject.startsWith(r, start)) {
-      return false;
-    }
-    start = end + 1;
-  }
-  return start === subject.length + 1;
 }
 
 export interface ClientAcl {

@@ -3,6 +3,7 @@
 // refused), key files, ACL topics, placeholders, and listeners reachable without authentication.
 import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { topicFilterProblem } from '../topic.ts';
 import { exposureProblems } from './exposure.ts';
 import { hashProblem } from './passwords.ts';
 import type { AuthConfig } from './schema.ts';
@@ -20,17 +21,6 @@ interface Input {
 
 const ACL_VARS = /\$\{(?!(clientid|username|cn)\})[^}]*\}/;
 const PATTERN_VARS = /\$\{(?!(identity|username|cn)\})[^}]*\}/;
-
-function filterProblem(filter: string): string | undefined {
-  if (filter === '') return 'must not be empty';
-  const levels = filter.split('/');
-  for (let i = 0; i < levels.length; i++) {
-    const l = levels[i] as string;
-    if (l.includes('#') && (l !== '#' || i !== levels.length - 1)) return `"#" must be the last level and alone in it`;
-    if (l.includes('+') && l !== '+') return `"+" must occupy a whole level`;
-  }
-  return undefined;
-}
 
 function readable(path: string, what: (text: string) => void): string | undefined {
   try {
@@ -85,13 +75,13 @@ export function authProblems(cfg: Input): Problem[] {
       const bad = ACL_VARS.exec(t);
       if (bad) add(at, `unknown placeholder ${bad[0]} (known: \${clientid}, \${username}, \${cn})`);
       else if (!t.startsWith('eq ')) {
-        const p = filterProblem(t);
+        const p = topicFilterProblem(t);
         if (p) add(at, p);
       }
     });
   });
   z.commandTopics.forEach((t, i) => {
-    const p = filterProblem(t);
+    const p = topicFilterProblem(t);
     if (p) add(`security.authorization.commandTopics[${i}]`, p);
   });
   const bad = PATTERN_VARS.exec(cfg.security.clientId.pattern);

@@ -2,7 +2,6 @@
 // per-device sequence and ingest time, QoS >= 1 deliveries sit in a journal until completed (replayed to a tap with
 // the same id when it registers), outbox appends are recorded and can be held back to observe "durable first".
 import { EventEmitter } from 'node:events';
-import { topicMatches } from '../../flows/sql/topic.ts';
 import type {
   FlowTap,
   GatewayBus,
@@ -11,6 +10,7 @@ import type {
   PublishOptions,
   TappedMessage,
 } from '../../gateway/bus.ts';
+import { topicMatches } from '../../gateway/topic.ts';
 
 export interface JournalEntry {
   tapId: string;

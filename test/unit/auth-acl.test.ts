@@ -1,8 +1,9 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ACL topics spell their placeholders as ${name}.
 import { describe, expect, it } from 'vitest';
-import { type ClientAcl, compileAcl, covers, expand, type Identity } from '../../gateway/auth/acl.ts';
+import { type ClientAcl, compileAcl, expand, type Identity } from '../../gateway/auth/acl.ts';
 import { clientIdAllowed } from '../../gateway/auth/index.ts';
 import type { AuthConfig } from '../../gateway/auth/schema.ts';
+import { covers } from '../../gateway/topic.ts';
 
 const split = (f: string) => f.split('/');
 const who = (name: string, extra: Partial<Identity> = {}): Identity => ({

@@ -298,7 +298,7 @@ describe('security config checks', () => {
       }),
     ).toEqual([
       'security.authentication.jwt.secret: must be at least 32 bytes (RFC 7518 section 3.2)',
-      'security.authorization.rules[0].topics[0]: "#" must be the last level and alone in it',
+      'security.authorization.rules[0].topics[0]: "#" must be the last level and alone in it, in "a/#/b" [MQTT-4.7.1-2]',
       'security.authorization.rules[0].topics[1]: unknown placeholder ${device} (known: ${clientid}, ${username}, ${cn})',
       'security.clientId.pattern: unknown placeholder ${user} (known: ${identity}, ${username}, ${cn})',
     ]);

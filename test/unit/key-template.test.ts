@@ -1,8 +1,9 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: key templates spell their placeholders as ${name}.
 import { describe, expect, it } from 'vitest';
 import { compileKeyTemplate } from '../../app/config/index.ts';
-import { kafkaTopicProblem, topicFilterProblem } from '../../app/config/validate.ts';
 import { keyTemplateProblem } from '../../gateway/config/template.ts';
+import { kafkaTopicProblem } from '../../gateway/kafka-topic.ts';
+import { topicFilterProblem } from '../../gateway/topic.ts';
 
 const msg = { clientId: 'dev-1', username: 'alice', topic: 'site/7/devices/dev-1/state' };
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compileRule, RuleSqlError } from '../../flows/sql/compile.ts';
-import { topicMatches } from '../../flows/sql/topic.ts';
+import { topicMatches } from '../../gateway/topic.ts';
 
 const row = (payload: unknown, extra: Record<string, unknown> = {}) => ({
   topic: 'devices/lock-1/state',
