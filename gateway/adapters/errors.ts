@@ -42,9 +42,3 @@ export function reasonOf(code: AdapterErrorCode): string {
       return 'io';
   }
 }
-
-/** Exponential backoff with ±20 % jitter so ports that failed together do not retry in lockstep. */
-export function backoffDelay(attempt: number, minMs: number, maxMs: number): number {
-  const base = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 20));
-  return Math.round(base * (0.8 + Math.random() * 0.4));
-}

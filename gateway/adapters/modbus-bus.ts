@@ -5,7 +5,8 @@
 import ModbusSerial from 'modbus-serial';
 import type { ModbusRTU } from 'modbus-serial/ModbusRTU.js';
 import type { Logger } from 'pino';
-import { AdapterError, backoffDelay } from './errors.ts';
+import { Backoff } from '../backoff.ts';
+import { AdapterError } from './errors.ts';
 import type { AdapterMetrics } from './metrics.ts';
 import type { ModbusDeviceConfig } from './schema.ts';
 
@@ -70,7 +71,7 @@ export class ModbusBus {
   #queue: Promise<unknown> = Promise.resolve();
   #running = false;
   #timer: NodeJS.Timeout | undefined;
-  #attempt = 0;
+  readonly #backoff: Backoff;
   #connecting: Promise<void> | undefined;
   #listeners = new Set<(open: boolean) => void>();
   lastError: string | undefined;
@@ -80,6 +81,7 @@ export class ModbusBus {
     this.opts = opts;
     this.#log = log.child({ bus: opts.key });
     this.#metrics = metrics;
+    this.#backoff = new Backoff({ initialMs: opts.reconnectMinMs, maxMs: opts.reconnectMaxMs, jitter: 0.2 });
   }
 
   get open(): boolean {
@@ -137,7 +139,7 @@ export class ModbusBus {
       return;
     }
     this.#client = client;
-    this.#attempt = 0;
+    this.#backoff.reset();
     this.lastError = undefined;
     client.on('close', () => this.#lost(client, 'port closed'));
     if (this.opts.transport === 'tcp') {
@@ -164,7 +166,7 @@ export class ModbusBus {
     if (!this.#running) return;
     this.reconnects++;
     this.#metrics.reconnects.inc({ kind: 'modbus', port: this.opts.key });
-    const delay = backoffDelay(this.#attempt++, this.opts.reconnectMinMs, this.opts.reconnectMaxMs);
+    const delay = this.#backoff.next();
     this.#log.warn({ delayMs: delay, why }, 'modbus bus unavailable, retrying');
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {

@@ -4,8 +4,8 @@
 import { access } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { SerialPort } from 'serialport';
+import { Backoff } from '../backoff.ts';
 import type { GatewayBus } from '../bus.ts';
-import { backoffDelay } from './errors.ts';
 import { decodeFrame, LineSplitter } from './framing.ts';
 import type { AdapterMetrics } from './metrics.ts';
 import { publishJson } from './publish.ts';
@@ -27,7 +27,7 @@ export class SerialDevice {
   #running = false;
   #timer: NodeJS.Timeout | undefined;
   #watchdog: NodeJS.Timeout | undefined;
-  #attempt = 0;
+  readonly #backoff: Backoff;
   #opening: Promise<void> | undefined;
   #statusChain: Promise<void> = Promise.resolve();
   #overflowsSeen = 0;
@@ -44,6 +44,7 @@ export class SerialDevice {
     this.#ctx = ctx;
     this.#log = ctx.log.child({ device: cfg.name, path: cfg.path });
     this.#splitter = new LineSplitter(cfg.delimiter, cfg.maxLineLength);
+    this.#backoff = new Backoff({ initialMs: cfg.reconnectMinMs, maxMs: cfg.reconnectMaxMs, jitter: 0.2 });
   }
 
   start(): void {
@@ -84,7 +85,7 @@ export class SerialDevice {
       return;
     }
     this.#port = port;
-    this.#attempt = 0;
+    this.#backoff.reset();
     this.#splitter.reset();
     port.on('data', (chunk: Buffer) => this.#onData(chunk));
     port.on('error', (e: Error) => {
@@ -128,7 +129,7 @@ export class SerialDevice {
     if (!this.#running) return;
     this.reconnects++;
     this.#ctx.metrics.reconnects.inc({ kind: 'serial', port: this.cfg.path });
-    const delay = backoffDelay(this.#attempt++, this.cfg.reconnectMinMs, this.cfg.reconnectMaxMs);
+    const delay = this.#backoff.next();
     this.#log.warn({ delayMs: delay, why }, 'serial port unavailable, retrying');
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {

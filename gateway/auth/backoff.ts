@@ -1,5 +1,8 @@
 // Repeated authentication failures from one address back off (as EMQX's flapping detection and fail2ban do): after
-// `failures` refusals the address is refused outright for a period that doubles each time, up to `maxMs`.
+// `failures` refusals the address is refused outright for a period that doubles each time, up to `maxMs` (the
+// gateway's backoff, without jitter: the period is the documented one).
+import { backoffDelay } from '../backoff.ts';
+
 export class Backoff {
   private readonly peers = new Map<string, { failures: number; level: number; until: number }>();
   private readonly failures: number;
@@ -30,7 +33,7 @@ export class Backoff {
     p.failures += 1;
     if (p.failures >= this.failures) {
       p.failures = 0;
-      p.until = this.now() + Math.min(this.initialMs * 2 ** p.level, this.maxMs);
+      p.until = this.now() + backoffDelay(p.level, { initialMs: this.initialMs, maxMs: this.maxMs, jitter: 0 });
       p.level += 1;
     }
   }
