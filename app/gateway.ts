@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { Forwarder } from '../cloud-sync/forwarder.ts';
 import { type KafkaConnection, kafkaConnection, kafkaConnectionWarnings } from '../cloud-sync/kafka-connection.ts';
-import { createSink } from '../cloud-sync/sinks/types.ts';
+import { createSink } from '../cloud-sync/sinks/index.ts';
 import { flowKafkaTopics, flowsFileInUse } from '../flows/kafka-topics.ts';
 import { resolveHost } from '../gateway/auth/exposure.ts';
 import { Authority } from '../gateway/auth/index.ts';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Forwarder } from '../cloud-sync/forwarder.ts';
-import { createSink } from '../cloud-sync/sinks/types.ts';
+import { createSink } from '../cloud-sync/sinks/index.ts';
 import { encodeRecord } from '../gateway/store/codec.ts';
 import { Store } from '../gateway/store/store.ts';
 import { LocalKafka } from '../test/harness/kafka.ts';

@@ -1,7 +1,7 @@
 // Raw KafkaSink throughput, no store: the ceiling the forwarder can reach on this machine and broker.
 // usage: node bench/sink-raw.ts [platformatic|kafkajs] [records] [batch]   (HEADERS8=1: the gateway's 8 headers)
 import { pino } from 'pino';
-import { createSink, type SinkName, type SinkRecord } from '../cloud-sync/sinks/types.ts';
+import { createSink, type SinkName, type SinkRecord } from '../cloud-sync/sinks/index.ts';
 import { LocalKafka } from '../test/harness/kafka.ts';
 
 const name = (process.argv[2] ?? 'platformatic') as SinkName;

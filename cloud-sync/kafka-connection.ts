@@ -1,6 +1,7 @@
-// The one place the Kafka connection settings become client options: brokers, TLS (server verification with the
-// system CAs or `kafka.tls.ca`, mutual TLS with `cert` and `key`) and SASL. Both sinks and the downlink take the
-// result, so the producer and the consumer can never connect differently.
+// The one place the Kafka connection settings are read: brokers, TLS (server verification with the system CAs or
+// `kafka.tls.ca`, mutual TLS with `cert` and `key`) and SASL. Each client library maps the result to its own options
+// in one function (cloud-sync/sinks/kafkajs-connection.ts, cloud-sync/sinks/platformatic-connection.ts) that the sink
+// and the source of that library both use, so the producer and the consumer can never connect differently.
 import type { ConnectionOptions } from 'node:tls';
 import { GatewayError } from '../gateway/errors.ts';
 import { readPem } from '../gateway/pem.ts';
@@ -23,6 +24,16 @@ export interface KafkaConnection {
   /** Undefined = no SASL. */
   sasl: { mechanism: Exclude<SaslMechanism, 'none'>; username: string; password: string } | undefined;
 }
+
+/** What every Kafka client of the gateway (sink or source, either library) is built from. */
+export interface KafkaClientOptions extends KafkaConnection {
+  clientId: string;
+  /** Timeout of one Kafka request (`kafka.requestTimeoutMs`). */
+  requestTimeoutMs: number;
+}
+
+/** How long a client waits for a broker's TCP/TLS connection before it counts as unreachable. */
+export const CONNECT_TIMEOUT_MS = 5000;
 
 /** Reads the TLS material (text or files) once and checks the combination; errors name the key. */
 export function kafkaConnection(c: KafkaConnectionConfig): KafkaConnection {

@@ -1,6 +1,7 @@
 // KafkaSink on kafkajs 2.2 (the product's named Kafka client): idempotent producer, one request in flight, acks=all.
-import { CompressionTypes, Kafka, logLevel, type Producer, type SASLOptions } from 'kafkajs';
-import { quietNegativeTimeouts } from '../kafkajs-timers.ts';
+import { CompressionTypes, Kafka, type Producer } from 'kafkajs';
+import { kafkajsConfig } from './kafkajs-connection.ts';
+import { kafkajsError } from './kafkajs-errors.ts';
 import type { KafkaSink, KafkaSinkOptions, SinkRecord } from './types.ts';
 
 const CODECS = {
@@ -25,26 +26,14 @@ export class KafkajsSink implements KafkaSink {
   }
 
   async connect(): Promise<void> {
-    const o = this.opts;
-    const sasl = o.sasl ? (o.sasl as SASLOptions) : undefined;
-    quietNegativeTimeouts();
-    const kafka = new Kafka({
-      clientId: o.clientId,
-      brokers: [...o.brokers],
-      ssl: o.tls ?? false,
-      ...(sasl ? { sasl } : {}),
-      connectionTimeout: 5000,
-      requestTimeout: o.requestTimeoutMs,
-      // The forwarder owns retries and backoff; a short internal retry only rides over leader moves.
-      retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
-      logLevel: logLevel.NOTHING,
-    });
+    // The forwarder owns retries and backoff; a short internal retry only rides over leader moves.
+    const kafka = new Kafka(kafkajsConfig(this.opts, { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 }));
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
     try {
       await producer.connect();
     } catch (err) {
       await producer.disconnect().catch(() => {});
-      throw err;
+      throw kafkajsError('Kafka connect', this.opts.brokers, err);
     }
     this.producer = producer;
   }
@@ -61,12 +50,16 @@ export class KafkajsSink implements KafkaSink {
       }
       list.push({ key: r.key, value: r.value, headers: r.headers });
     }
-    await p.sendBatch({
-      topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-      acks: -1,
-      timeout: this.opts.requestTimeoutMs,
-      compression: CODECS[this.opts.compression],
-    });
+    try {
+      await p.sendBatch({
+        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+        acks: -1,
+        timeout: this.opts.requestTimeoutMs,
+        compression: CODECS[this.opts.compression],
+      });
+    } catch (err) {
+      throw kafkajsError('Kafka send', this.opts.brokers, err);
+    }
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,7 @@
 // KafkaSink on @platformatic/kafka 2 (maintained, pure JS, all codecs): idempotent producer with acks=all.
 import { ProduceAcks, Producer } from '@platformatic/kafka';
+import { platformaticOptions } from './platformatic-connection.ts';
+import { platformaticError } from './platformatic-errors.ts';
 import type { KafkaSink, KafkaSinkOptions, SinkRecord } from './types.ts';
 
 // Header names repeat on every record: encode each once.
@@ -24,36 +26,22 @@ export class PlatformaticSink implements KafkaSink {
   }
 
   async connect(): Promise<void> {
-    const o = this.opts;
     const producer = new Producer<Buffer, Buffer, string, Buffer>({
-      clientId: o.clientId,
-      bootstrapBrokers: [...o.brokers],
+      ...platformaticOptions(this.opts),
       idempotent: true,
       acks: ProduceAcks.ALL,
       autocreateTopics: true,
-      compression: o.compression,
+      compression: this.opts.compression,
       serializers: { headerKey },
-      timeout: o.requestTimeoutMs,
-      connectTimeout: 5000,
       // The forwarder owns retries and backoff; a couple of internal retries only ride over leader moves.
       retries: 2,
       retryDelay: 200,
-      ...(o.tls ? { tls: o.tls } : {}),
-      ...(o.sasl
-        ? {
-            sasl: {
-              mechanism: o.sasl.mechanism.toUpperCase() as 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512',
-              username: o.sasl.username,
-              password: o.sasl.password,
-            },
-          }
-        : {}),
     });
     try {
       await producer.metadata({ topics: [] });
     } catch (err) {
       await producer.close().catch(() => {});
-      throw err;
+      throw platformaticError('Kafka connect', this.opts.brokers, err);
     }
     this.producer = producer;
   }
@@ -61,7 +49,11 @@ export class PlatformaticSink implements KafkaSink {
   async send(records: readonly SinkRecord[]): Promise<void> {
     const p = this.producer;
     if (!p) throw new Error('platformatic sink is not connected');
-    await p.send({ messages: records as SinkRecord[] });
+    try {
+      await p.send({ messages: records as SinkRecord[] });
+    } catch (err) {
+      throw platformaticError('Kafka send', this.opts.brokers, err);
+    }
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,7 @@
 // acks=all from an idempotent producer, close. One contract suite (test/integration/sink-contract.test.ts) runs
 // against each implementation.
 import type { Logger } from 'pino';
-import type { KafkaConnection } from '../kafka-connection.ts';
+import type { KafkaClientOptions } from '../kafka-connection.ts';
 
 export interface SinkRecord {
   topic: string;
@@ -13,33 +13,22 @@ export interface SinkRecord {
 
 export type Compression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
 
-export interface KafkaSinkOptions {
-  brokers: readonly string[];
-  clientId: string;
+/** Brokers, TLS and SASL from kafkaConnection() (cloud-sync/kafka-connection.ts), plus the producer's own. */
+export interface KafkaSinkOptions extends KafkaClientOptions {
   compression: Compression;
-  requestTimeoutMs: number;
-  /** From kafkaConnection() (cloud-sync/kafka-connection.ts): undefined = plaintext. */
-  tls: KafkaConnection['tls'];
-  /** Undefined = no SASL. */
-  sasl: KafkaConnection['sasl'];
   log: Logger;
 }
 
 export interface KafkaSink {
   readonly name: string;
   connect(): Promise<void>;
-  /** Resolves when Kafka acknowledged every record (acks=all); rejects otherwise, and nothing may be assumed sent. */
+  /**
+   * Resolves when Kafka acknowledged every record (acks=all); rejects otherwise, and nothing may be assumed sent.
+   * connect() and send() reject with a GatewayError: GW_ERR_KAFKA (transient), GW_ERR_KAFKA_TOO_LARGE (the same
+   * records in smaller batches can pass) or GW_ERR_KAFKA_REFUSED (no retry can help), the library's error as `cause`.
+   */
   send(records: readonly SinkRecord[]): Promise<void>;
   close(): Promise<void>;
 }
 
 export type SinkName = 'platformatic' | 'kafkajs';
-
-export async function createSink(name: SinkName, opts: KafkaSinkOptions): Promise<KafkaSink> {
-  if (name === 'kafkajs') {
-    const { KafkajsSink } = await import('./kafkajs.ts');
-    return new KafkajsSink(opts);
-  }
-  const { PlatformaticSink } = await import('./platformatic.ts');
-  return new PlatformaticSink(opts);
-}

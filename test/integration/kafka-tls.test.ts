@@ -12,7 +12,7 @@ import mqtt from 'mqtt';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type KafkaConnectionConfig, kafkaConnection } from '../../cloud-sync/kafka-connection.ts';
-import { createSink, type SinkName } from '../../cloud-sync/sinks/types.ts';
+import { createSink, type SinkName } from '../../cloud-sync/sinks/index.ts';
 import { GatewayProcess, waitFor } from '../harness/gateway-process.ts';
 import { freePort, LocalKafka } from '../harness/kafka.ts';
 import { kcatRead } from '../harness/kcat.ts';

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { describe, expect, inject, it } from 'vitest';
-import { createSink, type SinkName, type SinkRecord } from '../../cloud-sync/sinks/types.ts';
+import { createSink, type SinkName, type SinkRecord } from '../../cloud-sync/sinks/index.ts';
 import { kcatRead } from '../harness/kcat.ts';
 
 const log = pino({ level: 'silent' });
