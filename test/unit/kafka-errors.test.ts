@@ -20,6 +20,8 @@ const require = createRequire(import.meta.url);
 const { createErrorFromCode } = require('kafkajs/src/protocol/error.js') as {
   createErrorFromCode(code: number): { type: string; code: number; message: string; retriable: boolean };
 };
+// Constructed with the arguments kafkajs itself passes, which its .d.ts does not all declare.
+type ErrorClass = new (...args: unknown[]) => Error;
 const {
   KafkaJSProtocolError,
   KafkaJSNonRetriableError,
@@ -28,7 +30,16 @@ const {
   KafkaJSRequestTimeoutError,
   KafkaJSSASLAuthenticationError,
   KafkaJSAggregateError,
-} = kafkajs;
+} = kafkajs as unknown as Record<
+  | 'KafkaJSProtocolError'
+  | 'KafkaJSNonRetriableError'
+  | 'KafkaJSNumberOfRetriesExceeded'
+  | 'KafkaJSConnectionError'
+  | 'KafkaJSRequestTimeoutError'
+  | 'KafkaJSSASLAuthenticationError'
+  | 'KafkaJSAggregateError',
+  ErrorClass
+>;
 
 const BROKERS = ['k1:9092', 'k2:9092'];
 const CODES = {
