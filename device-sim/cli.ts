@@ -1,52 +1,44 @@
 #!/usr/bin/env node
 // device-sim: drives simulated devices against the gateway and checks, by reading Kafka, that nothing was lost.
-// Subcommands live in commands/*.ts; each exports its option specs (CommandInfo) and a main taking parsed options.
+// Subcommands live in commands/*.ts; each exports a Command: its option table and a main taking the typed options.
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type CommandInfo, helpText, type ParsedOptions, parseOptions, UsageError } from './args.ts';
+import { type Command, HELP, helpText, UsageError } from './args.ts';
 
-interface Command {
+interface Entry {
   summary: string;
-  info: () => Promise<CommandInfo>;
-  main: (o: ParsedOptions) => Promise<number>;
+  load: () => Promise<Command>;
 }
 
 // Loaded lazily so `device-sim verify` does not pay for loading the MQTT client and the reverse.
-const commands: Record<string, Command> = {
+const commands: Record<string, Entry> = {
   publish: {
     summary: 'N clients × M sequenced messages; writes a run ledger of what was acknowledged',
-    info: async () => (await import('./commands/publish.ts')).publishCommand,
-    main: async (o) => (await import('./commands/publish.ts')).publishMain(o),
+    load: async () => (await import('./commands/publish.ts')).publishCommand,
   },
   verify: {
     summary: 'read Kafka and check it against a ledger: lost, duplicated, out of order, latency',
-    info: async () => (await import('./commands/verify.ts')).verifyCommand,
-    main: async (o) => (await import('./commands/verify.ts')).verifyMain(o),
+    load: async () => (await import('./commands/verify.ts')).verifyCommand,
   },
   fleet: {
     summary: 'a fleet of profile-driven devices (door-lock, vehicle, factory-sensor, logistics-tracker)',
-    info: async () => (await import('./commands/fleet.ts')).fleetCommand,
-    main: async (o) => (await import('./commands/fleet.ts')).fleetMain(o),
+    load: async () => (await import('./commands/fleet.ts')).fleetCommand,
   },
   chaos: {
     summary: 'timed faults while a fleet runs (Kafka stop, gateway SIGKILL, blackhole, latency), then verify',
-    info: async () => (await import('./commands/chaos.ts')).chaosCommand,
-    main: async (o) => (await import('./commands/chaos.ts')).chaosMain(o),
+    load: async () => (await import('./commands/chaos.ts')).chaosCommand,
   },
   modbus: {
     summary: 'a Modbus slave (TCP, or RTU on a pty) whose registers follow a device profile',
-    info: async () => (await import('./commands/field.ts')).modbusCommand,
-    main: async (o) => (await import('./commands/field.ts')).modbusMain(o),
+    load: async () => (await import('./commands/field.ts')).modbusCommand,
   },
   serial: {
     summary: 'a GPS receiver writing NMEA on a pty or serial device',
-    info: async () => (await import('./commands/field.ts')).serialCommand,
-    main: async (o) => (await import('./commands/field.ts')).serialMain(o),
+    load: async () => (await import('./commands/field.ts')).serialCommand,
   },
   broker: {
     summary: 'a plain in-memory MQTT broker, to try the simulator without a gateway',
-    info: async () => (await import('./commands/fleet.ts')).brokerCommand,
-    main: async (o) => (await import('./commands/fleet.ts')).brokerMain(o),
+    load: async () => (await import('./commands/fleet.ts')).brokerCommand,
   },
 };
 
@@ -62,6 +54,21 @@ function usage(): string {
   ].join('\n');
 }
 
+/** Checks the command line; returns the run, or the exit code when there is nothing to run. */
+function prepare(name: string, cmd: Command, argv: string[]): (() => Promise<number>) | number {
+  try {
+    const run = cmd.parse(argv);
+    if (run !== HELP) return run;
+    process.stdout.write(helpText(cmd.info));
+    return 0;
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`device-sim ${name}: ${err.message.split('\n').join(`\ndevice-sim ${name}: `)}\n`);
+    process.stderr.write(`run './gw sim ${name} --help' for usage\n`);
+    return 2;
+  }
+}
+
 /** Runs the CLI; returns the exit code (2 for usage errors). */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -69,35 +76,21 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage());
     return name === undefined ? 2 : 0;
   }
-  const cmd = commands[name];
-  if (!cmd) {
+  const entry = commands[name];
+  if (!entry) {
     process.stderr.write(`device-sim: unknown command "${name}"\n\n${usage()}`);
     return 2;
   }
-  const info = await cmd.info();
-  let opts: ParsedOptions & { help?: boolean };
+  const run = prepare(name, await entry.load(), rest);
+  if (typeof run === 'number') return run;
   try {
-    opts = parseOptions(rest, info.options);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`device-sim ${name}: ${err.message.split('\n').join(`\ndevice-sim ${name}: `)}\n`);
-      process.stderr.write(`run './gw sim ${name} --help' for usage\n`);
-      return 2;
-    }
-    throw err;
-  }
-  if (opts.help) {
-    process.stdout.write(helpText(info));
-    return 0;
-  }
-  try {
-    return await cmd.main(opts);
+    return await run();
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`device-sim ${name}: ${err.message}\n`);
       return 2;
     }
-    process.stderr.write(`device-sim ${name}: ${(err as Error).stack ?? String(err)}\n`);
+    process.stderr.write(`device-sim ${name}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     return 1;
   }
 }

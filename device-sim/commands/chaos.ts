@@ -1,12 +1,12 @@
 // `device-sim chaos`: a scenario of timed faults while a fleet runs, ending with the verify report.
 import { writeFile } from 'node:fs/promises';
-import { type CommandInfo, type ParsedOptions, UsageError } from '../args.ts';
+import { commandInfo, defineCommand, type Options, UsageError } from '../args.ts';
 import { runChaos } from '../chaos/run.ts';
-import { loadScenario, ScenarioError } from '../chaos/scenario.ts';
+import { loadScenario, type Scenario, ScenarioError } from '../chaos/scenario.ts';
 import { renderHtml } from '../report-html.ts';
 import { formatReport } from '../report-text.ts';
 
-export const chaosCommand: CommandInfo = {
+const info = commandInfo({
   name: 'chaos',
   summary: 'timed faults (Kafka stop, gateway SIGKILL, blackhole, latency) while a fleet runs; ends with verify',
   usage: './gw sim chaos --scenario device-sim/scenarios/ci-short.yaml [--ledger chaos.json] [--html chaos.html]',
@@ -18,20 +18,23 @@ export const chaosCommand: CommandInfo = {
     quiet: { kind: 'boolean', help: 'no progress output', short: 'q' },
   },
   examples: ['./gw sim chaos -s device-sim/scenarios/ci-short.yaml --html chaos.html'],
-};
+});
 
-export async function chaosMain(o: ParsedOptions): Promise<number> {
-  let scenario: Awaited<ReturnType<typeof loadScenario>>;
+async function readScenario(path: string): Promise<Scenario> {
   try {
-    scenario = await loadScenario(o.scenario as string);
+    return await loadScenario(path);
   } catch (err) {
-    if (err instanceof ScenarioError) throw new UsageError(`${o.scenario as string}:\n  ${err.problems.join('\n  ')}`);
-    throw new UsageError(`cannot read ${o.scenario as string}: ${(err as Error).message}`);
+    if (err instanceof ScenarioError) throw new UsageError(`${path}:\n  ${err.problems.join('\n  ')}`);
+    throw new UsageError(`cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const res = await runChaos(scenario, { ledger: o.ledger as string, quiet: o.quiet as boolean });
+}
+
+async function chaosMain(o: Options<typeof info.options>): Promise<number> {
+  const scenario = await readScenario(o.scenario);
+  const res = await runChaos(scenario, { ledger: o.ledger, quiet: o.quiet });
   if (o.html) {
     await writeFile(
-      o.html as string,
+      o.html,
       renderHtml({
         title: `chaos: ${scenario.name}`,
         ledger: res.ledger,
@@ -55,3 +58,5 @@ export async function chaosMain(o: ParsedOptions): Promise<number> {
   }
   return res.report.ok ? 0 : 1;
 }
+
+export const chaosCommand = defineCommand(info, chaosMain);

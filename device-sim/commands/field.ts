@@ -1,13 +1,13 @@
 // `device-sim modbus` and `device-sim serial`: field devices for the gateway's adapters.
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml, stringify } from 'yaml';
-import { type CommandInfo, type ParsedOptions, UsageError } from '../args.ts';
+import { commandInfo, defineCommand, type Options, UsageError } from '../args.ts';
 import { checkRegisterMap, defaultMap } from '../field/maps.ts';
 import { openPtyPair, type PtyPair } from '../field/pty.ts';
 import { startModbusSlave, startNmeaEmitter } from '../field/slaves.ts';
-import { PROFILE_NAMES, type ProfileName } from '../profiles/index.ts';
+import { PROFILE_NAMES } from '../profiles/index.ts';
 
-export const modbusCommand: CommandInfo = {
+const modbusInfo = commandInfo({
   name: 'modbus',
   summary: 'a Modbus slave (TCP, or RTU on a pty) whose registers follow a device profile',
   usage:
@@ -29,7 +29,7 @@ export const modbusCommand: CommandInfo = {
     './gw sim modbus --rtu-pty --profile door-lock',
     './gw sim modbus --profile factory-sensor --print-map > points.yaml',
   ],
-};
+});
 
 function units(list: string[]): number[] {
   return list.map((u) => {
@@ -46,54 +46,64 @@ async function untilSignal(): Promise<void> {
   });
 }
 
-export async function modbusMain(o: ParsedOptions): Promise<number> {
-  const profile = o.profile as ProfileName;
-  let map = defaultMap(profile);
-  if (o.map) {
-    try {
-      map = checkRegisterMap(parseYaml(await readFile(o.map as string, 'utf8')));
-    } catch (err) {
-      throw new UsageError(`--map ${o.map as string}: ${(err as Error).message}`);
-    }
+async function registerMap(o: Options<typeof modbusInfo.options>): Promise<ReturnType<typeof defaultMap>> {
+  if (!o.map) return defaultMap(o.profile);
+  try {
+    return checkRegisterMap(parseYaml(await readFile(o.map, 'utf8')));
+  } catch (err) {
+    throw new UsageError(`--map ${o.map}: ${err instanceof Error ? err.message : String(err)}`);
   }
+}
+
+interface ModbusLink {
+  pty?: PtyPair;
+  rtu?: { path: string; baudRate: number };
+  tcp?: { host: string; port: number };
+}
+
+/** RTU on a new pty or a serial device, else TCP on --tcp. */
+async function modbusLink(o: Options<typeof modbusInfo.options>): Promise<ModbusLink> {
+  if (o['rtu-pty']) {
+    const pty = await openPtyPair();
+    return { pty, rtu: { path: pty.sim, baudRate: o.baud } };
+  }
+  if (o.rtu) return { rtu: { path: o.rtu, baudRate: o.baud } };
+  const m = /^(.+):(\d+)$/.exec(o.tcp);
+  if (!m?.[1] || !m[2]) throw new UsageError(`--tcp: "${o.tcp}" is not host:port`);
+  return { tcp: { host: m[1], port: Number(m[2]) } };
+}
+
+async function modbusMain(o: Options<typeof modbusInfo.options>): Promise<number> {
+  const map = await registerMap(o);
   if (o['print-map']) {
     process.stdout.write(stringify(map));
     return 0;
   }
-  let pty: PtyPair | undefined;
-  let rtu: { path: string; baudRate: number } | undefined;
-  if (o['rtu-pty']) {
-    pty = await openPtyPair();
-    rtu = { path: pty.sim, baudRate: o.baud as number };
-  } else if (o.rtu) rtu = { path: o.rtu as string, baudRate: o.baud as number };
-  let tcp: { host: string; port: number } | undefined;
-  if (!rtu) {
-    const m = /^(.+):(\d+)$/.exec(o.tcp as string);
-    if (!m) throw new UsageError(`--tcp: "${o.tcp as string}" is not host:port`);
-    tcp = { host: m[1]!, port: Number(m[2]) };
-  }
+  const { pty, rtu, tcp } = await modbusLink(o);
   const slave = await startModbusSlave({
-    profile,
-    units: units(o.units as string[]),
+    profile: o.profile,
+    units: units(o.units),
     map,
     ...(tcp ? { tcp } : {}),
     ...(rtu ? { rtu } : {}),
-    intervalMs: o.interval as number,
-    ...(o.seed !== undefined ? { seed: o.seed as number } : {}),
+    intervalMs: o.interval,
+    ...(o.seed !== undefined ? { seed: o.seed } : {}),
   });
   const where = tcp
     ? `tcp://${tcp.host}:${slave.port}`
     : pty
       ? `rtu on ${pty.peer} (give this to the gateway)`
-      : `rtu on ${rtu!.path}`;
-  process.stdout.write(`modbus slave (${profile}, units ${(o.units as string[]).join(',')}): ${where}\n`);
+      : `rtu on ${rtu?.path}`;
+  process.stdout.write(`modbus slave (${o.profile}, units ${o.units.join(',')}): ${where}\n`);
   await untilSignal();
   await slave.close();
   await pty?.close();
   return 0;
 }
 
-export const serialCommand: CommandInfo = {
+export const modbusCommand = defineCommand(modbusInfo, modbusMain);
+
+const serialInfo = commandInfo({
   name: 'serial',
   summary: 'a GPS receiver writing NMEA (GGA, RMC, VTG) on a pty or serial device, following a profile’s track',
   usage: './gw sim serial [--pty | --device /dev/ttyUSB0] [--profile vehicle] [--rate 1]',
@@ -106,23 +116,23 @@ export const serialCommand: CommandInfo = {
     seed: { kind: 'int', help: 'random seed' },
   },
   examples: ['./gw sim serial --pty --profile vehicle --rate 5'],
-};
+});
 
-export async function serialMain(o: ParsedOptions): Promise<number> {
+async function serialMain(o: Options<typeof serialInfo.options>): Promise<number> {
   const pty = o.device ? undefined : await openPtyPair();
-  const path = (o.device as string | undefined) ?? pty!.sim;
+  const path = o.device ?? pty?.sim ?? '';
   const gps = await startNmeaEmitter({
     path,
-    baudRate: o.baud as number,
-    rateHz: o.rate as number,
-    profile: o.profile as 'vehicle' | 'logistics-tracker',
-    ...(o.seed !== undefined ? { seed: o.seed as number } : {}),
+    baudRate: o.baud,
+    rateHz: o.rate,
+    profile: o.profile,
+    ...(o.seed !== undefined ? { seed: o.seed } : {}),
   });
-  process.stdout.write(
-    `NMEA GPS (${o.profile as string}) on ${pty ? `${pty.peer} (give this to the gateway)` : path}\n`,
-  );
+  process.stdout.write(`NMEA GPS (${o.profile}) on ${pty ? `${pty.peer} (give this to the gateway)` : path}\n`);
   await untilSignal();
   await gps.close();
   await pty?.close();
   return 0;
 }
+
+export const serialCommand = defineCommand(serialInfo, serialMain);

@@ -1,13 +1,13 @@
 // `device-sim fleet`: profile-driven devices with a run ledger, progress, and an optional HTML report.
 import { writeFile } from 'node:fs/promises';
-import { type CommandInfo, type ParsedOptions, UsageError } from '../args.ts';
-import { runFleet } from '../fleet.ts';
+import { commandInfo, defineCommand, type Options, qosOf, UsageError } from '../args.ts';
+import { type FleetOptions, runFleet } from '../fleet.ts';
 import { ledgerTotals } from '../ledger.ts';
-import { PROFILE_NAMES, type ProfileName } from '../profiles/index.ts';
+import { PROFILE_NAMES } from '../profiles/index.ts';
 import { renderHtml } from '../report-html.ts';
 import { checkUrl } from './publish.ts';
 
-export const fleetCommand: CommandInfo = {
+const fleetInfo = commandInfo({
   name: 'fleet',
   summary: 'run a fleet of profile-driven devices and record what was acknowledged',
   usage:
@@ -55,11 +55,38 @@ export const fleetCommand: CommandInfo = {
     './gw sim fleet --devices 10000 --rate 2000 --profile door-lock,factory-sensor --churn 0.05',
     './gw sim verify --ledger fleet.json --topic edge.uplink',
   ],
-};
+});
 
-export async function fleetMain(o: ParsedOptions): Promise<number> {
-  checkUrl(o.url as string);
-  if ((o.duration as number) === 0 && o.count === undefined) throw new UsageError('give --duration or --count');
+type FleetArgs = Options<typeof fleetInfo.options>;
+
+function fleetOptions(o: FleetArgs, signal: AbortSignal): FleetOptions {
+  return {
+    url: o.url,
+    devices: o.devices,
+    profiles: o.profile,
+    ...(o.duration > 0 ? { durationMs: o.duration * 1000 } : {}),
+    ...(o.count !== undefined ? { count: o.count } : {}),
+    ...(o.interval !== undefined ? { intervalMs: o.interval } : {}),
+    ...(o.rate !== undefined ? { rate: o.rate } : {}),
+    jitter: o.jitter,
+    qos: qosOf(o.qos),
+    clean: o.clean,
+    churn: o.churn,
+    connectRate: o['connect-rate'],
+    inflight: o.inflight,
+    queueMax: o.queue,
+    offlineScale: o.offline,
+    ...(o.seed !== undefined ? { seed: o.seed } : {}),
+    ledger: o.ledger,
+    quiet: o.quiet,
+    drainTimeoutMs: o['drain-timeout'] * 1000,
+    signal,
+  };
+}
+
+async function fleetMain(o: FleetArgs): Promise<number> {
+  checkUrl(o.url);
+  if (o.duration === 0 && o.count === undefined) throw new UsageError('give --duration or --count');
   const ac = new AbortController();
   const onSignal = (): void => {
     process.stderr.write('stopping: draining queued and in-flight messages (Ctrl-C again to quit now)\n');
@@ -67,29 +94,7 @@ export async function fleetMain(o: ParsedOptions): Promise<number> {
     ac.abort();
   };
   process.once('SIGINT', onSignal);
-  const duration = o.duration as number;
-  const res = await runFleet({
-    url: o.url as string,
-    devices: o.devices as number,
-    profiles: o.profile as ProfileName[],
-    ...(duration > 0 ? { durationMs: duration * 1000 } : {}),
-    ...(o.count !== undefined ? { count: o.count as number } : {}),
-    ...(o.interval !== undefined ? { intervalMs: o.interval as number } : {}),
-    ...(o.rate !== undefined ? { rate: o.rate as number } : {}),
-    jitter: o.jitter as number,
-    qos: o.qos as 0 | 1 | 2,
-    clean: o.clean as boolean,
-    churn: o.churn as number,
-    connectRate: o['connect-rate'] as number,
-    inflight: o.inflight as number,
-    queueMax: o.queue as number,
-    offlineScale: o.offline as number,
-    ...(o.seed !== undefined ? { seed: o.seed as number } : {}),
-    ledger: o.ledger as string,
-    quiet: o.quiet as boolean,
-    drainTimeoutMs: (o['drain-timeout'] as number) * 1000,
-    signal: ac.signal,
-  });
+  const res = await runFleet(fleetOptions(o, ac.signal));
   process.off('SIGINT', onSignal);
   const t = ledgerTotals(res.ledger);
   const secs = (res.ledger.endedAt - res.ledger.startedAt) / 1000;
@@ -97,30 +102,32 @@ export async function fleetMain(o: ParsedOptions): Promise<number> {
   process.stderr.write(
     `run ${res.ledger.runId}: ${t.devices} devices, sent ${t.sent}, acked ${t.acked} in ${secs.toFixed(1)} s; ` +
       `commands answered ${s.commands}, offline periods ${s.offlinePeriods}, churned ${s.churned}, ` +
-      `re-sent ${s.retries}, dropped on devices ${s.droppedOnDevice}; ledger ${o.ledger as string}\n`,
+      `re-sent ${s.retries}, dropped on devices ${s.droppedOnDevice}; ledger ${o.ledger}\n`,
   );
   if (o.html) {
     await writeFile(
-      o.html as string,
+      o.html,
       renderHtml({ title: `fleet run ${res.ledger.runId}`, ledger: res.ledger, samples: res.samples, stats: s }),
     );
-    process.stderr.write(`report ${o.html as string}\n`);
+    process.stderr.write(`report ${o.html}\n`);
   }
   return 0;
 }
 
-export const brokerCommand: CommandInfo = {
+export const fleetCommand = defineCommand(fleetInfo, fleetMain);
+
+const brokerInfo = commandInfo({
   name: 'broker',
   summary: 'run a plain in-memory MQTT broker (no persistence) to try the simulator without a gateway',
   usage: './gw sim broker [--port 1883]',
   options: {
     port: { kind: 'int', help: 'TCP port on 127.0.0.1 (0 = any free port)', default: 1883, min: 0, max: 65_535 },
   },
-};
+});
 
-export async function brokerMain(o: ParsedOptions): Promise<number> {
+async function brokerMain(o: Options<typeof brokerInfo.options>): Promise<number> {
   const { startLocalBroker } = await import('../local-broker.ts');
-  const b = await startLocalBroker(o.port as number);
+  const b = await startLocalBroker(o.port);
   process.stdout.write(`${b.url}\n`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
@@ -129,3 +136,5 @@ export async function brokerMain(o: ParsedOptions): Promise<number> {
   await b.close();
   return 0;
 }
+
+export const brokerCommand = defineCommand(brokerInfo, brokerMain);

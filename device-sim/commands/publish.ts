@@ -1,7 +1,7 @@
 // `device-sim publish`: N clients × M sequenced messages, recorded in a run ledger of what was acknowledged.
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { type CommandInfo, type ParsedOptions, UsageError } from '../args.ts';
+import { commandInfo, defineCommand, type Options, qosOf, UsageError } from '../args.ts';
 import { DeviceRecorder, LEDGER_VERSION, type Ledger, ledgerTotals, saveLedger } from '../ledger.ts';
 import { DeviceConn } from '../mqtt-device.ts';
 import { Pacer } from '../pacer.ts';
@@ -40,14 +40,17 @@ export interface PublishOptions {
   progressOut?: NodeJS.WritableStream;
 }
 
-export async function runPublish(opts: PublishOptions): Promise<Ledger> {
-  const runId = opts.runId ?? randomBytes(6).toString('hex');
+interface PubDevice {
+  rec: DeviceRecorder;
+  conn: DeviceConn;
+  n: number;
+  topic: string;
+}
+
+function createDevices(opts: PublishOptions): PubDevice[] {
   const first = opts.firstClient ?? 1;
   const total = first + opts.clients - 1;
-  const pacer = new Pacer(opts.rate);
-  const startedAt = Date.now();
-  const devices: { rec: DeviceRecorder; conn: DeviceConn; n: number; topic: string }[] = [];
-  let inflight = 0;
+  const devices: PubDevice[] = [];
   for (let n = first; n <= total; n++) {
     const id = deviceId(opts.prefix, n, total);
     const rec = new DeviceRecorder(id, opts.qos);
@@ -64,7 +67,11 @@ export async function runPublish(opts: PublishOptions): Promise<Ledger> {
     );
     devices.push({ rec, conn, n, topic: expandTopic(opts.topic, id, n) });
   }
-  const progress = new Progress(
+  return devices;
+}
+
+function publishProgress(devices: PubDevice[], inflight: () => number, opts: PublishOptions): Progress {
+  return new Progress(
     () => {
       let sent = 0;
       let acked = 0;
@@ -76,55 +83,88 @@ export async function runPublish(opts: PublishOptions): Promise<Ledger> {
         acked += d.rec.ackedCount;
         if (d.conn.connected) connected++;
       }
-      return { sent, acked, connected, devices: devices.length, inflight, retries };
+      return { sent, acked, connected, devices: devices.length, inflight: inflight(), retries };
     },
     opts.quiet ?? false,
     opts.progressOut,
   );
-  progress.start();
+}
 
-  const drainMs = opts.drainTimeoutMs ?? 60_000;
-  const send = async (d: (typeof devices)[number], seq: number, payload: Buffer): Promise<void> => {
-    if ((await d.conn.sendAcked(d.topic, payload, opts.qos)) && opts.qos > 0) d.rec.ack(seq);
-  };
+/**
+ * What the clients of a run share (the rate limit, the abort, the in-flight count); `device` runs one client: its
+ * seqs in order, at most `inflight` unacknowledged, then up to drainTimeoutMs for the last acks.
+ */
+class PublishRun {
+  inflight = 0;
+  readonly runId: string;
+  private readonly opts: PublishOptions;
+  private readonly pacer: Pacer;
+  private readonly aborted: Promise<void>;
 
-  const aborted = new Promise<void>((resolve) => {
-    if (opts.signal?.aborted) resolve();
-    else opts.signal?.addEventListener('abort', () => resolve(), { once: true });
-  });
-  const runDevice = async (d: (typeof devices)[number]): Promise<void> => {
+  constructor(opts: PublishOptions) {
+    this.opts = opts;
+    this.runId = opts.runId ?? randomBytes(6).toString('hex');
+    this.pacer = new Pacer(opts.rate);
+    this.aborted = new Promise<void>((resolve) => {
+      if (opts.signal?.aborted) resolve();
+      else opts.signal?.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
+
+  private get stopped(): boolean {
+    return this.opts.signal?.aborted ?? false;
+  }
+
+  private async send(d: PubDevice, seq: number, payload: Buffer): Promise<void> {
+    if ((await d.conn.sendAcked(d.topic, payload, this.opts.qos)) && this.opts.qos > 0) d.rec.ack(seq);
+  }
+
+  /** Waits until the device may send its next seq; false when the run was stopped meanwhile. */
+  private async ready(d: PubDevice, pending: Set<Promise<void>>): Promise<boolean> {
+    // New seqs wait for re-sends of older ones, so the device's order on the wire stays its seq order.
+    // An abort also ends these waits: a gateway that withholds acks (budget `reject`) must not hang the run.
+    while ((pending.size >= this.opts.inflight || d.conn.retrying > 0) && !this.stopped) {
+      await Promise.race([...pending, this.aborted]);
+    }
+    if (this.stopped) return false;
+    await Promise.race([d.conn.whenConnected(), this.aborted]);
+    if (this.stopped) return false;
+    try {
+      await this.pacer.take(this.opts.signal);
+    } catch {
+      return false; // aborted while waiting for the rate limit
+    }
+    return true;
+  }
+
+  async device(d: PubDevice): Promise<void> {
     const pending = new Set<Promise<void>>();
-    for (let seq = 1; seq <= opts.count && !opts.signal?.aborted; seq++) {
-      // New seqs wait for re-sends of older ones, so the device's order on the wire stays its seq order.
-      // An abort also ends these waits: a gateway that withholds acks (budget `reject`) must not hang the run.
-      while ((pending.size >= opts.inflight || d.conn.retrying > 0) && !opts.signal?.aborted) {
-        await Promise.race([...pending, aborted]);
-      }
-      if (opts.signal?.aborted) break;
-      await Promise.race([d.conn.whenConnected(), aborted]);
-      if (opts.signal?.aborted) break;
-      try {
-        await pacer.take(opts.signal);
-      } catch {
-        break; // aborted while waiting for the rate limit
-      }
+    for (let seq = 1; seq <= this.opts.count && !this.stopped; seq++) {
+      if (!(await this.ready(d, pending))) break;
       const ts = Date.now();
       d.rec.published(seq, d.topic, ts);
-      const payload = buildPayload({ device: d.rec.id, seq, ts, run: runId }, opts.size);
-      inflight++;
-      const p: Promise<void> = send(d, seq, payload).finally(() => {
-        inflight--;
+      const payload = buildPayload({ device: d.rec.id, seq, ts, run: this.runId }, this.opts.size);
+      this.inflight++;
+      const p: Promise<void> = this.send(d, seq, payload).finally(() => {
+        this.inflight--;
         pending.delete(p);
       });
       pending.add(p);
     }
     const drained = Promise.all(pending).then(() => true);
-    const timer = delay(drainMs, false, { ref: false });
+    const timer = delay(this.opts.drainTimeoutMs ?? 60_000, false, { ref: false });
     await Promise.race([drained, timer]);
-  };
+  }
+}
 
+export async function runPublish(opts: PublishOptions): Promise<Ledger> {
+  const run = new PublishRun(opts);
+  const startedAt = Date.now();
+  const devices = createDevices(opts);
+  const progress = publishProgress(devices, () => run.inflight, opts);
+  progress.start();
   try {
-    await Promise.all(devices.map((d) => runDevice(d)));
+    await Promise.all(devices.map((d) => run.device(d)));
   } finally {
     progress.stop();
     if (!opts.quiet) progress.tick();
@@ -132,7 +172,7 @@ export async function runPublish(opts: PublishOptions): Promise<Ledger> {
   }
   const ledger: Ledger = {
     version: LEDGER_VERSION,
-    runId,
+    runId: run.runId,
     command: 'publish',
     url: opts.url,
     startedAt,
@@ -143,7 +183,7 @@ export async function runPublish(opts: PublishOptions): Promise<Ledger> {
   return ledger;
 }
 
-export const publishCommand: CommandInfo = {
+const info = commandInfo({
   name: 'publish',
   summary: 'publish sequenced messages from N clients and record what was acknowledged',
   usage: './gw sim publish [--url mqtt://127.0.0.1:1883] [--clients 20] [--count 1000] [--qos 1] [--ledger run.json]',
@@ -172,7 +212,7 @@ export const publishCommand: CommandInfo = {
     './gw sim publish --clients 20 --count 1000 --qos 1 --ledger run.json',
     './gw sim publish --url mqtt://gw.local:1883 --rate 500 --size 256 --topic "plant/{id}/temp"',
   ],
-};
+});
 
 export function checkUrl(url: string): void {
   let u: URL;
@@ -186,8 +226,8 @@ export function checkUrl(url: string): void {
   }
 }
 
-export async function publishMain(o: ParsedOptions): Promise<number> {
-  checkUrl(o.url as string);
+async function publishMain(o: Options<typeof info.options>): Promise<number> {
+  checkUrl(o.url);
   const ac = new AbortController();
   const onSignal = (): void => {
     process.stderr.write('stopping: waiting for outstanding acks (Ctrl-C again to quit now)\n');
@@ -195,33 +235,35 @@ export async function publishMain(o: ParsedOptions): Promise<number> {
     ac.abort();
   };
   process.once('SIGINT', onSignal);
-  const password = (o.password as string | undefined) ?? process.env.DEVICE_SIM_PASSWORD;
+  const password = o.password ?? process.env.DEVICE_SIM_PASSWORD;
   const ledger = await runPublish({
-    url: o.url as string,
-    clients: o.clients as number,
-    count: o.count as number,
-    qos: o.qos as 0 | 1 | 2,
-    topic: o.topic as string,
-    prefix: o.prefix as string,
-    size: o.size as number,
-    rate: o.rate as number,
-    inflight: o.inflight as number,
-    clean: o.clean as boolean,
-    ...(o.username !== undefined ? { username: o.username as string } : {}),
+    url: o.url,
+    clients: o.clients,
+    count: o.count,
+    qos: qosOf(o.qos),
+    topic: o.topic,
+    prefix: o.prefix,
+    size: o.size,
+    rate: o.rate,
+    inflight: o.inflight,
+    clean: o.clean,
+    ...(o.username !== undefined ? { username: o.username } : {}),
     ...(password !== undefined ? { password } : {}),
-    ledger: o.ledger as string,
-    quiet: o.quiet as boolean,
-    drainTimeoutMs: (o['drain-timeout'] as number) * 1000,
+    ledger: o.ledger,
+    quiet: o.quiet,
+    drainTimeoutMs: o['drain-timeout'] * 1000,
     signal: ac.signal,
   });
   process.off('SIGINT', onSignal);
   const t = ledgerTotals(ledger);
   const secs = (ledger.endedAt - ledger.startedAt) / 1000;
-  const expected = (o.qos as number) > 0 ? t.sent : 0;
+  const expected = o.qos > 0 ? t.sent : 0;
   process.stderr.write(
     `run ${ledger.runId}: ${t.devices} clients, sent ${t.sent}, acked ${t.acked}` +
-      `${(o.qos as number) === 0 ? ' (QoS 0: nothing is acknowledged)' : ''} in ${secs.toFixed(1)} s ` +
-      `(${Math.round(t.acked / Math.max(secs, 0.001))} msg/s); ledger ${o.ledger as string}\n`,
+      `${o.qos === 0 ? ' (QoS 0: nothing is acknowledged)' : ''} in ${secs.toFixed(1)} s ` +
+      `(${Math.round(t.acked / Math.max(secs, 0.001))} msg/s); ledger ${o.ledger}\n`,
   );
   return t.acked < expected ? 1 : 0;
 }
+
+export const publishCommand = defineCommand(info, publishMain);

@@ -1,6 +1,6 @@
 // `device-sim verify`: reads Kafka from the beginning and checks it against a run ledger.
 import { analyze, type ObservedRecord, type VerifyReport } from '../analyze.ts';
-import { type CommandInfo, type ParsedOptions, UsageError } from '../args.ts';
+import { commandInfo, defineCommand, type Options, UsageError } from '../args.ts';
 import { readTopics } from '../kafka-read.ts';
 import { type Ledger, loadLedger } from '../ledger.ts';
 import { countRanges, hasSeq } from '../ranges.ts';
@@ -63,7 +63,7 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
   });
 }
 
-export const verifyCommand: CommandInfo = {
+const info = commandInfo({
   name: 'verify',
   summary: 'check Kafka against a run ledger: lost, duplicated, out of order, latency',
   usage: './gw sim verify --ledger run.json [--brokers 127.0.0.1:9092] [--topic edge.uplink] [--timeout 60] [--json]',
@@ -92,20 +92,19 @@ export const verifyCommand: CommandInfo = {
     './gw sim verify --ledger run.json --brokers 127.0.0.1:9092 --topic edge.uplink',
     './gw sim verify --ledger run.json --topic edge.uplink,message_state --json > report.json',
   ],
-};
+});
 
-export async function verifyMain(o: ParsedOptions): Promise<number> {
-  const brokers = o.brokers as string[];
-  for (const b of brokers) if (!/^[^\s:]+:\d+$/.test(b)) throw new UsageError(`--brokers: "${b}" is not host:port`);
+async function verifyMain(o: Options<typeof info.options>): Promise<number> {
+  for (const b of o.brokers) if (!/^[^\s:]+:\d+$/.test(b)) throw new UsageError(`--brokers: "${b}" is not host:port`);
   let lastShown = 0;
-  const quiet = (o.quiet as boolean) || (o.json as boolean);
+  const quiet = o.quiet || o.json;
   const report = await runVerify({
-    ledger: o.ledger as string,
-    brokers,
-    topics: o.topic as string[],
-    idleTimeoutMs: (o.timeout as number) * 1000,
-    latencySource: o.latency as 'append' | 'consume',
-    from: o.from as 'beginning' | 'ledger',
+    ledger: o.ledger,
+    brokers: o.brokers,
+    topics: o.topic,
+    idleTimeoutMs: o.timeout * 1000,
+    latencySource: o.latency,
+    from: o.from,
     onProgress: (n) => {
       if (quiet || Date.now() - lastShown < 1000) return;
       lastShown = Date.now();
@@ -113,6 +112,8 @@ export async function verifyMain(o: ParsedOptions): Promise<number> {
     },
   });
   if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  else process.stdout.write(formatReport(report, o.devices as number));
+  else process.stdout.write(formatReport(report, o.devices));
   return report.ok ? 0 : 1;
 }
+
+export const verifyCommand = defineCommand(info, verifyMain);
