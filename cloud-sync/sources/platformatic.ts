@@ -1,0 +1,118 @@
+// KafkaSource on @platformatic/kafka 2: a consumer group stream without autocommit, each offset committed after its
+// record was handled, records taken one at a time from the stream.
+import { EventEmitter } from 'node:events';
+import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka';
+import { platformaticOptions } from '../sinks/platformatic-connection.ts';
+import type { KafkaSource, KafkaSourceOptions, RecordHandler, SourceEvents, SourceRecord } from './types.ts';
+
+type State = ReturnType<KafkaSource['health']>['state'];
+type Msg = Message<Buffer, Buffer, Buffer, Buffer>;
+
+function toRecord(m: Msg): SourceRecord {
+  const headers: Record<string, Buffer> = {};
+  for (const [k, v] of m.headerEntries ?? m.headers) {
+    const name = k.toString();
+    if (v !== undefined && !(name in headers)) headers[name] = v;
+  }
+  return {
+    topic: m.topic,
+    partition: m.partition,
+    offset: m.offset.toString(),
+    key: m.key ?? undefined,
+    value: m.value ?? undefined,
+    headers,
+  };
+}
+
+export class PlatformaticSource extends EventEmitter<SourceEvents> implements KafkaSource {
+  readonly name = 'platformatic';
+  readonly #o: KafkaSourceOptions;
+  #consumer: Consumer<Buffer, Buffer, Buffer, Buffer> | undefined;
+  #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
+  #state: State = 'stopped';
+  #committed = 0;
+  /** Set once the handler rejected or stop() began: no record is handed over after that. */
+  #halted = false;
+  #inflight: Promise<void> = Promise.resolve();
+
+  constructor(o: KafkaSourceOptions) {
+    super();
+    this.#o = o;
+  }
+
+  async start(onRecord: RecordHandler): Promise<void> {
+    const o = this.#o;
+    this.#state = 'connecting';
+    const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
+      ...platformaticOptions(o),
+      groupId: o.groupId,
+      sessionTimeout: o.sessionTimeoutMs,
+      heartbeatInterval: o.heartbeatIntervalMs,
+      rebalanceTimeout: o.rebalanceTimeoutMs,
+      autocommit: false,
+      autocreateTopics: true,
+      retries: 5,
+      retryDelay: 300,
+    });
+    this.#consumer = consumer;
+    consumer.on('consumer:group:join', () => {
+      this.#state = 'up';
+      this.emit('up');
+    });
+    consumer.on('consumer:heartbeat:error', ({ error }) => {
+      this.#state = 'down';
+      this.emit('down', error);
+    });
+    // A rejoin that failed: the consumer stays out of the group.
+    consumer.on('error', (err: Error) => this.#crash(err));
+    const stream = await consumer.consume({
+      topics: [...o.topics],
+      mode: 'committed',
+      fallbackMode: o.startAt,
+      autocommit: false,
+    });
+    this.#stream = stream;
+    stream.on('error', (err: Error) => this.#crash(err));
+    this.#consume(stream, onRecord).catch((err: unknown) => this.#crash(err as Error));
+  }
+
+  async #consume(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>, onRecord: RecordHandler): Promise<void> {
+    for await (const m of stream as AsyncIterable<Msg>) {
+      if (this.#halted) return;
+      this.#inflight = this.#handle(m, onRecord);
+      await this.#inflight;
+    }
+  }
+
+  async #handle(m: Msg, onRecord: RecordHandler): Promise<void> {
+    try {
+      await onRecord(toRecord(m));
+    } catch (err) {
+      this.#crash(err as Error);
+      return;
+    }
+    await m.commit();
+    this.#committed++;
+  }
+
+  #crash(err: Error): void {
+    if (this.#halted) return;
+    this.#halted = true;
+    this.#state = 'crashed';
+    this.emit('crash', err);
+  }
+
+  async stop(): Promise<void> {
+    this.#halted = true;
+    await this.#inflight.catch(() => {});
+    await this.#stream?.close().catch(() => {});
+    await this.#consumer?.close().catch(() => {});
+    this.#stream = undefined;
+    this.#consumer = undefined;
+    this.#state = 'stopped';
+  }
+
+  health(): ReturnType<KafkaSource['health']> {
+    return { state: this.#state, committed: this.#committed };
+  }
+}

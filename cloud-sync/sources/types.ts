@@ -1,0 +1,66 @@
+// The downlink's view of Kafka, beside the forwarder's KafkaSink: join a consumer group on some topics, hand each
+// record over one at a time, and commit its offset only once the handler resolved for it — so a crash re-delivers
+// rather than loses. One contract suite (test/integration/source-contract.test.ts) runs against each implementation.
+import type { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { KafkaClientOptions } from '../kafka-connection.ts';
+
+export interface SourceRecord {
+  topic: string;
+  partition: number;
+  /** The record's offset, as a decimal string. */
+  offset: string;
+  key: Buffer | undefined;
+  value: Buffer | undefined;
+  /** Header values by name; of a name set twice, the first. */
+  headers: Record<string, Buffer>;
+}
+
+/** Where a group without committed offsets starts: at the end (new records only) or at the beginning. */
+export type StartAt = 'latest' | 'earliest';
+
+/** Brokers, TLS and SASL from kafkaConnection() (cloud-sync/kafka-connection.ts), plus the consumer's own. */
+export interface KafkaSourceOptions extends KafkaClientOptions {
+  groupId: string;
+  topics: readonly string[];
+  startAt: StartAt;
+  /**
+   * How long the group keeps a member that stopped heartbeating: a killed consumer holds its partitions that long, so
+   * it bounds how soon a restarted one gets them.
+   */
+  sessionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  /** How long the coordinator waits for members to rejoin a rebalance. */
+  rebalanceTimeoutMs: number;
+  log: Logger;
+}
+
+/** Hands one record over; resolving means done (its offset is committed), rejecting means not done. */
+export type RecordHandler = (record: SourceRecord) => Promise<void>;
+
+export interface SourceEvents {
+  /** In the group with partitions assigned: records flow. */
+  up: [];
+  /** A problem the client rides over by itself (a lost heartbeat, a broker away): it rejoins and says `up` again. */
+  down: [err: Error];
+  /**
+   * The source consumes no more: the handler rejected (that record and those after it stay uncommitted) or the
+   * client gave up. stop() it; a new source resumes from the committed offsets.
+   */
+  crash: [err: Error];
+}
+
+export interface KafkaSource extends EventEmitter<SourceEvents> {
+  readonly name: SourceName;
+  /**
+   * Connects, joins the group and starts handing records to `onRecord`, one at a time, in order per partition; each
+   * record's offset is committed once `onRecord` resolved for it, before the next is handed over. Resolves once
+   * consuming has started; rejects when Kafka cannot be reached (then stop() it).
+   */
+  start(onRecord: RecordHandler): Promise<void>;
+  /** Waits for the record being handled (and its commit), leaves the group and disconnects. */
+  stop(): Promise<void>;
+  health(): { state: 'stopped' | 'connecting' | 'up' | 'down' | 'crashed'; committed: number };
+}
+
+export type SourceName = 'platformatic' | 'kafkajs';
