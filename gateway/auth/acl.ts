@@ -88,7 +88,8 @@ function compile(rules: readonly AclRule[], who: Identity, clientId: string): Co
   return out;
 }
 
-function matches(rule: Compiled, subject: string): boolean {
+/** Whether one of the rule's topics (a literal text, or a filter that covers the subject) names the subject. */
+function namedBy(rule: Compiled, subject: string): boolean {
   for (const l of rule.literals) if (l === subject) return true;
   for (const f of rule.filters) if (covers(f, subject)) return true;
   return false;
@@ -97,7 +98,7 @@ function matches(rule: Compiled, subject: string): boolean {
 function decide(rules: readonly Compiled[], action: Action, subject: string, retain: boolean): boolean | undefined {
   for (const r of rules) {
     if (action === 'publish' ? !r.publish || (r.retainOnly && !retain) : !r.subscribe) continue;
-    if (matches(r, subject)) return r.allow;
+    if (namedBy(r, subject)) return r.allow;
   }
   return undefined;
 }
