@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { Forwarder } from '../cloud-sync/forwarder.ts';
+import { forwarderMetrics } from '../cloud-sync/forwarder-metrics.ts';
 import { type KafkaConnection, kafkaConnection, kafkaConnectionWarnings } from '../cloud-sync/kafka-connection.ts';
 import { createSink } from '../cloud-sync/sinks/index.ts';
 import { flowKafkaTopics, flowsFileInUse } from '../flows/kafka-topics.ts';
@@ -15,13 +16,15 @@ import { Broker } from '../gateway/broker.ts';
 import { offlineQueueMetrics, offlineQueueStats } from '../gateway/broker-persistence.ts';
 import { type HealthReport, HttpPart } from '../gateway/http.ts';
 import { resolveGatewayId } from '../gateway/identity.ts';
-import { Ingest } from '../gateway/ingest.ts';
+import { Ingest, laterBroker } from '../gateway/ingest.ts';
+import { ingestCounters } from '../gateway/ingest-metrics.ts';
 import { Limits } from '../gateway/limits/index.ts';
 import { routeWarnings } from '../gateway/route-check.ts';
 import { BudgetKeeper } from '../gateway/store/budget.ts';
+import { storeMetrics } from '../gateway/store/metrics.ts';
 import { Store } from '../gateway/store/store.ts';
 import type { GatewayConfig } from './config/schema.ts';
-import { brokerMetrics, forwarderMetrics, ingestCounters, processMetrics, storeMetrics } from './metrics.ts';
+import { brokerMetrics, processMetrics } from './metrics.ts';
 
 export type PartStage = 'before-broker' | 'after-broker';
 
@@ -93,12 +96,13 @@ export class Gateway {
     this.gatewayId = await this.resolveGatewayId();
     processMetrics(this.registry);
     storeMetrics(this.registry, this.store);
-    this.store.events.onFatal = (err) => this.onFatal(err);
+    this.store.on('fatal', (err) => this.onFatal(err));
     this.ingest = new Ingest({
       store: this.store,
       routes: c.routes,
       log: this.log.child({ part: 'ingest' }),
       counters: ingestCounters(this.registry),
+      broker: laterBroker(() => this.broker),
     });
     const flowsFile = flowsFileInUse(this.dataDir, c.flows);
     for (const w of routeWarnings(c.routes, flowsFile ? flowKafkaTopics(flowsFile) : [])) this.log.warn(w);
@@ -212,25 +216,8 @@ export class Gateway {
   }
 
   health(): HealthReport {
-    let records = 0;
-    let bytes = 0;
-    let oldest = 0;
-    const now = Date.now();
-    const lanes: Record<string, unknown> = {};
-    for (const l of this.store.lanes.values()) {
-      records += l.count;
-      bytes += l.bytes;
-      const laneOldest = l.count > 0 && l.oldestTs > 0 ? l.oldestTs : 0;
-      if (laneOldest && (oldest === 0 || laneOldest < oldest)) oldest = laneOldest;
-      lanes[l.name] = {
-        records: l.count,
-        bytes: l.bytes,
-        oldestAgeSec: laneOldest ? (now - laneOldest) / 1000 : 0,
-        budgetBytes: l.budget.maxBytes,
-        policy: l.budget.policy,
-      };
-    }
-    const f = this.forwarder;
+    const { state: link, ...kafka } = this.forwarder.health();
+    const { state: _store, ...store } = this.store.health();
     const parts: Record<string, unknown> = {};
     for (const p of this.started) if (p.health) parts[p.name] = p.health();
     const brokerUp = this.broker?.aedes !== undefined;
@@ -239,7 +226,7 @@ export class Gateway {
     const partsDown = Object.entries(parts)
       .filter(([, h]) => (h as { state?: unknown }).state === 'down')
       .map(([name]) => name);
-    const linkOk = f.state === 'up' || f.state === 'not_configured';
+    const linkOk = link === 'up' || link === 'not_configured';
     return {
       // No brokers configured is a choice, not an outage: the box buffers as designed.
       status: !brokerUp ? 'down' : linkOk && partsDown.length === 0 ? 'ok' : 'degraded',
@@ -250,22 +237,9 @@ export class Gateway {
         clients: this.broker?.connectedClients ?? 0,
         offlineQueue: offlineQueueStats(this.broker?.aedes),
       },
-      kafka: {
-        configured: f.state !== 'not_configured',
-        link: f.state,
-        brokers: this.config.kafka.brokers,
-        tls: this.kafka.tls !== undefined,
-        lastError: f.lastError || undefined,
-        lastErrorAt: f.lastErrorAt ? new Date(f.lastErrorAt).toISOString() : undefined,
-        lastSuccessAt: f.lastSuccessAt ? new Date(f.lastSuccessAt).toISOString() : undefined,
-        forwarded: f.forwarded,
-      },
-      backlog: { records, bytes, oldestAgeSec: oldest ? (now - oldest) / 1000 : 0, lanes },
-      store: {
-        durability: this.config.store.durability,
-        writeErrors: this.store.writeErrors,
-        lastWriteError: this.store.lastWriteError || undefined,
-      },
+      kafka: { ...kafka, brokers: this.config.kafka.brokers, tls: this.kafka.tls !== undefined },
+      backlog: this.store.outbox.backlog(),
+      store,
       ...parts,
     };
   }

@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { Forwarder } from '../cloud-sync/forwarder.ts';
 import { createSink } from '../cloud-sync/sinks/index.ts';
-import { encodeRecord } from '../gateway/store/codec.ts';
 import { Store } from '../gateway/store/store.ts';
 import { LocalKafka } from '../test/harness/kafka.ts';
 
@@ -24,35 +23,27 @@ const store = new Store({
   log,
 });
 await store.start();
-const lane = store.lane('default')!;
+const cls = store.outbox.class('default')!;
+const to = [
+  store.outbox.destination({
+    class: 'default',
+    kafkaTopic: 'prof.drain',
+    key: (m) => m.clientId,
+    envelope: false,
+    cache: true,
+  }),
+];
 const payload = Buffer.alloc(256, 120);
 await new Promise<void>((resolve) => {
   let left = N;
   for (let i = 0; i < N; i++) {
     const dev = `dev-${i % 100}`;
-    const value = encodeRecord({
-      kafkaTopic: 'prof.drain',
-      key: dev,
-      mqttTopic: `devices/${dev}/t`,
-      clientId: dev,
-      username: '',
-      qos: 1,
-      retain: false,
-      envelope: false,
-      ingestTs: Date.now(),
-      deviceSeq: store.nextDeviceSeq(dev),
-      payload,
-    });
-    store.ingest({
-      appends: [{ lane, seq: store.nextSeq(), value }],
-      journal: [],
-      cb: () => {
-        if (--left === 0) resolve();
-      },
+    store.outbox.append({ topic: `devices/${dev}/t`, payload, qos: 1, clientId: dev }, to, {}, () => {
+      if (--left === 0) resolve();
     });
   }
 });
-console.log('filled', lane.count);
+console.log('filled', cls.count);
 const opts = {
   brokers: kafka.brokers,
   clientId: 'prof',
@@ -81,7 +72,7 @@ await s.send([{ topic: 'prof.drain', key: Buffer.from('x'), value: Buffer.from('
 await s.close();
 const t0 = performance.now();
 fwd.start();
-while (lane.count > 0) await new Promise((r) => setTimeout(r, 20));
+while (cls.count > 0) await new Promise((r) => setTimeout(r, 20));
 const secs = (performance.now() - t0) / 1000;
 console.log(
   `${sinkName}: drained ${N} in ${secs.toFixed(2)} s = ${Math.round(N / secs)} msg/s; cpu ${JSON.stringify(process.cpuUsage())}`,

@@ -1,12 +1,16 @@
-// Drains the outbox to Kafka (promises 3 and 4): each lane is read in sequence order, sent as one batch through an
-// idempotent acks=all producer, and removed from the store only after Kafka acknowledged the whole batch. A failed
-// send is retried with exponential backoff on a fresh producer; the records stay on disk meanwhile, so a crash at any
-// point resumes from the first unacknowledged record. Duplicates can only come from a batch Kafka took but whose ack
-// was lost; each record carries gateway.msg_id (`<gatewayId>-<epoch>-<gateway.seq>`) so consumers can drop them.
-import type { AbstractIteratorOptions } from 'abstract-level';
+// Drains the outbox to Kafka (promises 3 and 4): each storage class is read in sequence order, sent as one batch
+// through an idempotent acks=all producer, and removed from the store only after Kafka acknowledged the whole batch.
+// A failed send is retried with exponential backoff on a fresh producer; the records stay on disk meanwhile, so a
+// crash at any point resumes from the first unacknowledged record. Duplicates can only come from a batch Kafka took
+// but whose ack was lost; each record carries gateway.msg_id (`<gatewayId>-<epoch>-<gateway.seq>`) so consumers can
+// drop them.
+import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { decodeRecord, encodeSeq, type StoredRecord } from '../gateway/store/codec.ts';
-import type { Lane } from '../gateway/store/lane.ts';
+import { Backoff } from '../gateway/backoff.ts';
+import { errorCode } from '../gateway/errors.ts';
+import type { Part, PartHealth } from '../gateway/part.ts';
+import type { StoredRecord } from '../gateway/store/codec.ts';
+import type { StorageClass } from '../gateway/store/storage-class.ts';
 import type { Store } from '../gateway/store/store.ts';
 import { HEADER } from './record.ts';
 import type { KafkaSink, SinkRecord } from './sinks/types.ts';
@@ -23,15 +27,28 @@ export interface ForwarderOptions {
 }
 
 export interface ForwarderEvents {
-  onForwarded?: (lane: string, records: number, bytes: number, latencyMs: number) => void;
-  onSendError?: (err: Error) => void;
+  /** Kafka acknowledged a batch of `records` records (`bytes` stored bytes) of class `cls`. */
+  forwarded: [cls: string, records: number, bytes: number, latencyMs: number];
+  /** A connect or send failed; it is retried with backoff. */
+  sendError: [err: Error];
 }
 
 export type LinkState = 'connecting' | 'up' | 'down' | 'stopped' | 'not_configured';
 
-export class Forwarder {
+/** The Kafka link for /healthz (the composition root adds the configured brokers and TLS). */
+export interface ForwarderHealth extends PartHealth {
+  state: LinkState;
+  configured: boolean;
+  link: LinkState;
+  lastError: string | undefined;
+  lastErrorAt: string | undefined;
+  lastSuccessAt: string | undefined;
+  forwarded: number;
+}
+
+export class Forwarder extends EventEmitter<ForwarderEvents> implements Part {
+  readonly name = 'forwarder';
   private readonly o: ForwarderOptions;
-  events: ForwarderEvents = {};
   state: LinkState = 'stopped';
   lastError = '';
   lastErrorAt = 0;
@@ -41,15 +58,19 @@ export class Forwarder {
   private running = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
-  private readonly cursors = new Map<Lane, number>();
-  /** The next batch of each lane, read from disk while the previous one was in flight. */
-  private readonly prefetched = new Map<Lane, Promise<StoredRecord[]>>();
+  private readonly cursors = new Map<StorageClass, number>();
+  /** The next batch of each class, read from disk while the previous one was in flight. */
+  private readonly prefetched = new Map<StorageClass, Promise<StoredRecord[]>>();
   /** Set by every append; cleared when a drain pass starts, so an append between a pass and idle() is not missed. */
   private appended = false;
-  private unsubscribe: (() => void) | undefined;
-  private failures = 0;
-  /** Records per batch now: halved after a failed send (a batch Kafka finds too large must not stall the lane),
-   * doubled back after each success up to the configured size. */
+  private readonly onAppend = (): void => {
+    this.appended = true;
+    this.wake?.();
+  };
+  /** Retry delays: each between half and the whole of an exponential step from retry.initialMs to retry.maxMs. */
+  private readonly backoff: Backoff;
+  /** Records per batch now: halved after a send Kafka refused as too large (GW_ERR_KAFKA_TOO_LARGE), so such a
+   * batch does not stall the class, doubled back after each success up to the configured size. */
   private batchRecords: number;
   private readonly gatewayIdBuf: Buffer;
   /** `<gatewayId>-<epoch>-`: the store's epoch makes the id unique across wiped data dirs, not only across boxes. */
@@ -57,9 +78,24 @@ export class Forwarder {
   private readonly qosBufs = [Buffer.from('0'), Buffer.from('1'), Buffer.from('2')];
 
   constructor(o: ForwarderOptions) {
+    super();
     this.o = o;
     this.gatewayIdBuf = Buffer.from(o.gatewayId);
     this.batchRecords = o.batch.maxRecords;
+    // backoffDelay gives step × (1 ± jitter): three quarters of the step ± one third is half to the whole step.
+    this.backoff = new Backoff({ initialMs: o.retry.initialMs * 0.75, maxMs: o.retry.maxMs * 0.75, jitter: 1 / 3 });
+  }
+
+  health(): ForwarderHealth {
+    return {
+      state: this.state,
+      configured: this.state !== 'not_configured',
+      link: this.state,
+      lastError: this.lastError || undefined,
+      lastErrorAt: this.lastErrorAt ? new Date(this.lastErrorAt).toISOString() : undefined,
+      lastSuccessAt: this.lastSuccessAt ? new Date(this.lastSuccessAt).toISOString() : undefined,
+      forwarded: this.forwarded,
+    };
   }
 
   start(): void {
@@ -72,16 +108,13 @@ export class Forwarder {
     }
     this.running = true;
     this.state = 'connecting';
-    this.unsubscribe = this.o.store.onAppend(() => {
-      this.appended = true;
-      this.wake?.();
-    });
+    this.o.store.on('append', this.onAppend);
     this.loop = this.run();
   }
 
   async stop(): Promise<void> {
     this.running = false;
-    this.unsubscribe?.();
+    this.o.store.off('append', this.onAppend);
     this.wake?.();
     await this.loop;
     await this.closeSink();
@@ -118,21 +151,21 @@ export class Forwarder {
   }
 
   private async failed(err: Error): Promise<void> {
-    this.failures += 1;
+    const delay = this.backoff.next();
+    const failures = this.backoff.attempts;
     this.state = 'down';
     this.lastError = err.message;
     this.lastErrorAt = Date.now();
-    this.events.onSendError?.(err);
-    if (this.failures === 1 || this.failures % 10 === 0) {
-      this.o.log.warn({ err: err.message, failures: this.failures }, 'Kafka link down; records stay buffered');
+    this.emit('sendError', err);
+    if (failures === 1 || failures % 10 === 0) {
+      this.o.log.warn({ err: err.message, failures }, 'Kafka link down; records stay buffered');
     }
     // A fresh producer after a failure: an idempotent producer's sequence state is not trusted across errors.
     this.prefetched.clear();
-    this.batchRecords = Math.max(1, Math.floor(this.batchRecords / 2));
+    // Only a batch Kafka found too large is cut: a transient error (or one without a code) retries the same batch.
+    if (errorCode(err) === 'GW_ERR_KAFKA_TOO_LARGE') this.batchRecords = Math.max(1, Math.floor(this.batchRecords / 2));
     await this.closeSink();
-    const { initialMs, maxMs } = this.o.retry;
-    const base = Math.min(maxMs, initialMs * 2 ** Math.min(this.failures - 1, 20));
-    await this.idle(base / 2 + Math.random() * (base / 2), false);
+    await this.idle(delay, false);
   }
 
   private async closeSink(): Promise<void> {
@@ -141,81 +174,54 @@ export class Forwarder {
     if (s) await s.close().catch((err: unknown) => this.o.log.debug({ err }, 'closing Kafka producer'));
   }
 
-  /** Sends one batch from every lane that has records; false when all lanes were empty. */
+  /** Sends one batch from every class that has records; false when all classes were empty. */
   private async drainOnce(): Promise<boolean> {
     this.appended = false;
     let sent = false;
-    for (const lane of this.o.store.lanes.values()) {
+    for (const cls of this.o.store.outbox.classes.values()) {
       if (!this.running) break;
-      if (lane.count <= 0) {
-        lane.oldestTs = 0;
-        continue;
-      }
-      const pre = this.prefetched.get(lane);
-      this.prefetched.delete(lane);
+      if (cls.count <= 0) continue;
+      const pre = this.prefetched.get(cls);
+      this.prefetched.delete(cls);
       let recs = pre ? await pre : [];
-      if (recs.length === 0) recs = await this.read(lane, this.cursors.get(lane) ?? 0);
-      if (recs.length === 0) {
-        lane.oldestTs = 0;
-        continue;
-      }
-      lane.oldestTs = (recs[0] as StoredRecord).ingestTs;
-      const sink = this.sink;
-      if (!sink) throw new Error('Kafka producer closed');
-      const t0 = Date.now();
-      const sending = sink.send(recs.map((r) => this.toSink(r)));
-      const last = recs[recs.length - 1] as StoredRecord;
-      // Read ahead while Kafka acknowledges; used only if this send succeeds (failed() discards it).
-      const next = this.read(lane, last.seq + 1);
-      next.catch(() => {});
-      await sending;
-      this.prefetched.set(lane, next);
-      this.cursors.set(lane, last.seq + 1);
-      const seqs = recs.map((r) => r.seq);
-      const sizes = recs.map((r) => r.size + 8);
-      this.o.store.removeFromLane(lane, seqs, sizes);
-      const bytes = sizes.reduce((a, b) => a + b, 0);
-      this.forwarded += recs.length;
-      this.failures = 0;
-      this.batchRecords = Math.min(this.o.batch.maxRecords, this.batchRecords * 2);
-      this.state = 'up';
-      this.lastSuccessAt = Date.now();
-      this.events.onForwarded?.(lane.name, recs.length, bytes, this.lastSuccessAt - t0);
+      if (recs.length === 0) recs = await this.read(cls, this.cursors.get(cls) ?? 0);
+      if (recs.length === 0) continue;
+      await this.send(cls, recs);
       sent = true;
     }
     return sent;
   }
 
-  private async read(lane: Lane, cursor: number): Promise<StoredRecord[]> {
-    const from = Math.max(cursor, lane.head);
-    const { maxBytes } = this.o.batch;
+  /** Sends one batch; once Kafka acknowledged it, removes it from the store. */
+  private async send(cls: StorageClass, recs: StoredRecord[]): Promise<void> {
+    const sink = this.sink;
+    if (!sink) throw new Error('Kafka producer closed');
+    const t0 = Date.now();
+    const sending = sink.send(recs.map((r) => this.toSink(r)));
+    const last = recs[recs.length - 1] as StoredRecord;
+    // Read ahead while Kafka acknowledges; used only if this send succeeds (failed() discards it).
+    const next = this.read(cls, last.seq + 1);
+    next.catch(() => {});
+    await sending;
+    this.prefetched.set(cls, next);
+    this.cursors.set(cls, last.seq + 1);
+    const seqs = recs.map((r) => r.seq);
+    const sizes = recs.map((r) => r.size + 8);
+    this.o.store.outbox.remove(cls, seqs, sizes);
+    const bytes = sizes.reduce((a, b) => a + b, 0);
+    this.forwarded += recs.length;
+    this.backoff.reset();
+    this.batchRecords = Math.min(this.o.batch.maxRecords, this.batchRecords * 2);
+    this.state = 'up';
+    this.lastSuccessAt = Date.now();
+    this.emit('forwarded', cls.name, recs.length, bytes, this.lastSuccessAt - t0);
+  }
+
+  private read(cls: StorageClass, cursor: number): Promise<StoredRecord[]> {
     const maxRecords = this.batchRecords;
-    // A batch cut down after a failure is cut in bytes too.
-    const byteLimit = Math.max(1, Math.floor((maxBytes * maxRecords) / this.o.batch.maxRecords));
-    // nextv() hands out one internal buffer at a time (16 KB by default, ~45 records): size it to the batch and
-    // keep reading until the batch is full, or every send carries a few dozen records.
-    const opts: AbstractIteratorOptions<Buffer, Buffer> & { highWaterMarkBytes: number } = {
-      gte: encodeSeq(from),
-      limit: maxRecords,
-      highWaterMarkBytes: byteLimit, // classic-level's option; the sublevel passes it on
-    };
-    const it = lane.db.iterator(opts);
-    const out: StoredRecord[] = [];
-    let bytes = 0;
-    try {
-      while (out.length < maxRecords) {
-        const entries = await it.nextv(maxRecords - out.length);
-        if (entries.length === 0) break;
-        for (const [k, v] of entries) {
-          if (out.length > 0 && bytes + v.length > byteLimit) return out;
-          out.push(decodeRecord(k.readUInt16BE(0) * 2 ** 48 + k.readUIntBE(2, 6), v));
-          bytes += v.length;
-        }
-      }
-    } finally {
-      await it.close();
-    }
-    return out;
+    // A batch cut down after a too-large refusal is cut in bytes too.
+    const maxBytes = Math.max(1, Math.floor((this.o.batch.maxBytes * maxRecords) / this.o.batch.maxRecords));
+    return this.o.store.outbox.read(cls, cursor, { maxRecords, maxBytes });
   }
 
   private toSink(r: StoredRecord): SinkRecord {

@@ -3,7 +3,7 @@
 // device is what a returning subscriber needs — and every drop is counted by reason and logged at warn, rate-limited.
 import type { Logger } from 'pino';
 import type { OfflineQueueLimits } from './limits/offline-queue.ts';
-import type { MetaDb } from './store/lane.ts';
+import type { MetaDb } from './store/store.ts';
 
 export type OfflineDropReason = 'count' | 'bytes' | 'age';
 

@@ -21,7 +21,7 @@ import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
 import { type OfflineQueueStats, OfflineQueues, type QueuedPacket } from './broker-offline-queue.ts';
 import { DEFAULT_OFFLINE_QUEUE, type OfflineQueueLimits } from './limits/offline-queue.ts';
-import type { MetaDb } from './store/lane.ts';
+import type { MetaDb } from './store/store.ts';
 
 interface Session {
   id: string;

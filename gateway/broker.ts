@@ -17,7 +17,7 @@ import type { MqttConfig } from './config/schema.ts';
 import type { BrokerPort, Ingest } from './ingest.ts';
 import type { Limits } from './limits/index.ts';
 import { readPem } from './pem.ts';
-import type { MetaDb } from './store/lane.ts';
+import type { MetaDb } from './store/store.ts';
 
 const require = createRequire(import.meta.url);
 // aedes-persistence-level 9 is CommonJS without types; its async class takes a level instance (here a sublevel).
@@ -57,6 +57,8 @@ export class Broker implements BrokerPort {
   private readonly acls = new WeakMap<Client, ClientAcl>();
   tcpPort = 0;
   tlsPort = 0;
+  /** True once start() ran (BrokerPort): in-process publishes are delivered to subscribers from then on. */
+  started = false;
 
   constructor(ctx: BrokerContext) {
     this.ctx = ctx;
@@ -67,7 +69,7 @@ export class Broker implements BrokerPort {
   }
 
   async start(): Promise<void> {
-    const { config, ingest, log } = this.ctx;
+    const { config, log } = this.ctx;
     this.ctx.auth.start();
     const aedes = await Aedes.createBroker({
       id: this.ctx.gatewayId,
@@ -83,7 +85,7 @@ export class Broker implements BrokerPort {
     aedes.on('connectionError', (client, err) =>
       log.debug({ client: client?.id, err: err.message }, 'connection error'),
     );
-    ingest.broker = this;
+    this.started = true;
     aedes.on('client', (client) => {
       // A socket that closes while its CONNECT is still being processed (session and will are restored
       // asynchronously) is registered all the same and would stay in aedes' client table and count for good

@@ -4,7 +4,7 @@
 // and on a first start a new random id, kept there.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { MetaDb } from './store/lane.ts';
+import type { MetaDb } from './store/store.ts';
 
 const META_GATEWAY_ID = 'gatewayId';
 

@@ -1,54 +1,58 @@
 // The ingest path, shared by MQTT publishes (through the broker's authorizePublish hook) and in-process sources
-// (adapters, flows): match routes, stamp sequence numbers, and queue outbox records and flow-journal entries as one
-// unit for the store's next group commit. The device's PUBACK waits on that commit (promise 1); flow taps get the
-// message after it (promise 6). This file is also the GatewayBus implementation handed to adapters and flows.
+// (adapters, flows): match routes and flow inputs, hand the message to the store's outbox (which stamps, admits,
+// encodes and group-commits it with its flow-journal entries), and decide what to acknowledge. The device's PUBACK
+// waits on that commit (promise 1); flow taps get the message after it (promise 6). This file is also the
+// GatewayBus implementation handed to adapters and flows.
 import type { Logger } from 'pino';
 import type { FlowTap, GatewayBus, IngressMessage, OutboxAppend, PublishOptions, TappedMessage } from './bus.ts';
 import type { RouteConfig } from './config/schema.ts';
-import { compileKeyTemplate, type KeyTemplate } from './config/template.ts';
+import { compileKeyTemplate } from './config/template.ts';
 import { GatewayError } from './errors.ts';
-import { decodeRecord, encodeRecord, encodeSeq, encodeStrings, encodeWithStrings } from './store/codec.ts';
-import type { Lane } from './store/lane.ts';
-import type { IngestUnit, Store } from './store/store.ts';
+import type { IngestCounters } from './ingest-metrics.ts';
+import type { Destination } from './store/destination.ts';
+import type { JournalTap } from './store/journal.ts';
+import type { Stamp } from './store/outbox.ts';
+import type { Store } from './store/store.ts';
 import { compileFilter, type TopicMatcher } from './topic.ts';
+
+export type { IngestCounters } from './ingest-metrics.ts';
 
 interface Route {
   name: string;
   match: TopicMatcher;
-  topic: string;
-  key: KeyTemplate;
-  envelope: boolean;
-  lane: Lane;
+  to: Destination;
   minQos: number;
-  /** Encoded string sections by client id, then MQTT topic: most devices publish to a few topics. */
-  strings: Map<string, Map<string, { username: string; buf: Buffer }>>;
 }
 
-const MAX_CACHED_CLIENTS = 20_000;
 /** An unrouted topic is logged at most once per minute; at most this many topics are remembered. */
 const UNROUTED_LOG_MS = 60_000;
 const MAX_UNROUTED_TOPICS = 1000;
-const NO_JOURNAL: IngestUnit['journal'] = [];
 
 interface ActiveTap {
   tap: FlowTap;
   match: TopicMatcher;
-  prefix: Buffer;
+  journal: JournalTap;
   /** Journal keys handed to the tap and not yet completed: a replay must skip them. */
   inflight: Set<string>;
 }
 
 /** What the broker offers the ingest path: local delivery and subscriptions (gateway/broker.ts). */
 export interface BrokerPort {
+  /** False until the broker has started: in-process publishes reach only the outbox and flow inputs until then. */
+  readonly started: boolean;
   deliver(msg: IngressMessage): Promise<void>;
   subscribe(filter: string, handler: (msg: IngressMessage) => void): Promise<() => Promise<void>>;
 }
 
-export interface IngestCounters {
-  received(qos: number): void;
-  routed(route: string, n: number): void;
-  refused(reason: string): void;
-  unrouted(): void;
+/** A port to a broker built after the Ingest it needs (the broker takes the Ingest for its publishes). */
+export function laterBroker(get: () => BrokerPort | undefined): BrokerPort {
+  return {
+    get started() {
+      return get()?.started ?? false;
+    },
+    deliver: (msg) => (get() as BrokerPort).deliver(msg),
+    subscribe: (filter, handler) => (get() as BrokerPort).subscribe(filter, handler),
+  };
 }
 
 type Callback = (err: Error | null) => void;
@@ -60,27 +64,37 @@ export class Ingest implements GatewayBus {
   private readonly routes: Route[];
   private readonly taps = new Map<string, ActiveTap>();
   private readonly counters: IngestCounters;
+  private readonly broker: BrokerPort | undefined;
   /** Per unrouted topic: when it was last logged and how many were not logged since. */
   private readonly unroutedSeen = new Map<string, { at: number; since: number }>();
-  broker: BrokerPort | undefined;
 
-  constructor(ctx: { store: Store; routes: readonly RouteConfig[]; log: Logger; counters: IngestCounters }) {
+  constructor(ctx: {
+    store: Store;
+    routes: readonly RouteConfig[];
+    log: Logger;
+    counters: IngestCounters;
+    /** Local delivery and subscriptions; without one, publishes reach only the outbox and flow inputs. */
+    broker?: BrokerPort;
+  }) {
     this.store = ctx.store;
     this.log = ctx.log;
     this.counters = ctx.counters;
+    this.broker = ctx.broker;
     this.routes = ctx.routes.map((r, i) => {
-      const lane = ctx.store.lane(r.class);
-      if (!lane) throw new GatewayError('GW_ERR_CONFIG', `routes[${i}].class: unknown class "${r.class}"`);
-      return {
-        name: r.name ?? `route${i}`,
-        match: compileFilter(r.filter),
-        topic: r.topic,
-        key: compileKeyTemplate(r.key),
-        envelope: r.format === 'envelope',
-        lane,
-        minQos: r.minQos,
-        strings: new Map(),
-      };
+      const key = compileKeyTemplate(r.key);
+      let to: Destination;
+      try {
+        to = ctx.store.outbox.destination({
+          class: r.class,
+          kafkaTopic: r.topic,
+          key,
+          envelope: r.format === 'envelope',
+          cache: true,
+        });
+      } catch {
+        throw new GatewayError('GW_ERR_CONFIG', `routes[${i}].class: unknown class "${r.class}"`);
+      }
+      return { name: r.name ?? `route${i}`, match: compileFilter(r.filter), to, minQos: r.minQos };
     });
   }
 
@@ -90,25 +104,35 @@ export class Ingest implements GatewayBus {
    */
   accept(msg: IngressMessage, cb: Callback): void {
     this.counters.received(msg.qos);
-    const now = Date.now();
-    const appends: IngestUnit['appends'] = [];
-    let deviceSeq = 0;
+    const routes = this.routes.filter((r) => msg.qos >= r.minQos && r.match(msg.topic));
+    const tapped: ActiveTap[] = [];
+    if (this.taps.size > 0) for (const t of this.taps.values()) if (t.match(msg.topic)) tapped.push(t);
+    if (routes.length === 0 && tapped.length === 0) {
+      this.unrouted(msg);
+      cb(null);
+      return;
+    }
+    const taps = tapped.map((t) => t.journal);
+    // QoS 0: nothing to withhold, the device is answered now and a failed append is only logged. QoS >= 1: the
+    // caller's callback is the commit's, then the flow inputs get the message (durable first).
+    let stamp: Stamp | undefined;
+    const onCommit =
+      msg.qos === 0
+        ? this.qos0Failed
+        : tapped.length === 0
+          ? cb
+          : (err: Error | null): void => {
+              cb(err);
+              // A commit succeeds only after append() returned: the stamp is set.
+              if (!err) this.deliverAll(tapped, msg, stamp as Stamp);
+            };
     try {
-      for (const r of this.routes) {
-        if (msg.qos < r.minQos || !r.match(msg.topic)) continue;
-        if (deviceSeq === 0) deviceSeq = this.store.nextDeviceSeq(msg.clientId);
-        const value = encodeWithStrings(this.strings(r, msg), {
-          qos: msg.qos,
-          retain: msg.retain ?? false,
-          envelope: r.envelope,
-          ingestTs: now,
-          deviceSeq,
-          payload: msg.payload,
-        });
-        this.store.admit(r.lane, value.length + 8, msg.clientId);
-        appends.push({ lane: r.lane, seq: this.store.nextSeq(), value });
-        this.counters.routed(r.name, 1);
-      }
+      stamp = this.store.outbox.append(
+        msg,
+        routes.map((r) => r.to),
+        { taps },
+        onCommit,
+      );
     } catch (err) {
       this.counters.refused((err as GatewayError).code ?? 'error');
       if (msg.qos === 0)
@@ -116,19 +140,10 @@ export class Ingest implements GatewayBus {
       else cb(err as Error);
       return;
     }
-    if (this.taps.size > 0) {
-      this.acceptTapped(msg, cb, appends, deviceSeq, now);
-      return;
-    }
-    // The common case, no flow inputs: the caller's callback goes straight into the group commit.
-    if (appends.length === 0) {
-      this.unrouted(msg);
+    for (const r of routes) this.counters.routed(r.name, 1);
+    if (msg.qos === 0) {
+      if (tapped.length > 0) this.deliverAll(tapped, msg, stamp);
       cb(null);
-    } else if (msg.qos === 0) {
-      this.store.ingest({ appends, journal: NO_JOURNAL, cb: this.qos0Failed });
-      cb(null);
-    } else {
-      this.store.ingest({ appends, journal: NO_JOURNAL, cb });
     }
   }
 
@@ -156,67 +171,11 @@ export class Ingest implements GatewayBus {
     if (err) this.log.warn({ err: err.message }, 'QoS 0 append failed');
   };
 
-  /** With flow inputs: QoS >= 1 messages they match are journaled in the same commit, then handed to them. */
-  private acceptTapped(
-    msg: IngressMessage,
-    cb: Callback,
-    appends: IngestUnit['appends'],
-    seqSoFar: number,
-    now: number,
-  ): void {
-    const tapped: ActiveTap[] = [];
-    for (const t of this.taps.values()) if (t.match(msg.topic)) tapped.push(t);
-    if (appends.length === 0 && tapped.length === 0) {
-      this.unrouted(msg);
-      cb(null);
-      return;
+  private deliverAll(tapped: readonly ActiveTap[], msg: IngressMessage, stamp: Stamp): void {
+    for (let i = 0; i < tapped.length; i++) {
+      const tm: TappedMessage = { ...msg, deviceSeq: stamp.deviceSeq, ingestTs: stamp.ingestTs, replay: false };
+      this.deliver(tapped[i] as ActiveTap, tm, stamp.journalKeys[i]);
     }
-    const deviceSeq = seqSoFar || this.store.nextDeviceSeq(msg.clientId);
-    const journal: IngestUnit['journal'] = [];
-    const keys: (Buffer | undefined)[] = [];
-    if (tapped.length > 0) {
-      const seqNo = appends.length > 0 ? (appends[0]?.seq as number) : this.store.nextSeq();
-      const value = msg.qos > 0 ? this.journalValue(msg, now, deviceSeq) : undefined;
-      for (const t of tapped) {
-        const key = value ? Buffer.concat([t.prefix, encodeSeq(seqNo)]) : undefined;
-        if (key && value) journal.push({ key, value });
-        keys.push(key);
-      }
-    }
-    const deliverTaps = (): void => {
-      for (let i = 0; i < tapped.length; i++) this.deliver(tapped[i] as ActiveTap, msg, keys[i], deviceSeq, now, false);
-    };
-    if (msg.qos === 0) {
-      this.store.ingest({ appends, journal, cb: this.qos0Failed });
-      deliverTaps();
-      cb(null);
-      return;
-    }
-    this.store.ingest({
-      appends,
-      journal,
-      cb: (err) => {
-        cb(err);
-        if (!err) deliverTaps();
-      },
-    });
-  }
-
-  /** The record's string section (Kafka topic, key, MQTT topic, client id, username), cached per client and topic. */
-  private strings(r: Route, msg: IngressMessage): Buffer {
-    const username = msg.username ?? '';
-    let byTopic = r.strings.get(msg.clientId);
-    if (!byTopic) {
-      if (r.strings.size >= MAX_CACHED_CLIENTS) r.strings.clear();
-      byTopic = new Map();
-      r.strings.set(msg.clientId, byTopic);
-    }
-    const hit = byTopic.get(msg.topic);
-    if (hit && hit.username === username) return hit.buf;
-    if (byTopic.size >= 64) byTopic.clear();
-    const buf = encodeStrings(r.topic, r.key(msg), msg.topic, msg.clientId, username);
-    byTopic.set(msg.topic, { username, buf });
-    return buf;
   }
 
   // --- GatewayBus -------------------------------------------------------------------------------------------------
@@ -227,7 +186,7 @@ export class Ingest implements GatewayBus {
     return new Promise<void>((resolve, reject) => {
       const after = (err: Error | null): void => {
         if (err) reject(err);
-        else if (!toBroker || !this.broker) resolve();
+        else if (!toBroker || !this.broker?.started) resolve();
         else this.broker.deliver(msg).then(resolve, reject);
       };
       if (toRoutes) this.accept(msg, after);
@@ -236,38 +195,31 @@ export class Ingest implements GatewayBus {
   }
 
   appendOutbox(a: OutboxAppend): Promise<void> {
-    const lane = this.store.lane(a.class ?? 'default');
-    if (!lane) return Promise.reject(new GatewayError('GW_ERR_CONFIG', `unknown class "${a.class}"`));
-    const value = encodeRecord({
-      kafkaTopic: a.kafkaTopic,
-      key: a.key,
-      mqttTopic: a.source.topic,
-      clientId: a.source.clientId,
-      username: a.source.username ?? '',
-      qos: a.source.qos,
-      retain: false,
-      envelope: a.format === 'envelope',
-      ingestTs: Date.now(),
-      deviceSeq: this.store.nextDeviceSeq(a.source.clientId),
-      payload: a.payload,
-    });
+    let to: Destination;
     try {
-      this.store.admit(lane, value.length + 8);
+      to = this.store.outbox.destination({
+        class: a.class ?? 'default',
+        kafkaTopic: a.kafkaTopic,
+        key: () => a.key,
+        envelope: a.format === 'envelope',
+      });
     } catch (err) {
-      this.counters.refused((err as GatewayError).code);
       return Promise.reject(err);
     }
     return new Promise<void>((resolve, reject) => {
-      this.store.ingest({
-        appends: [{ lane, seq: this.store.nextSeq(), value }],
-        journal: [],
-        cb: (err) => (err ? reject(err) : resolve()),
-      });
+      try {
+        this.store.outbox.append({ ...a.source, retain: false }, [to], { deviceShare: false }, (err) =>
+          err ? reject(err) : resolve(),
+        );
+      } catch (err) {
+        this.counters.refused((err as GatewayError).code);
+        reject(err);
+      }
     });
   }
 
   subscribe(filter: string, handler: (msg: IngressMessage) => void): Promise<() => Promise<void>> {
-    if (!this.broker) return Promise.reject(new Error('the broker is not running'));
+    if (!this.broker?.started) return Promise.reject(new Error('the broker is not running'));
     return this.broker.subscribe(filter, handler);
   }
 
@@ -275,7 +227,7 @@ export class Ingest implements GatewayBus {
     const active: ActiveTap = {
       tap,
       match: compileFilter(tap.filter),
-      prefix: Buffer.from(`${tap.id}\u0000`),
+      journal: this.store.journal.tap(tap.id),
       inflight: new Set(),
     };
     this.taps.set(tap.id, active);
@@ -285,32 +237,9 @@ export class Ingest implements GatewayBus {
     };
   }
 
-  // --- flow journal -----------------------------------------------------------------------------------------------
+  // --- flow inputs ------------------------------------------------------------------------------------------------
 
-  private journalValue(msg: IngressMessage, ts: number, deviceSeq: number): Buffer {
-    return encodeRecord({
-      kafkaTopic: '',
-      key: '',
-      mqttTopic: msg.topic,
-      clientId: msg.clientId,
-      username: msg.username ?? '',
-      qos: msg.qos,
-      retain: msg.retain ?? false,
-      envelope: false,
-      ingestTs: ts,
-      deviceSeq,
-      payload: msg.payload,
-    });
-  }
-
-  private deliver(
-    t: ActiveTap,
-    msg: IngressMessage,
-    key: Buffer | undefined,
-    deviceSeq: number,
-    ts: number,
-    replay: boolean,
-  ): void {
+  private deliver(t: ActiveTap, tm: TappedMessage, key: Buffer | undefined): void {
     const id = key?.toString('latin1');
     if (id !== undefined) t.inflight.add(id);
     let done = false;
@@ -321,9 +250,8 @@ export class Ingest implements GatewayBus {
             if (done) return;
             done = true;
             t.inflight.delete(id as string);
-            this.store.removeJournal([key]);
+            this.store.journal.complete(key);
           };
-    const tm: TappedMessage = { ...msg, deviceSeq, ingestTs: ts, replay };
     try {
       t.tap.deliver(tm, complete);
     } catch (err) {
@@ -332,22 +260,12 @@ export class Ingest implements GatewayBus {
   }
 
   private async replay(t: ActiveTap): Promise<void> {
-    const end = Buffer.from(t.prefix);
-    end[end.length - 1] = 1;
     let n = 0;
-    for await (const [k, v] of this.store.journalDb.iterator({ gte: t.prefix, lt: end })) {
+    for await (const { key, msg } of this.store.journal.replay(t.journal)) {
       if (this.taps.get(t.tap.id) !== t) break;
-      if (t.inflight.has(k.toString('latin1'))) continue;
-      const r = decodeRecord(0, v);
-      const msg: IngressMessage = {
-        topic: r.mqttTopic,
-        payload: r.payload,
-        qos: r.qos as 0 | 1 | 2,
-        clientId: r.clientId,
-        username: r.username || undefined,
-        retain: r.retain,
-      };
-      this.deliver(t, msg, Buffer.from(k), r.deviceSeq, r.ingestTs, true);
+      if (t.inflight.has(key.toString('latin1'))) continue;
+      const { deviceSeq, ingestTs, ...ingress } = msg;
+      this.deliver(t, { ...ingress, deviceSeq, ingestTs, replay: true }, key);
       n++;
     }
     if (n > 0) this.log.info({ tap: t.tap.id, messages: n }, 'replayed unfinished flow messages from the journal');

@@ -1,22 +1,37 @@
-// Keeps each lane inside its class budget (promise 5): `drop-oldest` lanes over maxBytes lose their oldest records,
-// and lanes with maxAgeSec lose records older than that. Every drop is counted by reason through the store's events.
-// `reject` lanes are enforced at admission (Store.admit), where the device's message is refused instead.
+// Keeps each storage class inside its budget (promise 5): `drop-oldest` classes over maxBytes lose their oldest
+// records, and classes with maxAgeSec lose records older than that. Every drop is counted by reason through the
+// store's `drop` event. `reject` classes are enforced at admission (admission.ts), where the device's message is
+// refused instead.
 import type { Logger } from 'pino';
-import { decodeSeq, encodeSeq, recordIngestTs } from './codec.ts';
-import type { Lane } from './lane.ts';
+import type { Part, PartHealth } from '../part.ts';
+import { recordIngestTs } from './codec.ts';
+import { decodeSeq, encodeSeq, SEQ_KEY_BYTES } from './seq-key.ts';
+import type { StorageClass } from './storage-class.ts';
 import type { Store } from './store.ts';
 
-/** Drop down to this share of maxBytes, so a full lane does not drop on every commit. */
+/** Drop down to this share of maxBytes, so a full class does not drop on every commit. */
 const HYSTERESIS = 0.95;
 const SCAN_LIMIT = 5000;
 
-export class BudgetKeeper {
+interface Sweep {
+  budgetSeqs: number[];
+  budgetSizes: number[];
+  ttlSeqs: number[];
+  ttlSizes: number[];
+  /** Ingest time of the first record kept (0 when the scan kept none). */
+  oldest: number;
+}
+
+export class BudgetKeeper implements Part {
+  readonly name = 'budget';
   private readonly store: Store;
   private readonly log: Logger;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
-  private unsubscribe: (() => void) | undefined;
   private readonly intervalMs: number;
+  private readonly onAppend = (cls: StorageClass): void => {
+    if (cls.budget.policy === 'drop-oldest' && cls.bytes > cls.budget.maxBytes) this.kick();
+  };
 
   constructor(ctx: { store: Store; log: Logger; intervalMs?: number }) {
     this.store = ctx.store;
@@ -25,18 +40,20 @@ export class BudgetKeeper {
   }
 
   start(): void {
-    this.unsubscribe = this.store.onAppend((lane) => {
-      if (lane.budget.policy === 'drop-oldest' && lane.bytes > lane.budget.maxBytes) this.kick();
-    });
+    this.store.on('append', this.onAppend);
     this.timer = setInterval(() => this.kick(), this.intervalMs);
     this.timer.unref();
     this.kick();
   }
 
   stop(): void {
-    this.unsubscribe?.();
+    this.store.off('append', this.onAppend);
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+  }
+
+  health(): PartHealth {
+    return { state: this.timer ? 'up' : 'stopped' };
   }
 
   private kick(): void {
@@ -49,59 +66,59 @@ export class BudgetKeeper {
       });
   }
 
-  /** One pass over all lanes; exported for tests through `sweepNow`. */
+  /** One pass over all classes (tests call it directly). */
   async sweep(): Promise<void> {
-    for (const lane of this.store.lanes.values()) {
-      if (lane.count === 0) {
-        lane.oldestTs = 0;
+    for (const cls of this.store.outbox.classes.values()) {
+      if (cls.count === 0) {
+        cls.setOldest(0);
         continue;
       }
-      await this.sweepLane(lane);
+      await this.sweepClass(cls);
     }
   }
 
-  private async sweepLane(lane: Lane): Promise<void> {
-    const { maxBytes, maxAgeSec, policy } = lane.budget;
-    const overBytes = policy === 'drop-oldest' && lane.bytes > maxBytes ? lane.bytes - maxBytes * HYSTERESIS : 0;
+  private async sweepClass(cls: StorageClass): Promise<void> {
+    const s = await this.scan(cls);
+    cls.setOldest(s.oldest);
+    const { outbox } = this.store;
+    if (s.budgetSeqs.length > 0) {
+      outbox.remove(cls, s.budgetSeqs, s.budgetSizes, 'budget');
+      this.log.warn({ class: cls.name, dropped: s.budgetSeqs.length }, 'class budget full: dropped oldest records');
+    }
+    if (s.ttlSeqs.length > 0) outbox.remove(cls, s.ttlSeqs, s.ttlSizes, 'ttl');
+  }
+
+  /** From the head: records over the byte budget, then records past their age, up to the first one kept. */
+  private async scan(cls: StorageClass): Promise<Sweep> {
+    const { maxBytes, maxAgeSec, policy } = cls.budget;
+    const overBytes = policy === 'drop-oldest' && cls.bytes > maxBytes ? cls.bytes - maxBytes * HYSTERESIS : 0;
     const cutoff = maxAgeSec > 0 ? Date.now() - maxAgeSec * 1000 : 0;
-    const budgetSeqs: number[] = [];
-    const budgetSizes: number[] = [];
-    const ttlSeqs: number[] = [];
-    const ttlSizes: number[] = [];
+    const s: Sweep = { budgetSeqs: [], budgetSizes: [], ttlSeqs: [], ttlSizes: [], oldest: 0 };
     let freed = 0;
-    let oldest = 0;
-    const it = lane.db.iterator({ gte: encodeSeq(lane.head), limit: SCAN_LIMIT });
+    const it = cls.db.iterator({ gte: encodeSeq(cls.head), limit: SCAN_LIMIT });
     try {
       for (;;) {
         const entries = await it.nextv(500);
         if (entries.length === 0) break;
-        let done = false;
         for (const [k, v] of entries) {
           const ts = recordIngestTs(v);
-          const size = v.length + 8;
+          const size = v.length + SEQ_KEY_BYTES;
           if (freed < overBytes) {
-            budgetSeqs.push(decodeSeq(k));
-            budgetSizes.push(size);
+            s.budgetSeqs.push(decodeSeq(k));
+            s.budgetSizes.push(size);
             freed += size;
           } else if (ts < cutoff) {
-            ttlSeqs.push(decodeSeq(k));
-            ttlSizes.push(size);
+            s.ttlSeqs.push(decodeSeq(k));
+            s.ttlSizes.push(size);
           } else {
-            oldest = ts;
-            done = true;
-            break;
+            s.oldest = ts;
+            return s;
           }
         }
-        if (done) break;
       }
     } finally {
       await it.close();
     }
-    lane.oldestTs = oldest;
-    if (budgetSeqs.length > 0) {
-      this.store.removeFromLane(lane, budgetSeqs, budgetSizes, 'budget');
-      this.log.warn({ lane: lane.name, dropped: budgetSeqs.length }, 'class budget full: dropped oldest records');
-    }
-    if (ttlSeqs.length > 0) this.store.removeFromLane(lane, ttlSeqs, ttlSizes, 'ttl');
+    return s;
   }
 }

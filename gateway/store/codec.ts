@@ -1,5 +1,5 @@
-// Binary format of an outbox record (version 1). The key is the gateway-wide sequence (8 bytes, big-endian), so a
-// lane iterates in arrival order. Layout of the value:
+// Binary format of an outbox record (version 1). The key is the gateway-wide sequence (seq-key.ts), so a storage
+// class iterates in arrival order. Layout of the value:
 //   u8 version | u8 flags (bits 0-1 qos, bit 2 envelope, bit 3 retain) | f64 ingestTs | u48 deviceSeq
 //   | u16+bytes kafkaTopic | u16+bytes key | u16+bytes mqttTopic | u16+bytes clientId | u16+bytes username | payload
 // A format change bumps the version byte and ships a reader for the old one.
@@ -22,21 +22,10 @@ export interface OutboxRecord {
   payload: Buffer;
 }
 
-/** A record read back from a lane, with its sequence and stored size. */
+/** A record read back from a storage class, with its sequence and stored size. */
 export interface StoredRecord extends OutboxRecord {
   seq: number;
   size: number;
-}
-
-export function encodeSeq(seq: number): Buffer {
-  const b = Buffer.allocUnsafe(8);
-  b.writeUInt16BE(Math.floor(seq / 2 ** 48), 0);
-  b.writeUIntBE(seq % 2 ** 48, 2, 6);
-  return b;
-}
-
-export function decodeSeq(b: Buffer): number {
-  return b.readUInt16BE(0) * 2 ** 48 + b.readUIntBE(2, 6);
 }
 
 export function encodeRecord(r: OutboxRecord): Buffer {

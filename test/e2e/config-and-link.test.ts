@@ -49,5 +49,5 @@ it('Kafka unreachable at start: runs, acknowledges, buffers, health says link do
   expect(h.broker.up).toBe(true);
   expect(h.backlog.records).toBe(10);
   expect(await gw.metric('gateway_kafka_connected')).toBe(0);
-  expect(await gw.metric('gateway_backlog_records', { lane: 'default' })).toBe(10);
+  expect(await gw.metric('gateway_backlog_records', { class: 'default' })).toBe(10);
 });

@@ -1,5 +1,5 @@
 // The gateway's own command line parses strictly: a misspelt option exits 2 with a suggestion instead of starting (or
-// validating) the defaults; and health reports each lane's oldest record age, as docs say.
+// validating) the defaults; and health reports each storage class's oldest record age, as docs say.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -60,22 +60,22 @@ afterEach(async () => {
   for (const g of gateways.splice(0)) await g.close();
 });
 
-it("health gives each lane's backlog with its oldest record's age", async () => {
+it("health gives each storage class's backlog with its oldest record's age", async () => {
   const gw = await GatewayProcess.create({ env: { GATEWAY_KAFKA_BROKERS: '127.0.0.1:1' } });
   gateways.push(gw);
   await gw.start();
   const client = await mqtt.connectAsync(gw.url, { clientId: 'age-1', clean: true });
   await client.publishAsync('devices/age-1/state', '{"locked":true}', { qos: 1 });
   await client.endAsync();
-  type Lane = { records: number; oldestAgeSec: number };
-  type Health = { backlog: { oldestAgeSec: number; lanes: Record<string, Lane> } };
-  await waitFor('the lane to age', async () => {
+  type Cls = { records: number; oldestAgeSec: number };
+  type Health = { backlog: { oldestAgeSec: number; classes: Record<string, Cls> } };
+  await waitFor('the class to age', async () => {
     const h = (await gw.health()) as Health;
-    return (h.backlog.lanes.default?.oldestAgeSec ?? 0) > 0;
+    return (h.backlog.classes.default?.oldestAgeSec ?? 0) > 0;
   });
   const h = (await gw.health()) as Health;
-  const lane = h.backlog.lanes.default;
-  expect(lane?.records).toBeGreaterThanOrEqual(1); // the shipped door-lock flow adds its own record
-  expect(lane?.oldestAgeSec).toBeGreaterThan(0);
-  expect(lane?.oldestAgeSec).toBeLessThanOrEqual(h.backlog.oldestAgeSec + 1);
+  const cls = h.backlog.classes.default;
+  expect(cls?.records).toBeGreaterThanOrEqual(1); // the shipped door-lock flow adds its own record
+  expect(cls?.oldestAgeSec).toBeGreaterThan(0);
+  expect(cls?.oldestAgeSec).toBeLessThanOrEqual(h.backlog.oldestAgeSec + 1);
 });

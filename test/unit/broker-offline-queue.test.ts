@@ -10,7 +10,7 @@ import { afterEach, expect, it } from 'vitest';
 import type { QueuedPacket } from '../../gateway/broker-offline-queue.ts';
 import { type AsyncPersistence, BrokerPersistence } from '../../gateway/broker-persistence.ts';
 import type { OfflineQueueLimits } from '../../gateway/limits/offline-queue.ts';
-import type { MetaDb } from '../../gateway/store/lane.ts';
+import type { MetaDb } from '../../gateway/store/store.ts';
 
 const require = createRequire(import.meta.url);
 const LevelPersistence = require('aedes-persistence-level/asyncPersistence.js') as new (db: MetaDb) => AsyncPersistence;

@@ -13,7 +13,7 @@ import { MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AsyncPersistence, brokerPersistence } from '../../gateway/broker-persistence.ts';
-import type { MetaDb } from '../../gateway/store/lane.ts';
+import type { MetaDb } from '../../gateway/store/store.ts';
 
 const require = createRequire(import.meta.url);
 const LevelPersistence = require('aedes-persistence-level/asyncPersistence.js') as new (db: MetaDb) => AsyncPersistence;

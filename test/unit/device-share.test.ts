@@ -1,5 +1,5 @@
 // A per-device share of a `reject` class: a device over its share is refused while the others are still admitted,
-// and its share frees up as the lane drains.
+// and its share frees up as the class drains.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,25 +28,24 @@ async function open(perDeviceShare?: number): Promise<{ store: Store; drops: Dro
   await store.start();
   stores.push(store);
   const drops: DropReason[] = [];
-  store.events.onDrop = (_lane, reason) => drops.push(reason);
+  store.on('drop', (_cls, reason) => drops.push(reason));
   return { store, drops };
 }
 
-/** Admits and commits one 100-byte record of `device`; false when the store refuses it. */
+/** Appends and commits one record of `device`, 100 bytes as stored; false when the store refuses it. */
 async function put(store: Store, device: string): Promise<boolean> {
-  const lane = store.lane('default')!;
+  const to = store.outbox.destination({ class: 'default', kafkaTopic: 't', key: () => '', envelope: false });
+  // 16 fixed bytes, 5 length-prefixed strings (10 + 't' + 'x' + the device), the payload, the 8-byte key.
+  const payload = Buffer.alloc(100 - 16 - 12 - device.length - 8);
+  const msg = { topic: 'x', payload, qos: 1 as const, clientId: device };
   try {
-    store.admit(lane, 100, device);
+    await new Promise<void>((resolve, reject) => {
+      store.outbox.append(msg, [to], {}, (e) => (e ? reject(e) : resolve()));
+    });
   } catch {
     return false;
   }
-  await new Promise<void>((resolve, reject) =>
-    store.ingest({
-      appends: [{ lane, seq: store.nextSeq(), value: Buffer.alloc(92) }],
-      journal: [],
-      cb: (e) => (e ? reject(e) : resolve()),
-    }),
-  );
+  expect(store.outbox.class('default')!.bytes % 100).toBe(0);
   return true;
 }
 
@@ -58,11 +57,11 @@ it('refuses a device over its share while another device is still admitted', asy
   expect(drops).toEqual(['device_share']);
   expect(await put(store, 'lock-2')).toBe(true);
   expect(await put(store, 'noisy')).toBe(false);
-  // The lane drains (Kafka acknowledged the oldest half): the noisy device gets room again.
-  const lane = store.lane('default')!;
+  // The class drains (Kafka acknowledged the oldest half): the noisy device gets room again.
+  const cls = store.outbox.class('default')!;
   const seqs = Array.from({ length: 16 }, (_, i) => i + 1);
-  store.removeFromLane(
-    lane,
+  store.outbox.remove(
+    cls,
     seqs,
     seqs.map(() => 100),
   );

@@ -1,16 +1,16 @@
 // The forwarder against an in-memory KafkaSink (the library boundary): records leave the store only after the sink
-// acknowledged them, a failing sink keeps everything buffered and is replaced, order per lane is kept.
+// acknowledged them, a failing sink keeps everything buffered and is replaced, order per class is kept, and only a
+// batch Kafka refused as too large is cut.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterEach, expect, it } from 'vitest';
+import { afterEach, expect, it, vi } from 'vitest';
 import { Forwarder } from '../../cloud-sync/forwarder.ts';
 import { HEADER } from '../../cloud-sync/record.ts';
 import type { KafkaSink, SinkRecord } from '../../cloud-sync/sinks/types.ts';
-import { encodeRecord } from '../../gateway/store/codec.ts';
+import { GatewayError } from '../../gateway/errors.ts';
 import { Store } from '../../gateway/store/store.ts';
-import { waitFor } from '../harness/gateway-process.ts';
 
 const log = pino({ level: 'silent' });
 const cleanup: (() => Promise<void>)[] = [];
@@ -21,20 +21,35 @@ afterEach(async () => {
 class MemorySink implements KafkaSink {
   readonly name = 'memory';
   static failNext = 0;
+  /** The error of a failed send: the sinks' transient one, or a plain error (no code) from an older sink. */
+  static failWith: () => Error = () => new GatewayError('GW_ERR_KAFKA', 'broker not available');
   /** Refuse batches larger than this, as Kafka refuses a partition batch over message.max.bytes. */
   static maxBatch = Number.POSITIVE_INFINITY;
   static connects = 0;
   static sent: SinkRecord[] = [];
+  /** The size of every batch handed to send(), failed or not. */
+  static batches: number[] = [];
   async connect(): Promise<void> {
     MemorySink.connects++;
   }
   async send(records: readonly SinkRecord[]): Promise<void> {
+    MemorySink.batches.push(records.length);
     if (MemorySink.failNext > 0) {
       MemorySink.failNext--;
-      throw new Error('broker not available');
+      throw MemorySink.failWith();
     }
-    if (records.length > MemorySink.maxBatch) throw new Error('MESSAGE_TOO_LARGE');
+    if (records.length > MemorySink.maxBatch) {
+      throw new GatewayError('GW_ERR_KAFKA_TOO_LARGE', 'MESSAGE_TOO_LARGE');
+    }
     MemorySink.sent.push(...records);
+  }
+  static reset(): void {
+    MemorySink.sent = [];
+    MemorySink.batches = [];
+    MemorySink.failNext = 0;
+    MemorySink.connects = 0;
+    MemorySink.maxBatch = Number.POSITIVE_INFINITY;
+    MemorySink.failWith = () => new GatewayError('GW_ERR_KAFKA', 'broker not available');
   }
   async close(): Promise<void> {}
 }
@@ -66,39 +81,37 @@ async function setup(): Promise<{ store: Store; fwd: Forwarder }> {
   return { store, fwd };
 }
 
-function append(store: Store, dev: string, n: number): Promise<void> {
-  const lane = store.lane('default')!;
-  const value = encodeRecord({
-    kafkaTopic: 't',
-    key: dev,
-    mqttTopic: `devices/${dev}`,
-    clientId: dev,
-    username: '',
-    qos: 1,
-    retain: false,
-    envelope: false,
-    ingestTs: Date.now(),
-    deviceSeq: store.nextDeviceSeq(dev),
-    payload: Buffer.from(`${dev}:${n}`),
+function append(
+  store: Store,
+  dev: string,
+  n: number,
+  o: { kafkaTopic?: string; envelope?: boolean; username?: string; payload?: Buffer } = {},
+): Promise<void> {
+  const to = store.outbox.destination({
+    class: 'default',
+    kafkaTopic: o.kafkaTopic ?? 't',
+    key: (m) => m.clientId,
+    envelope: o.envelope ?? false,
   });
-  return new Promise((resolve, reject) =>
-    store.ingest({
-      appends: [{ lane, seq: store.nextSeq(), value }],
-      journal: [],
-      cb: (e) => (e ? reject(e) : resolve()),
-    }),
-  );
+  const msg = {
+    topic: `devices/${dev}`,
+    payload: o.payload ?? Buffer.from(`${dev}:${n}`),
+    qos: 1 as const,
+    clientId: dev,
+    username: o.username,
+  };
+  return new Promise((resolve, reject) => store.outbox.append(msg, [to], {}, (e) => (e ? reject(e) : resolve())));
 }
 
-it('delivers in order with headers, keeps records through failures, then empties the lane', async () => {
-  MemorySink.sent = [];
+const backlog = (store: Store): number => store.outbox.class('default')!.count;
+
+it('delivers in order with headers, keeps records through failures, then empties the class', async () => {
+  MemorySink.reset();
   MemorySink.failNext = 3;
-  MemorySink.connects = 0;
   const { store, fwd } = await setup();
   for (let i = 0; i < 50; i++) await append(store, `d${i % 3}`, i);
   fwd.start();
-  await waitFor('a failure reported', () => fwd.state === 'down' || MemorySink.failNext === 0, 5000, 5);
-  await waitFor('lane emptied', () => store.lane('default')!.count === 0, 10_000, 10);
+  await expect.poll(() => backlog(store), { timeout: 10_000 }).toBe(0);
   expect(MemorySink.connects).toBeGreaterThanOrEqual(4); // a fresh producer after each failure
   expect(fwd.state).toBe('up');
   expect(MemorySink.sent.map((r) => r.value.toString())).toEqual(
@@ -114,50 +127,40 @@ it('delivers in order with headers, keeps records through failures, then empties
 });
 
 it('a record appended while the link is down waits on disk and goes out after recovery', async () => {
-  MemorySink.sent = [];
+  MemorySink.reset();
   MemorySink.failNext = 1_000_000;
   const { store, fwd } = await setup();
+  const errors: Error[] = [];
+  fwd.on('sendError', (e) => errors.push(e));
   fwd.start();
   for (let i = 0; i < 5; i++) await append(store, 'd', i);
-  await waitFor('link down', () => fwd.state === 'down', 5000, 5);
-  expect(store.lane('default')!.count).toBe(5);
+  await expect.poll(() => fwd.state, { timeout: 5000 }).toBe('down');
+  expect(backlog(store)).toBe(5);
+  expect(errors[0]).toMatchObject({ code: 'GW_ERR_KAFKA' });
   MemorySink.failNext = 0;
-  await waitFor('drained', () => store.lane('default')!.count === 0, 5000, 5);
+  await expect.poll(() => backlog(store), { timeout: 5000 }).toBe(0);
   expect(MemorySink.sent).toHaveLength(5);
 });
 
 it('envelope format: the value is the EMQX-style JSON with the base64 payload', async () => {
-  MemorySink.sent = [];
-  MemorySink.failNext = 0;
+  MemorySink.reset();
   const { store, fwd } = await setup();
-  const lane = store.lane('default')!;
-  const value = encodeRecord({
+  const clock = vi.spyOn(Date, 'now').mockReturnValue(1_790_000_000_000);
+  const appended = append(store, 'lock-9', 0, {
     kafkaTopic: 'message_state',
-    key: 'lock-9',
-    mqttTopic: 'devices/lock-9/state',
-    clientId: 'lock-9',
-    username: 'locks',
-    qos: 1,
-    retain: false,
     envelope: true,
-    ingestTs: 1_790_000_000_000,
-    deviceSeq: 1,
+    username: 'locks',
     payload: Buffer.from('{"locked":true}'),
   });
-  await new Promise<void>((resolve, reject) =>
-    store.ingest({
-      appends: [{ lane, seq: store.nextSeq(), value }],
-      journal: [],
-      cb: (e) => (e ? reject(e) : resolve()),
-    }),
-  );
+  clock.mockRestore();
+  await appended;
   fwd.start();
-  await waitFor('sent', () => MemorySink.sent.length === 1, 5000, 5);
+  await expect.poll(() => MemorySink.sent.length, { timeout: 5000 }).toBe(1);
   const env = JSON.parse(MemorySink.sent[0]!.value.toString()) as Record<string, unknown>;
   expect(env).toEqual({
     client_id: 'lock-9',
     username: 'locks',
-    topic: 'devices/lock-9/state',
+    topic: 'devices/lock-9',
     payload: Buffer.from('{"locked":true}').toString('base64'),
     qos: 1,
     node: 'gw-1',
@@ -166,17 +169,42 @@ it('envelope format: the value is the EMQX-style JSON with the base64 payload', 
   expect(MemorySink.sent[0]!.topic).toBe('message_state');
 });
 
-it('a batch Kafka refuses as too large is split until it goes through: the lane never stalls', async () => {
-  MemorySink.sent = [];
-  MemorySink.failNext = 0;
+it('a batch Kafka refuses as too large is split until it goes through: the class never stalls', async () => {
+  MemorySink.reset();
   MemorySink.maxBatch = 2;
-  try {
-    const { store, fwd } = await setup();
-    for (let i = 0; i < 20; i++) await append(store, 'd', i);
-    fwd.start();
-    await waitFor('drained', () => store.lane('default')!.count === 0, 10_000, 5);
-    expect(MemorySink.sent.map((r) => r.value.toString())).toEqual(Array.from({ length: 20 }, (_, i) => `d:${i}`));
-  } finally {
-    MemorySink.maxBatch = Number.POSITIVE_INFINITY;
-  }
+  const { store, fwd } = await setup();
+  for (let i = 0; i < 20; i++) await append(store, 'd', i);
+  fwd.start();
+  await expect.poll(() => backlog(store), { timeout: 10_000 }).toBe(0);
+  expect(MemorySink.sent.map((r) => r.value.toString())).toEqual(Array.from({ length: 20 }, (_, i) => `d:${i}`));
+  // 7 refused, halved to 3, refused, halved to 1: sent; then doubled back up to what Kafka takes.
+  expect(MemorySink.batches.slice(0, 3)).toEqual([7, 3, 1]);
+});
+
+it.each([
+  ['a transient error (GW_ERR_KAFKA)', () => new GatewayError('GW_ERR_KAFKA', 'broker not available')],
+  ['an error without a code', () => new Error('connection reset')],
+])('%s retries the same batch, not a smaller one', async (_what, failWith) => {
+  MemorySink.reset();
+  MemorySink.failWith = failWith;
+  MemorySink.failNext = 3;
+  const { store, fwd } = await setup();
+  for (let i = 0; i < 20; i++) await append(store, 'd', i);
+  fwd.start();
+  await expect.poll(() => backlog(store), { timeout: 10_000 }).toBe(0);
+  expect(MemorySink.batches).toEqual([7, 7, 7, 7, 7, 6]);
+  expect(MemorySink.sent.map((r) => r.value.toString())).toEqual(Array.from({ length: 20 }, (_, i) => `d:${i}`));
+});
+
+it('each listener of an event gets it: metrics and a second subscriber both see a forwarded batch', async () => {
+  MemorySink.reset();
+  const { store, fwd } = await setup();
+  const seen: string[] = [];
+  fwd.on('forwarded', (cls, n) => seen.push(`a:${cls}:${n}`));
+  fwd.on('forwarded', (cls, n) => seen.push(`b:${cls}:${n}`));
+  for (let i = 0; i < 3; i++) await append(store, 'd', i);
+  fwd.start();
+  await expect.poll(() => backlog(store), { timeout: 5000 }).toBe(0);
+  expect(seen).toEqual(['a:default:3', 'b:default:3']);
+  expect(fwd.health()).toMatchObject({ state: 'up', link: 'up', configured: true, forwarded: 3 });
 });
