@@ -123,8 +123,10 @@ async function main(argv: string[]): Promise<void> {
     .use((g) =>
       g.config.downlink.enabled && g.kafka.brokers.length > 0
         ? new Downlink({
+            client: g.config.kafka.client,
             brokers: g.config.kafka.brokers,
             clientId: g.config.kafka.clientId,
+            requestTimeoutMs: g.config.kafka.requestTimeoutMs,
             groupId: g.config.downlink.groupId,
             topics: g.config.downlink.topics,
             mqttTopic: g.config.downlink.mqttTopic,

@@ -2,23 +2,27 @@
 // consumer offset is committed only after the broker took the message (for a persistent session that means it is in
 // the session's offline queue in LevelDB), so a crash re-delivers rather than loses: at-least-once downward too.
 // Record: key = device id; value = payload; optional header `mqtt.topic` overrides the topic template.
-import { type Consumer, Kafka, logLevel, type SASLOptions } from 'kafkajs';
+// The Kafka client is the KafkaSource of `kafka.client` (cloud-sync/sources/), the same library as the forwarder's sink.
 import type { Logger } from 'pino';
 import { Counter, Gauge, Registry } from 'prom-client';
+import { Backoff } from '../gateway/backoff.ts';
 import type { GatewayBus } from '../gateway/bus.ts';
-import type { KafkaConnection } from './kafka-connection.ts';
-import { quietNegativeTimeouts } from './kafkajs-timers.ts';
+import type { Part } from '../gateway/part.ts';
+import type { KafkaClientOptions } from './kafka-connection.ts';
 import { HEADER } from './record.ts';
+import { createSource, type KafkaSource, type SourceName, type SourceRecord } from './sources/index.ts';
 
 /**
  * The consumer's session: a gateway that was killed (SIGKILL, power cut) leaves its member in the group until the
- * session expires, and a restarted gateway gets no partitions before that. kafkajs 2.2 has no static membership
+ * session expires, and a restarted gateway gets no partitions before that. The gateway uses no static membership
  * (group.instance.id), so the session is kept short instead: 6 s is Kafka's default group.min.session.timeout.ms.
  */
 const SESSION_TIMEOUT_MS = 6000;
 const HEARTBEAT_INTERVAL_MS = 1000;
 /** How long the coordinator waits for members to rejoin a rebalance; a dead one is gone after its session anyway. */
 const REBALANCE_TIMEOUT_MS = 10_000;
+/** Between attempts to reach Kafka (or to restart a consumer that stopped). */
+const RETRY = { initialMs: 5000, maxMs: 5000 };
 
 type State = 'stopped' | 'connecting' | 'up' | 'down';
 const STATES: readonly State[] = ['stopped', 'connecting', 'up', 'down'];
@@ -75,26 +79,23 @@ class DownlinkMetrics {
   }
 }
 
-export interface DownlinkOptions {
-  brokers: readonly string[];
-  clientId: string;
+export interface DownlinkOptions extends KafkaClientOptions {
+  /** `kafka.client`: the library of the consumer, as of the forwarder's producer. */
+  client: SourceName;
   groupId: string;
   topics: readonly string[];
   mqttTopic: string;
   qos: 0 | 1 | 2;
-  /** TLS and SASL from kafkaConnection() (cloud-sync/kafka-connection.ts), as the forwarder's sinks get them. */
-  tls: KafkaConnection['tls'];
-  sasl: KafkaConnection['sasl'];
   bus: GatewayBus;
   log: Logger;
   /** Where the `gateway_downlink_*` metrics are registered; a private registry when absent. */
   metrics?: Registry;
 }
 
-export class Downlink {
+export class Downlink implements Part {
   readonly name = 'downlink';
   private readonly o: DownlinkOptions;
-  private consumer: Consumer | undefined;
+  private source: KafkaSource | undefined;
   private readonly m: DownlinkMetrics;
   #state: State = 'stopped';
   delivered = 0;
@@ -104,6 +105,7 @@ export class Downlink {
   lastErrorAt = 0;
   lastDeliveredAt = 0;
   private retry: NodeJS.Timeout | undefined;
+  private readonly backoff = new Backoff(RETRY);
   private stopping = false;
 
   constructor(o: DownlinkOptions) {
@@ -130,68 +132,71 @@ export class Downlink {
   start(): void {
     this.stopping = false;
     // Kafka may be unreachable at boot: connect in the background and retry, never block the gateway's start.
-    this.connect();
+    void this.connect();
   }
 
-  private connect(): void {
-    quietNegativeTimeouts();
+  private async connect(): Promise<void> {
     this.state = 'connecting';
-    const kafka = new Kafka({
-      clientId: `${this.o.clientId}-downlink`,
-      brokers: [...this.o.brokers],
-      ssl: this.o.tls ?? false,
-      ...(this.o.sasl ? { sasl: this.o.sasl as SASLOptions } : {}),
-      connectionTimeout: 5000,
-      logLevel: logLevel.NOTHING,
-      retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 10_000 },
+    const o = this.o;
+    const source = await createSource(o.client, {
+      brokers: o.brokers,
+      clientId: `${o.clientId}-downlink`,
+      requestTimeoutMs: o.requestTimeoutMs,
+      tls: o.tls,
+      sasl: o.sasl,
+      groupId: o.groupId,
+      topics: o.topics,
+      // A new group starts at the end of the topics: a gateway's first start must not replay old commands (think
+      // "unlock"). From then on the committed offsets carry commands sent while the gateway was down.
+      startAt: 'latest',
+      sessionTimeoutMs: SESSION_TIMEOUT_MS,
+      heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
+      rebalanceTimeoutMs: REBALANCE_TIMEOUT_MS,
+      log: o.log,
     });
-    const consumer = kafka.consumer({
-      groupId: this.o.groupId,
-      allowAutoTopicCreation: true,
-      sessionTimeout: SESSION_TIMEOUT_MS,
-      heartbeatInterval: HEARTBEAT_INTERVAL_MS,
-      rebalanceTimeout: REBALANCE_TIMEOUT_MS,
-    });
-    this.consumer = consumer;
+    if (this.stopping) return;
+    this.source = source;
     // Commands only flow once the group has partitions; health says `up` from then on.
     // An error from before (e.g. "This server does not host this topic-partition" while a new topic is created) is
     // over once the group is joined: health shows the current state, not history.
-    consumer.on(consumer.events.GROUP_JOIN, () => {
+    source.on('up', () => {
       this.state = 'up';
       this.lastError = '';
+      this.backoff.reset();
     });
-    consumer.on(consumer.events.CRASH, (e) => {
-      this.fail(String(e.payload.error?.message ?? e.payload.error));
+    source.on('down', (err) => this.fail(err.message));
+    source.on('crash', (err) => {
+      this.fail(err.message);
+      this.o.log.warn({ err: this.lastError }, 'downlink consumer stopped; retrying');
+      this.restart(source);
     });
-    const run = async (): Promise<void> => {
-      await consumer.connect();
-      // A new group starts at the end of the topics: a gateway's first start must not replay old commands (think
-      // "unlock"). From then on the committed offsets carry commands sent while the gateway was down.
-      await consumer.subscribe({ topics: [...this.o.topics], fromBeginning: false });
-      await consumer.run({
-        autoCommit: false,
-        eachMessage: async ({ topic, partition, message }) => {
-          await this.deliver(message.key, message.value, message.headers?.[HEADER.topic]);
-          await consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
-        },
-      });
-      this.o.log.info({ topics: this.o.topics }, 'downlink consuming cloud commands');
-    };
-    run().catch((err: unknown) => {
+    try {
+      // A record whose publish failed is not committed: the restarted consumer hands it over again.
+      await source.start((r) => this.deliver(r));
+      this.o.log.info({ topics: o.topics }, 'downlink consuming cloud commands');
+    } catch (err) {
       this.fail((err as Error).message);
       this.o.log.warn({ err: this.lastError }, 'downlink cannot reach Kafka; retrying');
-      consumer.disconnect().catch(() => {});
-      if (!this.stopping) this.retry = setTimeout(() => this.connect(), 5000);
-    });
+      this.restart(source);
+    }
   }
 
-  private async deliver(
-    key: Buffer | null,
-    value: Buffer | null,
-    topicHeader: Buffer | string | (Buffer | string)[] | undefined,
-  ): Promise<void> {
-    const device = key?.toString() ?? '';
-    const header = Array.isArray(topicHeader) ? topicHeader[0] : topicHeader;
+  /** Drops `source` and, unless stopping, connects a new consumer after a pause. */
+  private restart(source: KafkaSource): void {
+    if (this.source !== source) return;
+    this.source = undefined;
+    source.removeAllListeners();
+    const stopped = source.stop().catch(() => {});
+    if (this.stopping) return;
+    const delay = this.backoff.next();
+    this.retry = setTimeout(() => {
+      void stopped.then(() => (this.stopping ? undefined : this.connect()));
+    }, delay);
+  }
+
+  private async deliver(r: SourceRecord): Promise<void> {
+    const device = r.key?.toString() ?? '';
+    const header = r.headers[HEADER.topic];
     // biome-ignore lint/suspicious/noTemplateCurlyInString: `${key}` is the config's placeholder, not a template.
     const topic = header ? header.toString() : this.o.mqttTopic.replaceAll('${key}', device);
     if (!topic || topic.includes('#') || topic.includes('+') || (!header && !device)) {
@@ -203,11 +208,11 @@ export class Downlink {
     }
     try {
       await this.o.bus.publish(
-        { topic, payload: value ?? Buffer.alloc(0), qos: this.o.qos, clientId: '$cloud' },
+        { topic, payload: r.value ?? Buffer.alloc(0), qos: this.o.qos, clientId: '$cloud' },
         { toRoutes: false },
       );
     } catch (err) {
-      // Not committed: kafkajs hands the record over again.
+      // Not committed: the record is handed over again.
       this.m.failed.inc({ reason: (err as { code?: string }).code ?? 'error' });
       throw err;
     }
@@ -221,7 +226,7 @@ export class Downlink {
     }
   }
 
-  health(): Record<string, unknown> {
+  health(): { state: State; [key: string]: unknown } {
     return {
       state: this.state,
       delivered: this.delivered,
@@ -235,7 +240,10 @@ export class Downlink {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.retry) clearTimeout(this.retry);
-    await this.consumer?.disconnect().catch(() => {});
+    const source = this.source;
+    this.source = undefined;
+    source?.removeAllListeners();
+    await source?.stop().catch(() => {});
     this.state = 'stopped';
   }
 }
