@@ -1,86 +1,146 @@
-// Chaos scenario files (YAML): the load to run, the timed faults, and the verify settings. Every problem is reported
-// at once, each with its path, like the gateway's own config.
+// Chaos scenario files (YAML): the load to run, the timed faults, and the verify settings. One TypeBox schema
+// validates the file and gives the Scenario type; every problem is reported at once, one line each with its path,
+// like the gateway's own config. Checks the schema cannot express (what a step needs) are in stepProblems.
 import { readFile } from 'node:fs/promises';
+import { type Static, type StaticDecode, Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 import { parse } from 'yaml';
 import { PROFILE_NAMES, type ProfileName } from '../profiles/index.ts';
+import { schemaProblems } from './schema-problems.ts';
 
-export const ACTIONS = [
-  'kafka-stop',
-  'kafka-start',
-  'kafka-kill',
-  'gateway-kill',
-  'gateway-stop',
-  'gateway-start',
-  'blackhole',
-  'latency',
-  'restore',
-  'uplink-blackhole',
-  'uplink-latency',
-  'uplink-bandwidth',
-  'uplink-netem',
-  'uplink-restore',
-  'disk-full',
-  'disk-free',
-] as const;
+const ActionLiterals = Type.Union([
+  Type.Literal('kafka-stop'),
+  Type.Literal('kafka-start'),
+  Type.Literal('kafka-kill'),
+  Type.Literal('gateway-kill'),
+  Type.Literal('gateway-stop'),
+  Type.Literal('gateway-start'),
+  Type.Literal('blackhole'),
+  Type.Literal('latency'),
+  Type.Literal('restore'),
+  Type.Literal('uplink-blackhole'),
+  Type.Literal('uplink-latency'),
+  Type.Literal('uplink-bandwidth'),
+  Type.Literal('uplink-netem'),
+  Type.Literal('uplink-restore'),
+  Type.Literal('disk-full'),
+  Type.Literal('disk-free'),
+]);
+export const ACTIONS = ActionLiterals.anyOf.map((l) => l.const);
+const ActionSchema = Type.Union(ActionLiterals.anyOf, { errorMessage: `one of ${ACTIONS.join('|')}` });
 export type Action = (typeof ACTIONS)[number];
 
-export interface Step {
-  /** Seconds after the load started. */
-  at: number;
-  do: Action;
-  /** For blackhole/latency: seconds until the link is restored; for gateway-kill: seconds until restart (default 0). */
-  for?: number;
-  /** For latency, uplink-latency, uplink-netem: ms added. */
-  ms?: number;
-  /** For uplink-netem: percent of packets lost. */
-  loss?: number;
-  /** For uplink-bandwidth: the cap in kbit/s. */
-  kbit?: number;
-}
+/** A number >= min; the message says `(required)` when the key has no default. */
+const Num = (min: number, options: { default?: number; required?: boolean; description?: string } = {}) =>
+  Type.Number({
+    minimum: min,
+    ...options,
+    errorMessage: `expected a number >= ${min}${options.required ? ' (required)' : ''}`,
+  });
 
-export interface Scenario {
-  name: string;
-  /** Start a local Kafka from the harness (needed for kafka-* steps), or use these brokers. */
-  kafka: { local: true } | { brokers: string[] };
-  /**
-   * relay: devices reach the gateway through a fault relay on loopback (device-link faults only).
-   * namespace: the gateway runs in a network namespace of its own with veth links for the devices and for its Kafka
-   * uplink, so uplink-* faults are real link faults (needs root).
-   */
-  network: 'relay' | 'namespace';
-  gateway: { env: Record<string, string>; configYaml?: string };
-  /** The gateway's data dir on a tmpfs of this size, so disk-full can fill it (needs root). */
-  disk?: { sizeMb: number };
-  fleet: {
-    devices: number;
-    profiles: ProfileName[];
-    duration: number;
-    interval?: number;
-    qos: 0 | 1 | 2;
-    inflight: number;
-    offline: number;
-    churn: number;
-  };
-  steps: Step[];
-  verify: { topics: string[]; timeout: number };
-}
+const StepSchema = Type.Object(
+  {
+    at: Num(0, { required: true, description: 'seconds after the load started' }),
+    do: ActionSchema,
+    for: Type.Optional(
+      Num(0, {
+        description: 'blackhole/latency/uplink-*/disk-full: seconds until undone; gateway-kill: until restart',
+      }),
+    ),
+    ms: Type.Optional(Num(0, { description: 'latency, uplink-latency, uplink-netem: ms added' })),
+    loss: Type.Optional(Num(0, { description: 'uplink-netem: percent of packets lost' })),
+    kbit: Type.Optional(Num(1, { description: 'uplink-bandwidth: the cap in kbit/s' })),
+  },
+  { additionalProperties: false, errorMessage: 'expected a mapping' },
+);
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** Start a local Kafka from the harness (needed for kafka-* steps), or use these brokers. */
+const KafkaSchema = Type.Transform(
+  Type.Union([Type.Literal('local'), Type.Object({ brokers: Type.Array(Type.String()) })], {
+    default: 'local',
+    errorMessage: '"local" or { brokers: [host:port, …] }',
+  }),
+)
+  .Decode((k): { local: true } | { brokers: string[] } => (k === 'local' ? { local: true } : k))
+  .Encode((k) => ('local' in k ? 'local' : k));
 
-function num(o: Obj, key: string, path: string, problems: string[], def?: number, min = 0): number {
-  const v = o[key];
-  if (v === undefined && def !== undefined) return def;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min) {
-    problems.push(`${path}.${key}: expected a number >= ${min}${def === undefined ? ' (required)' : ''}`);
-    return def ?? 0;
-  }
-  return v;
-}
+/** Any GATEWAY_* settings; values that are not text are given as JSON. */
+const EnvSchema = Type.Transform(
+  Type.Record(Type.String(), Type.Unknown(), { default: {}, errorMessage: 'expected a mapping' }),
+)
+  .Decode((env) =>
+    Object.fromEntries(Object.entries(env).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)])),
+  )
+  .Encode((env): Record<string, unknown> => env);
 
-function unknownKeys(o: Obj, allowed: string[], path: string, problems: string[]): void {
-  for (const k of Object.keys(o)) if (!allowed.includes(k)) problems.push(`${path}.${k}: unknown key`);
-}
+// A tuple of literals (not a mapped list), so the decoded type keeps the names; checked against ProfileName below.
+const ProfileSchema = Type.Union([
+  Type.Literal('door-lock'),
+  Type.Literal('vehicle'),
+  Type.Literal('factory-sensor'),
+  Type.Literal('logistics-tracker'),
+]);
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Assert<T extends true> = T;
+/** Fails to compile when a profile is added or renamed without the schema. */
+export type ProfileSchemaMatches = Assert<Same<Static<typeof ProfileSchema>, ProfileName>>;
+
+const FleetSchema = Type.Object(
+  {
+    profiles: Type.Array(ProfileSchema, {
+      default: [...PROFILE_NAMES],
+      errorMessage: `a list of ${PROFILE_NAMES.join('|')}`,
+    }),
+    qos: Type.Union([Type.Literal(0), Type.Literal(1), Type.Literal(2)], { default: 1, errorMessage: '0, 1 or 2' }),
+    devices: Num(1, { default: 20 }),
+    duration: Num(1, { default: 60, description: 'seconds' }),
+    inflight: Num(1, { default: 5 }),
+    offline: Num(0, { default: 0, description: "scale of the profiles' offline periods" }),
+    churn: Num(0, { default: 0 }),
+    interval: Type.Optional(Num(1, { description: 'ms between ticks per device' })),
+  },
+  { additionalProperties: false, default: {}, errorMessage: 'expected a mapping' },
+);
+
+export const ScenarioSchema = Type.Object(
+  {
+    name: Type.String({ default: 'chaos', errorMessage: 'expected a string' }),
+    /** The gateway's data dir on a tmpfs of this size, so disk-full can fill it (needs root). */
+    disk: Type.Optional(
+      Type.Object(
+        { size_mb: Num(8, { required: true }) },
+        { additionalProperties: false, errorMessage: 'expected { size_mb: <number> }' },
+      ),
+    ),
+    /**
+     * relay: devices reach the gateway through a fault relay on loopback (device-link faults only).
+     * namespace: the gateway runs in a network namespace of its own with veth links for the devices and for its
+     * Kafka uplink, so uplink-* faults are real link faults (needs root).
+     */
+    network: Type.Union([Type.Literal('relay'), Type.Literal('namespace')], {
+      default: 'relay',
+      errorMessage: 'relay or namespace',
+    }),
+    kafka: KafkaSchema,
+    gateway: Type.Object(
+      { env: EnvSchema, config: Type.Optional(Type.String({ errorMessage: 'expected YAML text' })) },
+      { additionalProperties: false, default: {}, errorMessage: 'expected a mapping' },
+    ),
+    fleet: FleetSchema,
+    steps: Type.Array(StepSchema, { default: [], errorMessage: 'expected a list' }),
+    verify: Type.Object(
+      {
+        topics: Type.Array(Type.String(), { default: ['edge.uplink'], errorMessage: 'a list of Kafka topics' }),
+        timeout: Num(1, { default: 60, description: 'seconds without new records before giving up' }),
+      },
+      { additionalProperties: false, default: {}, errorMessage: 'expected a mapping' },
+    ),
+  },
+  { additionalProperties: false, errorMessage: 'the scenario must be a YAML mapping' },
+);
+
+export type Scenario = StaticDecode<typeof ScenarioSchema>;
+export type Step = Scenario['steps'][number];
 
 export class ScenarioError extends Error {
   readonly code = 'SIM_ERR_SCENARIO';
@@ -91,120 +151,101 @@ export class ScenarioError extends Error {
   }
 }
 
+/** Keys a step's action reads besides at, do and for: 0 = defaults to 0, 'required' = must be given. */
+const STEP_KEYS: Partial<Record<Action, Partial<Record<'ms' | 'loss' | 'kbit', 0 | 'required'>>>> = {
+  latency: { ms: 'required' },
+  'uplink-latency': { ms: 'required' },
+  'uplink-netem': { ms: 0, loss: 0 },
+  'uplink-bandwidth': { kbit: 'required' },
+};
+
+const isAction = (v: unknown): v is Action => ACTIONS.some((a) => a === v);
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+interface StepContext {
+  disk: boolean;
+  network: unknown;
+  kafka: unknown;
+  duration: number;
+}
+
+/** What a step needs that its own keys cannot say: a disk, the namespace, a local Kafka, a time inside the run. */
+function stepProblems(s: unknown, path: string, c: StepContext): string[] {
+  if (!isObj(s) || !isAction(s.do)) return [];
+  const action = s.do;
+  const out: string[] = [];
+  for (const [key, rule] of Object.entries(STEP_KEYS[action] ?? {})) {
+    if (rule === 'required' && s[key] === undefined) {
+      out.push(`${path}.${key}: expected a number >= ${key === 'kbit' ? 1 : 0} (required)`);
+    }
+  }
+  if (action.startsWith('disk-') && !c.disk) out.push(`${path}.do: ${action} needs disk: { size_mb: … }`);
+  if (action.startsWith('uplink-') && c.network !== 'namespace') {
+    out.push(`${path}.do: ${action} needs network: namespace`);
+  }
+  if (action.startsWith('kafka-') && c.kafka !== 'local') out.push(`${path}.do: ${action} needs kafka: local`);
+  if (typeof s.at === 'number' && s.at > c.duration) {
+    out.push(`${path}.at: after the fleet stops (duration ${c.duration} s)`);
+  }
+  return out;
+}
+
+/** Where a problem's path sorts: the file's key order, steps by index, so the list reads like the file. */
+function problemOrder(problem: string): [number, number] {
+  const keys = Object.keys(ScenarioSchema.properties);
+  const m = /^(\w+)(?:\[(\d+)\])?/.exec(problem);
+  const top = m?.[1] ?? '';
+  return [top === 'scenario' ? -1 : keys.indexOf(top), Number(m?.[2] ?? 0)];
+}
+
+function allProblems(value: unknown): string[] {
+  const problems = schemaProblems(ScenarioSchema, value);
+  if (isObj(value) && Array.isArray(value.steps)) {
+    const fleet = isObj(value.fleet) ? value.fleet : {};
+    const c: StepContext = {
+      disk: isObj(value.disk),
+      network: value.network,
+      kafka: value.kafka,
+      duration: typeof fleet.duration === 'number' ? fleet.duration : 60,
+    };
+    for (const [i, s] of value.steps.entries()) problems.push(...stepProblems(s, `steps[${i}]`, c));
+  }
+  return problems
+    .map((p, i) => ({ p, i, o: problemOrder(p) }))
+    .sort((a, b) => a.o[0] - b.o[0] || a.o[1] - b.o[1] || a.i - b.i)
+    .map((x) => x.p);
+}
+
+/** The keys the step's action reads, with their defaults; other keys of the step are dropped. */
+function normaliseStep(s: Step): Step {
+  const keys = STEP_KEYS[s.do] ?? {};
+  const pick = (k: 'ms' | 'loss' | 'kbit', v: number | undefined): { [key: string]: number } => {
+    const n = keys[k] === undefined ? undefined : (v ?? (keys[k] === 0 ? 0 : undefined));
+    return n === undefined ? {} : { [k]: n };
+  };
+  return {
+    at: s.at,
+    do: s.do,
+    ...(s.for !== undefined ? { for: s.for } : {}),
+    ...pick('ms', s.ms),
+    ...pick('loss', s.loss),
+    ...pick('kbit', s.kbit),
+  };
+}
+
 export function parseScenario(text: string): Scenario {
-  const problems: string[] = [];
   let raw: unknown;
   try {
     raw = parse(text);
   } catch (err) {
-    throw new ScenarioError([`not YAML: ${(err as Error).message}`]);
+    throw new ScenarioError([`not YAML: ${err instanceof Error ? err.message : String(err)}`]);
   }
   if (!isObj(raw)) throw new ScenarioError(['the scenario must be a YAML mapping']);
-  unknownKeys(raw, ['name', 'kafka', 'network', 'gateway', 'disk', 'fleet', 'steps', 'verify'], 'scenario', problems);
-  let disk: Scenario['disk'];
-  if (raw.disk !== undefined) {
-    if (!isObj(raw.disk)) problems.push('disk: expected { size_mb: <number> }');
-    else {
-      unknownKeys(raw.disk, ['size_mb'], 'disk', problems);
-      disk = { sizeMb: num(raw.disk, 'size_mb', 'disk', problems, undefined, 8) };
-    }
-  }
-  const network = raw.network ?? 'relay';
-  if (network !== 'relay' && network !== 'namespace') problems.push('network: relay or namespace');
-
-  let kafka: Scenario['kafka'] = { local: true };
-  if (raw.kafka !== undefined && raw.kafka !== 'local') {
-    if (isObj(raw.kafka) && Array.isArray(raw.kafka.brokers) && raw.kafka.brokers.every((b) => typeof b === 'string')) {
-      kafka = { brokers: raw.kafka.brokers as string[] };
-    } else problems.push('kafka: "local" or { brokers: [host:port, …] }');
-  }
-
-  const gw = isObj(raw.gateway) ? raw.gateway : {};
-  if (raw.gateway !== undefined && !isObj(raw.gateway)) problems.push('gateway: expected a mapping');
-  unknownKeys(gw, ['env', 'config'], 'gateway', problems);
-  const env: Record<string, string> = {};
-  if (gw.env !== undefined) {
-    if (!isObj(gw.env)) problems.push('gateway.env: expected a mapping');
-    else for (const [k, v] of Object.entries(gw.env)) env[k] = typeof v === 'string' ? v : JSON.stringify(v);
-  }
-  if (gw.config !== undefined && typeof gw.config !== 'string') problems.push('gateway.config: expected YAML text');
-
-  const f = isObj(raw.fleet) ? raw.fleet : {};
-  unknownKeys(
-    f,
-    ['devices', 'profiles', 'duration', 'interval', 'qos', 'inflight', 'offline', 'churn'],
-    'fleet',
-    problems,
-  );
-  let profiles: ProfileName[] = [...PROFILE_NAMES];
-  if (f.profiles !== undefined) {
-    if (!Array.isArray(f.profiles) || !f.profiles.every((p) => PROFILE_NAMES.includes(p as ProfileName))) {
-      problems.push(`fleet.profiles: a list of ${PROFILE_NAMES.join('|')}`);
-    } else profiles = f.profiles as ProfileName[];
-  }
-  const qos = num(f, 'qos', 'fleet', problems, 1);
-  if (![0, 1, 2].includes(qos)) problems.push('fleet.qos: 0, 1 or 2');
-  const fleet: Scenario['fleet'] = {
-    devices: num(f, 'devices', 'fleet', problems, 20, 1),
-    profiles,
-    duration: num(f, 'duration', 'fleet', problems, 60, 1),
-    qos: qos as 0 | 1 | 2,
-    inflight: num(f, 'inflight', 'fleet', problems, 5, 1),
-    offline: num(f, 'offline', 'fleet', problems, 0),
-    churn: num(f, 'churn', 'fleet', problems, 0),
-    ...(f.interval !== undefined ? { interval: num(f, 'interval', 'fleet', problems, 1000, 1) } : {}),
-  };
-
-  const steps: Step[] = [];
-  if (raw.steps !== undefined && !Array.isArray(raw.steps)) problems.push('steps: expected a list');
-  for (const [i, s] of (Array.isArray(raw.steps) ? raw.steps : []).entries()) {
-    const path = `steps[${i}]`;
-    if (!isObj(s)) {
-      problems.push(`${path}: expected a mapping`);
-      continue;
-    }
-    unknownKeys(s, ['at', 'do', 'for', 'ms', 'loss', 'kbit'], path, problems);
-    if (!ACTIONS.includes(s.do as Action)) {
-      problems.push(`${path}.do: one of ${ACTIONS.join('|')}`);
-      continue;
-    }
-    const step: Step = { at: num(s, 'at', path, problems), do: s.do as Action };
-    if (s.for !== undefined) step.for = num(s, 'for', path, problems);
-    if (step.do === 'latency' || step.do === 'uplink-latency' || step.do === 'uplink-netem') {
-      step.ms = num(s, 'ms', path, problems, step.do === 'uplink-netem' ? 0 : undefined);
-    }
-    if (step.do === 'uplink-netem') step.loss = num(s, 'loss', path, problems, 0);
-    if (step.do === 'uplink-bandwidth') step.kbit = num(s, 'kbit', path, problems, undefined, 1);
-    if (step.do.startsWith('disk-') && !disk) problems.push(`${path}.do: ${step.do} needs disk: { size_mb: … }`);
-    if (step.do.startsWith('uplink-') && network !== 'namespace') {
-      problems.push(`${path}.do: ${step.do} needs network: namespace`);
-    }
-    if (step.do.startsWith('kafka-') && !('local' in kafka)) problems.push(`${path}.do: ${step.do} needs kafka: local`);
-    if (step.at > fleet.duration) problems.push(`${path}.at: after the fleet stops (duration ${fleet.duration} s)`);
-    steps.push(step);
-  }
-  steps.sort((a, b) => a.at - b.at);
-
-  const v = isObj(raw.verify) ? raw.verify : {};
-  unknownKeys(v, ['topics', 'timeout'], 'verify', problems);
-  let topics = ['edge.uplink'];
-  if (v.topics !== undefined) {
-    if (!Array.isArray(v.topics) || !v.topics.every((t) => typeof t === 'string')) {
-      problems.push('verify.topics: a list of Kafka topics');
-    } else topics = v.topics as string[];
-  }
-  const timeout = num(v, 'timeout', 'verify', problems, 60, 1);
+  const value = Value.Default(ScenarioSchema, raw);
+  const problems = allProblems(value);
   if (problems.length) throw new ScenarioError(problems);
-  return {
-    name: typeof raw.name === 'string' ? raw.name : 'chaos',
-    kafka,
-    network: network as Scenario['network'],
-    ...(disk ? { disk } : {}),
-    gateway: { env, ...(typeof gw.config === 'string' ? { configYaml: gw.config } : {}) },
-    fleet,
-    steps,
-    verify: { topics, timeout },
-  };
+  const sc = Value.Decode(ScenarioSchema, value);
+  return { ...sc, steps: sc.steps.map(normaliseStep).sort((a, b) => a.at - b.at) };
 }
 
 export async function loadScenario(path: string): Promise<Scenario> {

@@ -1,6 +1,6 @@
 // The timed steps of a chaos scenario, acting on the rig (Kafka, gateway, links).
-import type { ChaosRig } from './run.ts';
-import type { Step } from './scenario.ts';
+import type { ChaosRig } from './rig.ts';
+import type { Action, Step } from './scenario.ts';
 
 async function waitUntil(at: number): Promise<void> {
   const ms = at - Date.now();
@@ -15,106 +15,144 @@ async function restoreUplink(rig: ChaosRig): Promise<void> {
   }
 }
 
-/** Runs one step; returns the undo to run after `for` seconds, if the step has one. */
-async function apply(
-  s: Step,
-  rig: ChaosRig,
-  mark: (label: string) => void,
-): Promise<(() => Promise<void>) | undefined> {
-  const ns = rig.netns;
-  switch (s.do) {
-    case 'kafka-stop':
-      mark('kafka stop');
-      await rig.kafka!.stop();
-      return undefined;
-    case 'kafka-kill':
-      mark('kafka SIGKILL');
-      await rig.kafka!.kill();
-      return undefined;
-    case 'kafka-start':
-      mark('kafka start');
-      await rig.kafka!.restart();
-      mark('kafka up');
-      return undefined;
-    case 'gateway-kill':
-      mark('gateway SIGKILL');
-      await rig.gw.kill('SIGKILL');
-      if (s.for) await waitUntil(Date.now() + s.for * 1000);
-      await rig.gw.start();
-      mark('gateway up');
-      return undefined;
-    case 'gateway-stop':
-      mark('gateway SIGTERM');
-      await rig.gw.kill('SIGTERM');
-      return undefined;
-    case 'gateway-start':
-      await rig.gw.start();
-      mark('gateway up');
-      return undefined;
-    case 'blackhole':
-      mark('blackhole');
-      rig.devices.blackhole();
-      return async () => {
-        mark('link restored');
-        rig.devices.restore();
-      };
-    case 'latency':
-      mark(`latency +${s.ms} ms`);
-      rig.devices.latency(s.ms ?? 0);
-      return async () => {
-        mark('link restored');
-        rig.devices.restore();
-      };
-    case 'restore':
-      mark('link restored');
-      rig.devices.restore();
-      return undefined;
-    case 'uplink-blackhole':
-      mark('uplink down');
-      await ns!.linkDown(ns!.uplink);
-      return async () => {
-        mark('uplink up');
-        await ns!.linkUp(ns!.uplink);
-      };
-    case 'uplink-latency':
-      mark(`uplink latency +${s.ms} ms`);
-      rig.uplink!.latency(s.ms ?? 0);
-      return async () => {
-        mark('uplink restored');
-        rig.uplink!.restore();
-      };
-    case 'uplink-bandwidth':
-      mark(`uplink ${s.kbit} kbit/s`);
-      await ns!.bandwidth(ns!.uplink, s.kbit ?? 1000);
-      return async () => {
-        mark('uplink restored');
-        await ns!.clearQdisc(ns!.uplink);
-      };
-    case 'uplink-netem':
-      mark(`uplink netem ${s.ms} ms ${s.loss}% loss`);
-      await ns!.netem(ns!.uplink, s.ms ?? 0, s.loss ?? 0);
-      return async () => {
-        mark('uplink restored');
-        await ns!.clearQdisc(ns!.uplink);
-      };
-    case 'disk-full': {
-      const bytes = await rig.disk!.fill();
-      mark(`data disk full (+${(bytes / 2 ** 20).toFixed(0)} MB)`);
-      return async () => {
-        mark('data disk freed');
-        await rig.disk!.free();
-      };
-    }
-    case 'disk-free':
-      mark('data disk freed');
-      await rig.disk!.free();
-      return undefined;
-    case 'uplink-restore':
-      mark('uplink restored');
-      await restoreUplink(rig);
-      return undefined;
-  }
+type Mark = (label: string) => void;
+type Undo = () => Promise<void>;
+/** Applies one step; returns the undo to run after `for` seconds, if the step has one. */
+type Apply = (s: Step, rig: ChaosRig, mark: Mark) => Promise<Undo | undefined>;
+
+/** The part a step needs, present by the scenario's checks (kafka: local, network: namespace, disk). */
+function need<T>(part: T | undefined, what: string): T {
+  if (part === undefined) throw new Error(`this step needs ${what}`);
+  return part;
 }
+
+const restoreDevices =
+  (rig: ChaosRig, mark: Mark): Undo =>
+  async () => {
+    mark('link restored');
+    rig.devices.restore();
+  };
+
+const KAFKA = {
+  'kafka-stop': async (_s, rig, mark) => {
+    mark('kafka stop');
+    await need(rig.kafka, 'kafka: local').stop();
+    return undefined;
+  },
+  'kafka-kill': async (_s, rig, mark) => {
+    mark('kafka SIGKILL');
+    await need(rig.kafka, 'kafka: local').kill();
+    return undefined;
+  },
+  'kafka-start': async (_s, rig, mark) => {
+    mark('kafka start');
+    await need(rig.kafka, 'kafka: local').restart();
+    mark('kafka up');
+    return undefined;
+  },
+} satisfies Partial<Record<Action, Apply>>;
+
+const GATEWAY = {
+  'gateway-kill': async (s, rig, mark) => {
+    mark('gateway SIGKILL');
+    await rig.gw.kill('SIGKILL');
+    if (s.for) await waitUntil(Date.now() + s.for * 1000);
+    await rig.gw.start();
+    mark('gateway up');
+    return undefined;
+  },
+  'gateway-stop': async (_s, rig, mark) => {
+    mark('gateway SIGTERM');
+    await rig.gw.kill('SIGTERM');
+    return undefined;
+  },
+  'gateway-start': async (_s, rig, mark) => {
+    await rig.gw.start();
+    mark('gateway up');
+    return undefined;
+  },
+} satisfies Partial<Record<Action, Apply>>;
+
+const DEVICE_LINK = {
+  blackhole: async (_s, rig, mark) => {
+    mark('blackhole');
+    rig.devices.blackhole();
+    return restoreDevices(rig, mark);
+  },
+  latency: async (s, rig, mark) => {
+    mark(`latency +${s.ms} ms`);
+    rig.devices.latency(s.ms ?? 0);
+    return restoreDevices(rig, mark);
+  },
+  restore: async (_s, rig, mark) => {
+    await restoreDevices(rig, mark)();
+    return undefined;
+  },
+} satisfies Partial<Record<Action, Apply>>;
+
+const UPLINK = {
+  'uplink-blackhole': async (_s, rig, mark) => {
+    const ns = need(rig.netns, 'network: namespace');
+    mark('uplink down');
+    await ns.linkDown(ns.uplink);
+    return async () => {
+      mark('uplink up');
+      await ns.linkUp(ns.uplink);
+    };
+  },
+  'uplink-latency': async (s, rig, mark) => {
+    const uplink = need(rig.uplink, 'network: namespace');
+    mark(`uplink latency +${s.ms} ms`);
+    uplink.latency(s.ms ?? 0);
+    return async () => {
+      mark('uplink restored');
+      uplink.restore();
+    };
+  },
+  'uplink-bandwidth': async (s, rig, mark) => {
+    const ns = need(rig.netns, 'network: namespace');
+    mark(`uplink ${s.kbit} kbit/s`);
+    await ns.bandwidth(ns.uplink, s.kbit ?? 1000);
+    return async () => {
+      mark('uplink restored');
+      await ns.clearQdisc(ns.uplink);
+    };
+  },
+  'uplink-netem': async (s, rig, mark) => {
+    const ns = need(rig.netns, 'network: namespace');
+    mark(`uplink netem ${s.ms} ms ${s.loss}% loss`);
+    await ns.netem(ns.uplink, s.ms ?? 0, s.loss ?? 0);
+    return async () => {
+      mark('uplink restored');
+      await ns.clearQdisc(ns.uplink);
+    };
+  },
+  'uplink-restore': async (_s, rig, mark) => {
+    mark('uplink restored');
+    await restoreUplink(rig);
+    return undefined;
+  },
+} satisfies Partial<Record<Action, Apply>>;
+
+const DISK = {
+  'disk-full': async (_s, rig, mark) => {
+    const disk = need(rig.disk, 'disk: { size_mb }');
+    const bytes = await disk.fill();
+    mark(`data disk full (+${(bytes / 2 ** 20).toFixed(0)} MB)`);
+    return async () => {
+      mark('data disk freed');
+      await disk.free();
+    };
+  },
+  'disk-free': async (_s, rig, mark) => {
+    mark('data disk freed');
+    await need(rig.disk, 'disk: { size_mb }').free();
+    return undefined;
+  },
+} satisfies Partial<Record<Action, Apply>>;
+
+/** Every action has its step: the compiler refuses an action without one. */
+const APPLY: Record<Action, Apply> = { ...KAFKA, ...GATEWAY, ...DEVICE_LINK, ...UPLINK, ...DISK };
 
 /** Runs the steps in time order; a step that takes long (a restart) delays the ones after it, never skips them. */
 export async function runSteps(
@@ -126,7 +164,7 @@ export async function runSteps(
   const undos: Promise<void>[] = [];
   for (const s of steps) {
     await waitUntil(started + s.at * 1000);
-    const undo = await apply(s, rig, mark);
+    const undo = await APPLY[s.do](s, rig, mark);
     if (undo && s.for !== undefined) undos.push(waitUntil(Date.now() + s.for * 1000).then(undo));
   }
   await Promise.all(undos);

@@ -41,6 +41,7 @@ verify: { timeout: -1 }
         'fleet.devices: expected a number >= 1',
         'steps[0].do: kafka-stop needs kafka: local',
         'steps[1].at: after the fleet stops (duration 10 s)',
+        'steps[2].at: expected a number >= 0 (required)',
         expect.stringMatching(/^steps\[2\]\.do: one of kafka-stop\|.*\|uplink-blackhole\|/),
         'verify.timeout: expected a number >= 1',
       ]);
