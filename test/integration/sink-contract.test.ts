@@ -1,9 +1,11 @@
-// One contract, every KafkaSink: records arrive once each with key, value and headers intact, in order per key,
-// and a send to an unreachable cluster rejects instead of pretending.
+// One contract, every KafkaSink: records arrive once each with key, value and headers intact, in order per key;
+// a send to an unreachable cluster rejects instead of pretending; and a failure says what a retry can do
+// (GW_ERR_KAFKA transient, GW_ERR_KAFKA_TOO_LARGE for a batch the broker finds too big, GW_ERR_KAFKA_REFUSED).
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { describe, expect, inject, it } from 'vitest';
 import { createSink, type SinkName, type SinkRecord } from '../../cloud-sync/sinks/index.ts';
+import { GatewayError } from '../../gateway/errors.ts';
 import { kcatRead } from '../harness/kcat.ts';
 
 const log = pino({ level: 'silent' });
@@ -70,7 +72,24 @@ describe.each<SinkName>(['platformatic', 'kafkajs'])('KafkaSink contract: %s', (
       await sink.connect();
       await sink.send([{ topic: 'x', key: Buffer.from('k'), value: Buffer.from('v'), headers: {} }]);
     };
-    await expect(attempt()).rejects.toThrow();
+    const err = await attempt().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GatewayError);
+    expect(err).toMatchObject({ code: 'GW_ERR_KAFKA', canRetry: true });
+    expect((err as Error).message).toContain('127.0.0.1:1');
+    expect((err as Error).cause).toBeDefined();
+    await sink.close();
+  });
+
+  it('says a batch is too large, and that an invalid topic is refused', async () => {
+    const brokers = inject('kafkaBrokers');
+    const sink = await createSink(name, sinkOpts(brokers));
+    await sink.connect();
+    const topic = `contract.${name}.${randomBytes(4).toString('hex')}`;
+    // Past the broker's message.max.bytes (1 MB by default) even gzipped: random bytes do not compress.
+    const big = { topic, key: Buffer.from('k'), value: randomBytes(1_500_000), headers: {} };
+    await expect(sink.send([big])).rejects.toMatchObject({ code: 'GW_ERR_KAFKA_TOO_LARGE', canRetry: true });
+    const invalid = { topic: 'not a valid topic!', key: Buffer.from('k'), value: Buffer.from('v'), headers: {} };
+    await expect(sink.send([invalid])).rejects.toMatchObject({ code: 'GW_ERR_KAFKA_REFUSED', canRetry: false });
     await sink.close();
   });
 });
