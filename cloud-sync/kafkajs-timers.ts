@@ -2,7 +2,8 @@
 // (src/network/requestQueue/index.js, scheduleCheckPendingRequests): a negative delay that Node 24 reports as a
 // TimeoutNegativeWarning at every connection (kafkajs issue #1751, not fixed in a release). Node runs such a timer
 // after 1 ms anyway; this replaces the method with one that clamps the delay at 0 — same schedule, no warning.
-// Applied once per process, by the parts that use kafkajs.
+// Applied once per process, by kafkajsConfig() (cloud-sync/sinks/kafkajs-connection.ts), which builds every kafkajs
+// client of the gateway, and by the device simulator's reader.
 import { createRequire } from 'node:module';
 
 interface RequestQueue {

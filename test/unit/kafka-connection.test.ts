@@ -1,6 +1,6 @@
 // The Kafka connection settings become one set of client options for both sinks and the downlink: TLS from PEM text
 // or files (errors name the key), mutual TLS needs cert and key, the old `ssl: true` still works, and SASL plain
-// without TLS is warned about.
+// without TLS is warned about. Each library maps that one connection in one place, for its sink and its source.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,8 @@ import {
   kafkaConnection,
   kafkaConnectionWarnings,
 } from '../../cloud-sync/kafka-connection.ts';
+import { kafkajsConfig } from '../../cloud-sync/sinks/kafkajs-connection.ts';
+import { platformaticOptions } from '../../cloud-sync/sinks/platformatic-connection.ts';
 import { readPem } from '../../gateway/pem.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kafka-conn-'));
@@ -97,4 +99,39 @@ it('--check-config catches a client certificate without its key, naming the key'
     problems = (err as ConfigError).problems;
   }
   expect(problems).toEqual(['kafka.tls: cert and key must be set together (mutual TLS)']);
+});
+
+it('each library gets the same brokers, TLS, SASL, client id and timeouts from the one connection', () => {
+  const conn = kafkaConnection(
+    cfg({
+      brokers: ['k1:9093', 'k2:9093'],
+      tls: { enabled: false, ca: PEM, cert: PEM, key: KEY },
+      sasl: { mechanism: 'scram-sha-256', username: 'gw', password: 'pw' },
+    }),
+  );
+  const o = { ...conn, clientId: 'line-3', requestTimeoutMs: 12_000 };
+  const retry = { retries: 5 };
+  expect(kafkajsConfig(o, retry)).toMatchObject({
+    clientId: 'line-3',
+    brokers: ['k1:9093', 'k2:9093'],
+    ssl: conn.tls,
+    sasl: { mechanism: 'scram-sha-256', username: 'gw', password: 'pw' },
+    connectionTimeout: 5000,
+    requestTimeout: 12_000,
+    retry,
+  });
+  expect(platformaticOptions(o)).toEqual({
+    clientId: 'line-3',
+    bootstrapBrokers: ['k1:9093', 'k2:9093'],
+    tls: conn.tls,
+    sasl: { mechanism: 'SCRAM-SHA-256', username: 'gw', password: 'pw' },
+    connectTimeout: 5000,
+    timeout: 12_000,
+  });
+  // Plaintext without SASL: neither library is given TLS or SASL options.
+  const plain = { ...kafkaConnection(cfg()), clientId: 'c', requestTimeoutMs: 1000 };
+  expect(kafkajsConfig(plain, retry)).toMatchObject({ ssl: false });
+  expect(kafkajsConfig(plain, retry)).not.toHaveProperty('sasl');
+  expect(platformaticOptions(plain)).not.toHaveProperty('tls');
+  expect(platformaticOptions(plain)).not.toHaveProperty('sasl');
 });
