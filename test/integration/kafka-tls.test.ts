@@ -1,8 +1,9 @@
 // Kafka over mutual TLS with a plant's own CA: a real Kafka with an SSL listener that requires client certificates
 // (certificates made with openssl here). Both sinks connect with the options kafkaConnection() builds — CA and key
-// as PEM text, the certificate as a file — and deliver; a client without a certificate, or one that trusts another
-// CA, is refused. The gateway process itself forwards over mutual TLS with the material in environment variables
-// (PEM text, as balena device variables carry it). Records are read back over the plaintext listener with kcat.
+// as PEM text, the certificate as a file — and deliver, and each library's source reads the record back over TLS; a
+// client without a certificate, or one that trusts another CA, is refused. The gateway process itself forwards over
+// mutual TLS with the material in environment variables (PEM text, as balena device variables carry it). Records are
+// also read back over the plaintext listener with kcat.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type KafkaConnectionConfig, kafkaConnection } from '../../cloud-sync/kafka-connection.ts';
 import { createSink, type SinkName } from '../../cloud-sync/sinks/index.ts';
+import { createSource, type SourceRecord } from '../../cloud-sync/sources/index.ts';
 import { GatewayProcess, waitFor } from '../harness/gateway-process.ts';
 import { freePort, LocalKafka } from '../harness/kafka.ts';
 import { kcatRead } from '../harness/kcat.ts';
@@ -98,6 +100,33 @@ async function sendOne(name: SinkName, cfg: KafkaConnectionConfig, topic: string
   }
 }
 
+/** Reads the topic back over TLS with the library's source (the downlink's consumer), from a fresh group. */
+async function readOne(name: SinkName, cfg: KafkaConnectionConfig, topic: string): Promise<string[]> {
+  const conn = kafkaConnection(cfg);
+  const got: SourceRecord[] = [];
+  const source = await createSource(name, {
+    ...conn,
+    clientId: 'tls-test',
+    requestTimeoutMs: 10_000,
+    groupId: `g-${topic}`,
+    topics: [topic],
+    startAt: 'earliest',
+    sessionTimeoutMs: 6000,
+    heartbeatIntervalMs: 1000,
+    rebalanceTimeoutMs: 10_000,
+    log,
+  });
+  try {
+    await source.start(async (r) => {
+      got.push(r);
+    });
+    await expect.poll(() => got.length, { timeout: 60_000 }).toBeGreaterThan(0);
+  } finally {
+    await source.stop();
+  }
+  return got.map((r) => r.value?.toString() ?? '');
+}
+
 describe.each<SinkName>(['platformatic', 'kafkajs'])('Kafka mutual TLS: %s', (name) => {
   it('delivers with the plant CA and a client certificate (PEM text and file)', async () => {
     const topic = `tls.${name}.${randomBytes(4).toString('hex')}`;
@@ -107,6 +136,9 @@ describe.each<SinkName>(['platformatic', 'kafkajs'])('Kafka mutual TLS: %s', (na
       topic,
     );
     expect(kcatRead(kafka.brokers, topic).map((r) => r.payload)).toEqual([`over tls: ${name}`]);
+    // The consumer connects with the same mapping of the same connection.
+    const mtls = connection({ ca: text('ca.pem'), cert: text('gateway.pem'), key: text('gateway.key') });
+    expect(await readOne(name, mtls, topic)).toEqual([`over tls: ${name}`]);
   });
 
   it('is refused without a client certificate, and when it trusts another CA', async () => {
