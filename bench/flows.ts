@@ -16,7 +16,7 @@ import { FlowRuntime } from '../flows/runtime.ts';
 import { type FlowsConfig, FlowsSchema } from '../flows/schema.ts';
 import { compileRule } from '../flows/sql/compile.ts';
 import type { TappedMessage } from '../gateway/bus.ts';
-import { MemoryBus } from '../test/integration/flows-bus-double.ts';
+import { BenchBus } from './flows-bus.ts';
 
 const { values } = parseArgs({
   options: {
@@ -50,7 +50,7 @@ const expectedMatches = (n: number) => {
 };
 
 /** Injects N messages keeping at most WINDOW incomplete; resolves with rate and latency once all completed. */
-function drive(bus: MemoryBus, label: string, inject: (i: number) => void): Promise<Result> {
+function drive(bus: BenchBus, label: string, inject: (i: number) => void): Promise<Result> {
   return new Promise((resolve) => {
     const lat = new Float64Array(N);
     const sentAt = new Float64Array(N);
@@ -95,7 +95,7 @@ const message = (i: number) => {
   };
 };
 
-async function runFlow(bus: MemoryBus): Promise<Result> {
+async function runFlow(bus: BenchBus): Promise<Result> {
   bus.completed = 0;
   bus.appended = 0;
   const r = await drive(bus, 'flow: gateway in → edge rule → cloud out', (i) => bus.inject(message(i)));
@@ -104,7 +104,7 @@ async function runFlow(bus: MemoryBus): Promise<Result> {
   return r;
 }
 
-async function runDirect(bus: MemoryBus): Promise<Result> {
+async function runDirect(bus: BenchBus): Promise<Result> {
   // The plain route: the same work without Node-RED, through a tap registered the same way.
   const rule = compileRule(SQL);
   bus.completed = 0;
@@ -148,8 +148,7 @@ const app = express();
 const server = createServer(app);
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-const bus = new MemoryBus();
-bus.keepAppends = false;
+const bus = new BenchBus();
 const config = Value.Default(FlowsSchema, { installDefaultFlows: true }) as FlowsConfig;
 const runtime = new FlowRuntime({
   config,
@@ -190,7 +189,7 @@ const res = await fetch(`${base}/editor/flows`, {
   body: JSON.stringify({ flows: [...current.flows, ...benchFlow], rev: current.rev }),
 });
 if (res.status !== 200) throw new Error(`deploy failed: ${res.status} ${await res.text()}`);
-await bus.until(() => bus.taps.has('bench_in'), 10_000, 'bench tap');
+await bus.whenTapped('bench_in', 10_000);
 
 // Warm up both, then alternate measured runs.
 const results: Result[] = [];

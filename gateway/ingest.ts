@@ -239,6 +239,11 @@ export class Ingest implements GatewayBus {
 
   // --- flow inputs ------------------------------------------------------------------------------------------------
 
+  /** The flow inputs registered now. */
+  flowInputs(): { id: string; filter: string }[] {
+    return [...this.taps.values()].map((t) => ({ id: t.tap.id, filter: t.tap.filter }));
+  }
+
   private deliver(t: ActiveTap, tm: TappedMessage, key: Buffer | undefined): void {
     const id = key?.toString('latin1');
     if (id !== undefined) t.inflight.add(id);

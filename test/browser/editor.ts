@@ -15,7 +15,7 @@ import { chromium } from 'playwright-core';
 import { Registry } from 'prom-client';
 import { FlowRuntime } from '../../flows/runtime.ts';
 import { type FlowsConfig, FlowsSchema } from '../../flows/schema.ts';
-import { MemoryBus } from '../integration/flows-bus-double.ts';
+import { openIngest } from '../harness/ingest.ts';
 
 const shot = path.resolve(process.argv[2] ?? 'test-results/flows-editor.png');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -26,9 +26,10 @@ const app = express();
 const server = createServer(app);
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+const ingest = await openIngest();
 const runtime = new FlowRuntime({
   config: Value.Default(FlowsSchema, {}) as FlowsConfig,
-  bus: new MemoryBus(),
+  bus: ingest.ingest,
   log: pino({ level: 'warn' }),
   metrics: new Registry(),
   app,
@@ -100,6 +101,7 @@ try {
 } finally {
   await browser.close();
   await runtime.stop();
+  await ingest.close();
   await new Promise((resolve) => server.close(resolve));
   await rm(dataDir, { recursive: true, force: true });
   await rm(profileDir, { recursive: true, force: true });

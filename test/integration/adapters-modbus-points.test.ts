@@ -35,7 +35,7 @@ async function meter(): Promise<{
   slave.memory.setPoint(point('scaled'), 22.8);
   slave.memory.setPoint(point('count'), 7);
   const h = await startAdapters({ modbus: cfg.modbus });
-  cleanups.push(() => h.adapters.stop());
+  cleanups.push(() => h.close());
   await h.bus.waitFor('modbus/meter/status', (b) => b.status === 'online');
   return { slave, h, point };
 }

@@ -20,7 +20,7 @@ async function pty(): Promise<PtyPair> {
 
 async function harness(raw: unknown): Promise<Harness> {
   const h = await startAdapters(raw);
-  cleanups.push(() => h.adapters.stop());
+  cleanups.push(() => h.close());
   return h;
 }
 

@@ -11,7 +11,7 @@ afterEach(async () => {
 
 async function harness(raw: unknown): Promise<Harness> {
   const h = await startAdapters(raw);
-  cleanups.push(() => h.adapters.stop());
+  cleanups.push(() => h.close());
   return h;
 }
 

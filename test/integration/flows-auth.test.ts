@@ -12,7 +12,7 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlowRuntime } from '../../flows/runtime.ts';
 import { type FlowsConfig, FlowsSchema } from '../../flows/schema.ts';
-import { MemoryBus } from './flows-bus-double.ts';
+import { type IngestHarness, openIngest } from '../harness/ingest.ts';
 
 // bcrypt (cost 8) of 's3cret-pass'.
 const PASSWORD_HASH = '$2b$08$k9e7TfJ8uVJGASSeAsmX4OaaoDh0WvrA.gxCgySmx7lwloMCQZRbq';
@@ -21,9 +21,11 @@ let server: Server;
 let base: string;
 let dataDir: string;
 let runtime: FlowRuntime;
+let h: IngestHarness;
 const logLines: Array<Record<string, unknown>> = [];
 
 beforeAll(async () => {
+  h = await openIngest();
   dataDir = await mkdtemp(path.join(tmpdir(), 'flows-auth-'));
   const app = express();
   server = createServer(app);
@@ -35,13 +37,14 @@ beforeAll(async () => {
     installDefaultFlows: false,
   }) as FlowsConfig;
   const log = pino({ level: 'info' }, { write: (line: string) => logLines.push(JSON.parse(line)) });
-  runtime = new FlowRuntime({ config, bus: new MemoryBus(), log, metrics: new Registry(), app, server, dataDir });
+  runtime = new FlowRuntime({ config, bus: h.ingest, log, metrics: new Registry(), app, server, dataDir });
   await runtime.start();
 });
 
 afterAll(async () => {
   await runtime?.stop();
   await new Promise((resolve) => server?.close(resolve));
+  await h?.close();
   await rm(dataDir, { recursive: true, force: true });
 });
 

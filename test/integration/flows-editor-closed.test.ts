@@ -13,15 +13,17 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { FlowRuntime } from '../../flows/runtime.ts';
 import { type FlowsConfig, FlowsSchema } from '../../flows/schema.ts';
-import { MemoryBus } from './flows-bus-double.ts';
+import { type IngestHarness, openIngest } from '../harness/ingest.ts';
 
 let server: Server;
 let base: string;
 let dataDir: string;
 let runtime: FlowRuntime;
+let h: IngestHarness;
 const logLines: Array<Record<string, unknown>> = [];
 
 beforeAll(async () => {
+  h = await openIngest();
   dataDir = await mkdtemp(path.join(tmpdir(), 'flows-closed-'));
   const app = express();
   server = createServer(app);
@@ -30,13 +32,14 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const config = Value.Default(FlowsSchema, { credentialSecret: 'a-long-test-secret' }) as FlowsConfig;
   const log = pino({ level: 'info' }, { write: (line: string) => logLines.push(JSON.parse(line)) });
-  runtime = new FlowRuntime({ config, bus: new MemoryBus(), log, metrics: new Registry(), app, server, dataDir });
+  runtime = new FlowRuntime({ config, bus: h.ingest, log, metrics: new Registry(), app, server, dataDir });
   await runtime.start();
 }, 60_000);
 
 afterAll(async () => {
   await runtime?.stop();
   await new Promise((resolve) => server?.close(resolve));
+  await h?.close();
   await rm(dataDir, { recursive: true, force: true });
 });
 

@@ -13,7 +13,7 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { FlowRuntime } from '../../flows/runtime.ts';
 import { type FlowsConfig, FlowsSchema } from '../../flows/schema.ts';
-import { MemoryBus } from './flows-bus-double.ts';
+import { type IngestHarness, openIngest } from '../harness/ingest.ts';
 
 // bcrypt (cost 8) of 's3cret-pass'.
 const PASSWORD_HASH = '$2b$08$k9e7TfJ8uVJGASSeAsmX4OaaoDh0WvrA.gxCgySmx7lwloMCQZRbq';
@@ -22,10 +22,12 @@ let server: Server;
 let base: string;
 let dataDir: string;
 let runtime: FlowRuntime;
+let h: IngestHarness;
 let bearer: string;
 const logLines: Array<Record<string, unknown>> = [];
 
 beforeAll(async () => {
+  h = await openIngest();
   dataDir = await mkdtemp(path.join(tmpdir(), 'flows-lock-'));
   const app = express();
   server = createServer(app);
@@ -39,7 +41,7 @@ beforeAll(async () => {
   const log = pino({ level: 'info' }, { write: (line: string) => logLines.push(JSON.parse(line)) });
   runtime = new FlowRuntime({
     config,
-    bus: new MemoryBus(),
+    bus: h.ingest,
     log,
     metrics: new Registry(),
     app,
@@ -66,6 +68,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await runtime?.stop();
   await new Promise((resolve) => server?.close(resolve));
+  await h?.close();
   await rm(dataDir, { recursive: true, force: true });
 });
 

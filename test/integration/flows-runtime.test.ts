@@ -1,19 +1,22 @@
 // The real Node-RED runtime embedded in an Express 4 app, with the gateway nodes and the shipped flows, driven
-// through the admin HTTP API and an in-memory GatewayBus: outbox appends, and completion of every tapped message
-// (also the filtered ones) only after its appends are durable.
+// through the admin HTTP API, on the real ingest path and a temporary real store: outbox appends, and completion of
+// every tapped message (also the filtered ones, read back from the flow journal) only after its appends are durable.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Value } from '@sinclair/typebox/value';
+import { ClassicLevel } from 'classic-level';
 import express from 'express';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FlowRuntime } from '../../flows/runtime.ts';
 import { type FlowsConfig, FlowsSchema } from '../../flows/schema.ts';
-import { MemoryBus } from './flows-bus-double.ts';
+import type { IngressMessage } from '../../gateway/bus.ts';
+import type { Stamp } from '../../gateway/store/outbox.ts';
+import { type IngestHarness, openIngest } from '../harness/ingest.ts';
 
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));
 
@@ -22,8 +25,24 @@ let base: string;
 let dataDir: string;
 let runtime: FlowRuntime;
 let metrics: Registry;
-const bus = new MemoryBus();
+let h: IngestHarness;
+let seeded: Stamp;
 const logLines: Array<Record<string, unknown>> = [];
+/** Outbox appends beyond this size are refused (kafka.maxRecordBytes): how a test makes an append fail. */
+const MAX_RECORD = 16 * 1024;
+
+const tapIds = (): string[] => h.ingest.flowInputs().map((t) => t.id);
+/** Journal entries of one flow input, as on disk. */
+const journaled = async (tapId: string) => (await h.journal()).filter((e) => e.tapId === tapId);
+/** Outbox records of one Kafka topic, decoded: key, payload (JSON) and MQTT topic. */
+const appendsTo = async (kafkaTopic: string) =>
+  (await h.records(kafkaTopic)).map((r) => ({
+    key: r.key,
+    body: JSON.parse(r.payload.toString()),
+    topic: r.mqttTopic,
+  }));
+const inject = (msg: IngressMessage, at?: number): Promise<void> => h.inject(msg, { at });
+const flowErrors = () => (runtime.health()['messages'] as Record<string, number>)['error']!;
 
 async function api(method: string, route: string, body?: unknown): Promise<{ status: number; body: unknown }> {
   const res = await fetch(`${base}/editor${route}`, {
@@ -51,17 +70,18 @@ async function deploy(tabId: string, nodes: Array<Record<string, unknown>>): Pro
   const res = await api('POST', '/flows', { flows, rev: current.rev });
   expect(res.status).toBe(200);
   const taps = nodes.filter((n) => n['type'] === 'gateway in').map((n) => String(n['id']));
-  await bus.until(() => taps.every((id) => bus.taps.has(id)), 10_000, `taps ${taps.join(',')}`);
+  await vi.waitFor(() => expect(tapIds()).toEqual(expect.arrayContaining(taps)), { timeout: 10_000 });
 }
 
 beforeAll(async () => {
   dataDir = await mkdtemp(path.join(tmpdir(), 'flows-it-'));
+  // A command route: what `gateway out` publishes must not reach it (toRoutes: false).
+  h = await openIngest({ routes: [{ filter: 'devices/+/cmd', topic: 'cmd.uplink' }], maxRecordBytes: MAX_RECORD });
   // A message journaled by a "previous run" that crashed while it was inside the door-lock flow.
-  bus.seedJournal(
+  seeded = await h.seedJournal(
     'locks_in',
     { topic: 'devices/lock-9/state', payload: json({ battery: 5, locked: true }), qos: 1, clientId: 'lock-9' },
-    41,
-    Date.now() - 5000,
+    { at: Date.now() - 5000 },
   );
   const app = express();
   app.get('/healthz', (_req, res) => {
@@ -73,14 +93,17 @@ beforeAll(async () => {
   const config: FlowsConfig = Value.Default(FlowsSchema, { completionTimeoutMs: 1500 }) as FlowsConfig;
   const log = pino({ level: 'info' }, { write: (line: string) => logLines.push(JSON.parse(line)) });
   metrics = new Registry();
-  runtime = new FlowRuntime({ config, bus, log, metrics, app, server, dataDir });
+  runtime = new FlowRuntime({ config, bus: h.ingest, log, metrics, app, server, dataDir });
   await runtime.start();
-  await bus.until(() => bus.taps.has('locks_in') && bus.taps.has('veh_in') && bus.taps.has('fac_in'), 20_000, 'taps');
+  await vi.waitFor(() => expect(tapIds()).toEqual(expect.arrayContaining(['locks_in', 'veh_in', 'fac_in'])), {
+    timeout: 20_000,
+  });
 });
 
 afterAll(async () => {
   await runtime?.stop();
   await new Promise((resolve) => server?.close(resolve));
+  await h?.close();
   await rm(dataDir, { recursive: true, force: true });
 });
 
@@ -108,53 +131,66 @@ describe('embedded Node-RED with the gateway nodes', () => {
   });
 
   it('replays a journaled message left by a crash and completes it', async () => {
-    await bus.until(() => bus.journal.size === 0, 5000, 'replayed journal entry completed');
-    const alarm = bus.appendsTo('lock_alarms').find((a) => a.key === 'lock-9');
+    await expect.poll(() => journaled('locks_in'), { timeout: 5000 }).toEqual([]);
+    const alarm = (await appendsTo('lock_alarms')).find((a) => a.key === 'lock-9');
     expect(alarm).toBeDefined();
-    expect(JSON.parse(alarm!.payload.toString())).toMatchObject({ alarm: 'low_battery', deviceSeq: 41 });
+    expect(alarm!.body).toMatchObject({ alarm: 'low_battery', deviceSeq: seeded.deviceSeq });
   });
 
   it('door locks: every state to message_state; low battery and failed unlock to lock_alarms', async () => {
-    const before = bus.appends.length;
-    const completedBefore = bus.completed;
     const states = [
       { battery: 80, locked: true },
       { battery: 12, locked: true },
       { battery: 90, locked: false, event: 'unlock', result: 'failed' },
       { battery: 90, locked: false, event: 'unlock', result: 'ok' },
     ];
-    for (const s of states) bus.inject({ topic: 'devices/lock-1/state', payload: json(s), qos: 1, clientId: 'lock-1' });
-    await bus.until(() => bus.completed === completedBefore + 4, 5000, '4 completions');
-    const mine = bus.appends.slice(before);
-    const stateRecs = mine.filter((a) => a.kafkaTopic === 'message_state');
-    expect(stateRecs.map((a) => JSON.parse(a.payload.toString()))).toEqual(states);
-    expect(stateRecs.every((a) => a.key === 'lock-1' && a.source.topic === 'devices/lock-1/state')).toBe(true);
-    const alarms = mine.filter((a) => a.kafkaTopic === 'lock_alarms').map((a) => JSON.parse(a.payload.toString()));
+    await Promise.all(
+      states.map((s) => inject({ topic: 'devices/lock-1/state', payload: json(s), qos: 1, clientId: 'lock-1' })),
+    );
+    // Completed: out of the journal, after their appends.
+    await expect.poll(() => journaled('locks_in'), { timeout: 5000 }).toEqual([]);
+    const stateRecs = (await appendsTo('message_state')).filter((a) => a.key === 'lock-1');
+    expect(stateRecs.map((a) => a.body)).toEqual(states);
+    expect(stateRecs.every((a) => a.topic === 'devices/lock-1/state')).toBe(true);
+    const alarms = (await appendsTo('lock_alarms')).filter((a) => a.key === 'lock-1').map((a) => a.body);
     expect(alarms.map((a) => a.alarm)).toEqual(['low_battery', 'unlock_failed']);
     expect(alarms[0]).toMatchObject({ clientid: 'lock-1', topic: 'devices/lock-1/state', payload: { battery: 12 } });
-    expect(bus.journal.size).toBe(0);
   });
 
   it('completes a message only after its outbox append is durable', async () => {
+    // Hold, at the LevelDB boundary, every group commit that writes an outbox record: appends are not durable yet.
     let release!: () => void;
-    bus.appendGate = new Promise((resolve) => {
+    const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
-    const completedBefore = bus.completed;
-    bus.inject({ topic: 'devices/lock-2/state', payload: json({ battery: 50 }), qos: 1, clientId: 'lock-2' });
-    // The flow has run up to the cloud out node; the append is held, so the message must still be journaled.
-    const inFlight = () => (runtime.health()['messagesInFlight'] as number) === 1;
-    await bus.until(inFlight, 5000, 'message in flight');
-    const deadline = Date.now() + 300;
-    while (Date.now() < deadline) {
-      expect(bus.completed).toBe(completedBefore);
-      await new Promise((resolve) => setImmediate(resolve));
+    const batch = ClassicLevel.prototype.batch;
+    type Op = { type: string; key: Buffer | string };
+    let holding = false;
+    const held = vi.spyOn(ClassicLevel.prototype, 'batch').mockImplementation(async function (
+      this: ClassicLevel,
+      ...args: unknown[]
+    ) {
+      const ops = args[0] as Op[];
+      if (Array.isArray(ops) && ops.some((op) => op.type === 'put' && String(op.key).startsWith('!lane:'))) {
+        holding = true;
+        await gate;
+      }
+      return (batch as (...a: unknown[]) => Promise<void>).apply(this, args);
+    } as never);
+    try {
+      await inject({ topic: 'devices/lock-2/state', payload: json({ battery: 50 }), qos: 1, clientId: 'lock-2' });
+      // The flow ran up to the cloud out node, whose append waits on disk: the message is journaled, not completed.
+      await vi.waitFor(() => expect(runtime.health()['messagesInFlight']).toBe(1), { timeout: 5000 });
+      await vi.waitFor(() => expect(holding).toBe(true), { timeout: 5000 });
+      expect((await journaled('locks_in')).map((e) => e.msg.clientId)).toEqual(['lock-2']);
+      expect(runtime.health()['messagesInFlight']).toBe(1);
+      release();
+      await expect.poll(() => journaled('locks_in'), { timeout: 5000 }).toEqual([]);
+      expect((await appendsTo('message_state')).filter((a) => a.key === 'lock-2')).toHaveLength(1);
+    } finally {
+      release();
+      held.mockRestore();
     }
-    expect([...bus.journal.keys()]).toEqual(['locks_in/lock-2/1']);
-    bus.appendGate = undefined;
-    release();
-    await bus.until(() => bus.completed === completedBefore + 1, 5000, 'completion after append');
-    expect(bus.journal.size).toBe(0);
   });
 
   it('edge rule deployed through the admin API: matches go out, filtered messages complete too', async () => {
@@ -169,16 +205,15 @@ describe('embedded Node-RED with the gateway nodes', () => {
       // biome-ignore lint/suspicious/noTemplateCurlyInString: a key template, rendered per message.
       { id: 't_rule_out', type: 'cloud out', kafkaTopic: 'hot', key: 'site-${topic.1}', wires: [] },
     ]);
-    const completedBefore = bus.completed;
     const payloads = [{ temp: 120, unit: 'C' }, { temp: 90, unit: 'C' }, { temp: 150, unit: 'F' }, { other: 1 }];
-    for (const p of payloads) bus.inject({ topic: 'plant/oven7/temp', payload: json(p), qos: 1, clientId: 'oven7' });
-    bus.inject({ topic: 'plant/oven7/temp', payload: Buffer.from('not json'), qos: 1, clientId: 'oven7' });
-    await bus.until(() => bus.completed === completedBefore + 5, 5000, '5 completions');
-    const hot = bus.appendsTo('hot');
+    for (const p of payloads) await inject({ topic: 'plant/oven7/temp', payload: json(p), qos: 1, clientId: 'oven7' });
+    await inject({ topic: 'plant/oven7/temp', payload: Buffer.from('not json'), qos: 1, clientId: 'oven7' });
+    // All five complete, the filtered ones too.
+    await expect.poll(() => journaled('t_rule_in'), { timeout: 5000 }).toEqual([]);
+    const hot = await appendsTo('hot');
     expect(hot).toHaveLength(1);
-    expect(JSON.parse(hot[0]!.payload.toString())).toEqual({ t: 120, clientid: 'oven7' });
+    expect(hot[0]!.body).toEqual({ t: 120, clientid: 'oven7' });
     expect(hot[0]!.key).toBe('site-oven7');
-    expect(bus.journal.size).toBe(0);
     // The deploy persisted to the user dir, so it survives a restart.
     const saved = JSON.parse(await readFile(path.join(dataDir, 'node-red', 'flows.json'), 'utf8')) as Array<{
       id: string;
@@ -189,21 +224,22 @@ describe('embedded Node-RED with the gateway nodes', () => {
   });
 
   it('bad SQL is a node error and a red status, not a crash; its messages complete as errors', async () => {
-    const errorsBefore = (runtime.health()['messages'] as Record<string, number>)['error']!;
+    const errorsBefore = flowErrors();
     await deploy('t_bad', [
       { id: 't_bad_in', type: 'gateway in', topic: 'bad/+', wires: [['t_bad_sql']] },
       { id: 't_bad_sql', type: 'edge rule', sql: 'SELECT FROM WHERE', wires: [['t_bad_out']] },
       { id: 't_bad_out', type: 'cloud out', kafkaTopic: 'never', wires: [] },
     ]);
     expect(logLines.some((l) => /edge rule: SQL syntax/.test(String(l['msg'])))).toBe(true);
-    const completedBefore = bus.completed;
-    bus.inject({ topic: 'bad/1', payload: json({ a: 1 }), qos: 1, clientId: 'dev-bad' });
-    await bus.until(() => bus.completed === completedBefore + 1, 5000, 'completion');
-    expect((runtime.health()['messages'] as Record<string, number>)['error']).toBe(errorsBefore + 1);
-    expect(bus.appendsTo('never')).toHaveLength(0);
+    await inject({ topic: 'bad/1', payload: json({ a: 1 }), qos: 1, clientId: 'dev-bad' });
+    await expect.poll(() => journaled('t_bad_in'), { timeout: 5000 }).toEqual([]);
+    expect(flowErrors()).toBe(errorsBefore + 1);
+    expect(await appendsTo('never')).toHaveLength(0);
     // The runtime still serves the other flows.
-    bus.inject({ topic: 'devices/lock-3/state', payload: json({ battery: 70 }), qos: 1, clientId: 'lock-3' });
-    await bus.until(() => bus.appendsTo('message_state').some((a) => a.key === 'lock-3'), 5000, 'lock-3 state');
+    await inject({ topic: 'devices/lock-3/state', payload: json({ battery: 70 }), qos: 1, clientId: 'lock-3' });
+    await expect
+      .poll(async () => (await appendsTo('message_state')).some((a) => a.key === 'lock-3'), { timeout: 5000 })
+      .toBe(true);
   });
 
   it('a message some node never completes is released after the timeout and counted', async () => {
@@ -212,9 +248,8 @@ describe('embedded Node-RED with the gateway nodes', () => {
       // Holds the message far longer than the completion timeout (1.5 s in this test).
       { id: 't_stuck_delay', type: 'delay', pauseType: 'delay', timeout: '60', timeoutUnits: 'seconds', wires: [[]] },
     ]);
-    const completedBefore = bus.completed;
-    bus.inject({ topic: 'stuck/1', payload: json({ a: 1 }), qos: 1, clientId: 'dev-stuck' });
-    await bus.until(() => bus.completed === completedBefore + 1, 6000, 'timeout release');
+    await inject({ topic: 'stuck/1', payload: json({ a: 1 }), qos: 1, clientId: 'dev-stuck' });
+    await expect.poll(() => journaled('t_stuck_in'), { timeout: 6000 }).toEqual([]);
     expect((runtime.health()['messages'] as Record<string, number>)['timeout']).toBe(1);
     const text = await metrics.metrics();
     expect(text).toMatch(/gateway_flow_messages_total\{result="timeout"\} 1/);
@@ -222,13 +257,13 @@ describe('embedded Node-RED with the gateway nodes', () => {
   });
 
   it('a failed append completes the message as an error (counted), never as a success', async () => {
-    const errorsBefore = (runtime.health()['messages'] as Record<string, number>)['error']!;
-    bus.appendError = Object.assign(new Error('outbox full'), { code: 'GW_ERR_BUFFER_FULL' });
-    const completedBefore = bus.completed;
-    bus.inject({ topic: 'devices/lock-4/state', payload: json({ battery: 70 }), qos: 1, clientId: 'lock-4' });
-    await bus.until(() => bus.completed === completedBefore + 1, 5000, 'completion');
-    bus.appendError = undefined;
-    expect((runtime.health()['messages'] as Record<string, number>)['error']).toBe(errorsBefore + 1);
+    const errorsBefore = flowErrors();
+    // The state record is larger than Kafka takes: the store refuses the cloud out append (GW_ERR_TOO_LARGE).
+    const big = json({ battery: 70, note: 'x'.repeat(MAX_RECORD) });
+    await inject({ topic: 'devices/lock-4/state', payload: big, qos: 1, clientId: 'lock-4' });
+    await expect.poll(() => journaled('locks_in'), { timeout: 5000 }).toEqual([]);
+    expect(flowErrors()).toBe(errorsBefore + 1);
+    expect((await appendsTo('message_state')).filter((a) => a.key === 'lock-4')).toEqual([]);
   });
 
   it('gateway out publishes into the broker', async () => {
@@ -236,30 +271,34 @@ describe('embedded Node-RED with the gateway nodes', () => {
       { id: 't_cmd_in', type: 'gateway in', topic: 'ops/+/unlock', wires: [['t_cmd_out']] },
       { id: 't_cmd_out', type: 'gateway out', topic: 'devices/lock-1/cmd', qos: '1', wires: [] },
     ]);
-    bus.inject({ topic: 'ops/lock-1/unlock', payload: json({ cmd: 'unlock' }), qos: 1, clientId: 'ops' });
-    await bus.until(() => bus.published.length === 1, 5000, 'publish');
-    expect(bus.published[0]!.msg).toMatchObject({ topic: 'devices/lock-1/cmd', qos: 1 });
-    expect(JSON.parse(bus.published[0]!.msg.payload.toString())).toEqual({ cmd: 'unlock' });
-    expect(bus.published[0]!.opts).toEqual({ toBroker: true, toRoutes: false });
+    await inject({ topic: 'ops/lock-1/unlock', payload: json({ cmd: 'unlock' }), qos: 1, clientId: 'ops' });
+    const commands = () => h.broker.delivered.filter((m) => m.topic === 'devices/lock-1/cmd');
+    await vi.waitFor(() => expect(commands()).toHaveLength(1), { timeout: 5000 });
+    expect(commands()[0]).toMatchObject({ topic: 'devices/lock-1/cmd', qos: 1 });
+    expect(JSON.parse(commands()[0]!.payload.toString())).toEqual({ cmd: 'unlock' });
+    // To the broker only: the command route did not take it.
+    await expect.poll(() => journaled('t_cmd_in'), { timeout: 5000 }).toEqual([]);
+    expect(await h.records('cmd.uplink')).toEqual([]);
   });
 
   it('vehicles: speeding and DTC alerts; positions one per 10 s per vehicle', async () => {
-    const completedBefore = bus.completed;
     const t0 = 1_800_000_000_000;
     const send = (id: string, dt: number, p: Record<string, unknown>) =>
-      bus.inject({ topic: `vehicles/${id}/telemetry`, payload: json(p), qos: 1, clientId: id }, t0 + dt);
-    send('truck-1', 0, { speed: 80, lat: 1, lon: 2 });
-    send('truck-1', 1000, { speed: 130, lat: 1.1, lon: 2 });
-    send('truck-1', 2000, { speed: 90, lat: 1.2, lon: 2, dtc: 'P0301' });
-    send('truck-2', 2500, { speed: 60, lat: 5, lon: 6 });
-    send('truck-1', 10_000, { speed: 100, lat: 1.3, lon: 2, dtc: '' });
-    await bus.until(() => bus.completed === completedBefore + 5, 5000, '5 completions');
-    const alerts = bus.appendsTo('vehicle_alerts').map((a) => JSON.parse(a.payload.toString()));
+      inject({ topic: `vehicles/${id}/telemetry`, payload: json(p), qos: 1, clientId: id }, t0 + dt);
+    await Promise.all([
+      send('truck-1', 0, { speed: 80, lat: 1, lon: 2 }),
+      send('truck-1', 1000, { speed: 130, lat: 1.1, lon: 2 }),
+      send('truck-1', 2000, { speed: 90, lat: 1.2, lon: 2, dtc: 'P0301' }),
+      send('truck-2', 2500, { speed: 60, lat: 5, lon: 6 }),
+      send('truck-1', 10_000, { speed: 100, lat: 1.3, lon: 2, dtc: '' }),
+    ]);
+    await expect.poll(() => journaled('veh_in'), { timeout: 5000 }).toEqual([]);
+    const alerts = (await appendsTo('vehicle_alerts')).map((a) => a.body);
     expect(alerts.map((a) => [a.vehicle, a.alert])).toEqual([
       ['truck-1', 'speeding'],
       ['truck-1', 'dtc'],
     ]);
-    const positions = bus.appendsTo('vehicle_positions').map((a) => JSON.parse(a.payload.toString()));
+    const positions = (await appendsTo('vehicle_positions')).map((a) => a.body);
     expect(positions.map((p) => [p.vehicle, p.ts - t0])).toEqual([
       ['truck-1', 0],
       ['truck-2', 2500],
@@ -269,19 +308,23 @@ describe('embedded Node-RED with the gateway nodes', () => {
 
   it('factory: 1 s samples become 10 s averages, suppressed inside the deadband', async () => {
     const t0 = 1_800_000_000_000;
+    const sent: Promise<void>[] = [];
     const send = (dt: number, rms: number) =>
-      bus.inject({ topic: 'factory/l1/press3/vibration', payload: json({ rms }), qos: 1, clientId: 'press3' }, t0 + dt);
+      sent.push(
+        inject({ topic: 'factory/l1/press3/vibration', payload: json({ rms }), qos: 1, clientId: 'press3' }, t0 + dt),
+      );
     for (let s = 0; s < 10; s++) send(s * 1000, s % 2 === 0 ? 2 : 4); // avg 3
     for (let s = 10; s < 20; s++) send(s * 1000, 3.02); // avg 3.02: inside the deadband
     for (let s = 20; s < 30; s++) send(s * 1000, 5); // avg 5
     send(30_000, 5); // closes the third window
-    await bus.until(() => bus.appendsTo('machine_vibration').length === 2, 5000, 'two averages');
-    const avgs = bus.appendsTo('machine_vibration').map((a) => JSON.parse(a.payload.toString()));
+    await Promise.all(sent);
+    await expect.poll(async () => (await appendsTo('machine_vibration')).length, { timeout: 5000 }).toBe(2);
+    const avgs = (await appendsTo('machine_vibration')).map((a) => a.body);
     expect(avgs).toEqual([
       { machine: 'press3', avg: 3, samples: 10, windowStart: t0, windowMs: 10_000 },
       { machine: 'press3', avg: 5, samples: 10, windowStart: t0 + 20_000, windowMs: 10_000 },
     ]);
     // Samples of closed windows are completed; the open window's sample stays journaled for a replay.
-    await bus.until(() => [...bus.journal.keys()].filter((k) => k.startsWith('fac_in/')).length === 1, 5000, 'journal');
+    await expect.poll(async () => (await journaled('fac_in')).length, { timeout: 5000 }).toBe(1);
   });
 });

@@ -1,7 +1,7 @@
 // The bus queue and the retry policy, with modbus-serial replaced at the library boundary by a fake client.
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 
 const fake = vi.hoisted(() => {
   class FakeClient {
@@ -55,13 +55,25 @@ const fake = vi.hoisted(() => {
 vi.mock('modbus-serial', () => ({ default: fake.FakeClient }));
 
 const { Adapters } = await import('../../gateway/adapters/index.ts');
-const { adaptersConfig } = await import('../fixtures/modbus-harness.ts');
-const { MemoryBus } = await import('../fixtures/modbus-memory-bus.ts');
+const { adaptersConfig, Delivered } = await import('../fixtures/modbus-harness.ts');
+const { openIngest } = await import('../harness/ingest.ts');
 
-function make(raw: unknown) {
-  const bus = new MemoryBus();
-  const a = new Adapters({ config: adaptersConfig(raw), bus, log: pino({ level: 'silent' }), metrics: new Registry() });
-  return { a, bus };
+const opened: { close(): Promise<void> }[] = [];
+afterEach(async () => {
+  for (const h of opened.splice(0)) await h.close();
+});
+
+/** The adapters on the real ingest path and a temporary store; `bus` shows what reached MQTT subscribers. */
+async function make(raw: unknown) {
+  const h = await openIngest();
+  opened.push(h);
+  const a = new Adapters({
+    config: adaptersConfig(raw),
+    bus: h.ingest,
+    log: pino({ level: 'silent' }),
+    metrics: new Registry(),
+  });
+  return { a, bus: new Delivered(h) };
 }
 
 const device = (name: string, unitId: number, extra: Record<string, unknown> = {}) => ({
@@ -76,16 +88,16 @@ const device = (name: string, unitId: number, extra: Record<string, unknown> = {
 });
 
 describe('Modbus bus', () => {
-  it('opens nothing in the constructor', () => {
+  it('opens nothing in the constructor', async () => {
     fake.FakeClient.instances = [];
-    make({ modbus: [device('a', 1)] });
+    await make({ modbus: [device('a', 1)] });
     expect(fake.FakeClient.instances).toHaveLength(0);
   });
 
   it('shares one client per host:port and never has two requests in flight on it', async () => {
     fake.FakeClient.instances = [];
     fake.FakeClient.maxInFlight = 0;
-    const { a, bus } = make({ modbus: [device('a', 1), device('b', 2), device('c', 3)] });
+    const { a, bus } = await make({ modbus: [device('a', 1), device('b', 2), device('c', 3)] });
     await a.start();
     for (const [n, u] of [
       ['a', 1],
@@ -101,7 +113,7 @@ describe('Modbus bus', () => {
   it('retries timeouts and CRC errors, not exceptions, and counts each', async () => {
     fake.FakeClient.reads = 0;
     fake.FakeClient.script = ['timeout', 'crc', 'ok', 'exception'];
-    const { a, bus } = make({ modbus: [device('r', 1, { pollIntervalMs: 60_000 })] });
+    const { a, bus } = await make({ modbus: [device('r', 1, { pollIntervalMs: 60_000 })] });
     await a.start();
     await bus.waitFor('modbus/r/x');
     expect(fake.FakeClient.reads).toBe(3);
@@ -114,7 +126,7 @@ describe('Modbus bus', () => {
   it('gives up after the retries and reports the device offline', async () => {
     fake.FakeClient.reads = 0;
     fake.FakeClient.script = ['timeout', 'timeout', 'timeout'];
-    const { a, bus } = make({ modbus: [device('s', 1, { pollIntervalMs: 60_000, retries: 2 })] });
+    const { a, bus } = await make({ modbus: [device('s', 1, { pollIntervalMs: 60_000, retries: 2 })] });
     await a.start();
     expect(await bus.waitFor('modbus/s/status')).toMatchObject({ status: 'offline', error: 'response timeout' });
     expect(fake.FakeClient.reads).toBe(3);
@@ -125,7 +137,7 @@ describe('Modbus bus', () => {
     fake.FakeClient.reads = 0;
     fake.FakeClient.inFlight = 0;
     fake.FakeClient.script = ['hang'];
-    const { a, bus } = make({ modbus: [device('h', 1, { pollIntervalMs: 0, timeoutMs: 10, retries: 1 })] });
+    const { a, bus } = await make({ modbus: [device('h', 1, { pollIntervalMs: 0, timeoutMs: 10, retries: 1 })] });
     await a.start();
     // First attempt hangs and is abandoned after 2 × timeout + 1 s; the retry reads the value.
     expect(await bus.waitFor('modbus/h/x', () => true, 5000)).toMatchObject({ value: 1 });

@@ -6,7 +6,7 @@ import { Adapters, checkAdaptersConfig } from '../../gateway/adapters/index.ts';
 import { parseCommand, validateWrite } from '../../gateway/adapters/modbus-write.ts';
 import { AdaptersSchema } from '../../gateway/adapters/schema.ts';
 import { adaptersConfig } from '../fixtures/modbus-harness.ts';
-import { MemoryBus } from '../fixtures/modbus-memory-bus.ts';
+import { openIngest } from '../harness/ingest.ts';
 
 describe('adapters config schema', () => {
   it('gives a complete config from nothing', () => {
@@ -104,11 +104,16 @@ describe('adapters semantic checks', () => {
     ]);
   });
 
-  it('refuses to construct with a bad config, without touching any port', () => {
+  it('refuses to construct with a bad config, without touching any port', async () => {
     const config = adaptersConfig({ modbus: [{ name: 'c', transport: 'rtu' }] });
-    const make = () =>
-      new Adapters({ config, bus: new MemoryBus(), log: pino({ level: 'silent' }), metrics: new Registry() });
-    expect(make).toThrow(expect.objectContaining({ code: 'GW_ERR_CONFIG' }));
+    const h = await openIngest();
+    try {
+      const make = () =>
+        new Adapters({ config, bus: h.ingest, log: pino({ level: 'silent' }), metrics: new Registry() });
+      expect(make).toThrow(expect.objectContaining({ code: 'GW_ERR_CONFIG' }));
+    } finally {
+      await h.close();
+    }
   });
 });
 
