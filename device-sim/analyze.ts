@@ -1,6 +1,6 @@
 // Pure checking of what a reader saw in Kafka against a run ledger: lost, duplicated, out of order, extra, latency.
 // No I/O here, so the arithmetic is unit-tested on fixed inputs.
-import { type Ledger, publishTimeLookup } from './ledger.ts';
+import { type DeviceLedger, type Ledger, publishTimeLookup } from './ledger.ts';
 import { countRanges, fromSeqs, hasSeq, type Range, subtractRanges } from './ranges.ts';
 
 /** One record read from Kafka, already decoded to the simulator's fields. */
@@ -102,12 +102,10 @@ export function latencyStats(values: number[]): LatencyStats | null {
   };
 }
 
-/** Records must be given in the order the reader saw them per partition (offset order). */
-export function analyze(ledger: Ledger, records: readonly ObservedRecord[], opts: AnalyzeOptions = {}): VerifyReport {
-  const source = opts.latencySource ?? 'append';
-  const ignored = { otherRuns: 0, unknownDevices: 0, undecodable: opts.undecodable ?? 0 };
+/** This run's records by device; the others are counted in `ignored`. */
+function recordsByDevice(ledger: Ledger, records: readonly ObservedRecord[], ignored: VerifyReport['ignored']) {
   const byDevice = new Map<string, ObservedRecord[]>();
-  let records_ = 0;
+  let count = 0;
   for (const r of records) {
     if (r.run !== ledger.runId) {
       ignored.otherRuns++;
@@ -117,61 +115,78 @@ export function analyze(ledger: Ledger, records: readonly ObservedRecord[], opts
       ignored.unknownDevices++;
       continue;
     }
-    records_++;
+    count++;
     const list = byDevice.get(r.device);
     if (list) list.push(r);
     else byDevice.set(r.device, [r]);
   }
-  const latencies: number[] = [];
-  const splitDevices: string[] = [];
-  const devices: DeviceReport[] = [];
-  for (const d of Object.values(ledger.devices)) {
-    const list = (byDevice.get(d.id) ?? []).slice().sort((a, b) => a.partition - b.partition || a.offset - b.offset);
-    const firstCopy = new Map<number, ObservedRecord>();
-    const maxInPartition = new Map<number, number>();
-    let duplicates = 0;
-    let duplicatesNewId = 0;
-    let outOfOrder = 0;
-    const pubTime = publishTimeLookup(d.times);
-    for (const r of list) {
-      const orig = firstCopy.get(r.seq);
-      if (orig) {
-        duplicates++;
-        if (orig.msgId !== r.msgId) duplicatesNewId++;
-        continue;
-      }
-      firstCopy.set(r.seq, r);
-      const max = maxInPartition.get(r.partition);
-      if (max !== undefined && r.seq < max) outOfOrder++;
-      else maxInPartition.set(r.partition, r.seq);
-      if (hasSeq(d.acked, r.seq)) {
-        const published = pubTime(r.seq) ?? r.payloadTs;
-        const seenAt = source === 'append' ? r.timestamp : r.consumedAt;
-        if (published !== undefined && Number.isFinite(published) && Number.isFinite(seenAt)) {
-          latencies.push(seenAt - published);
-        }
+  return { byDevice, count };
+}
+
+/** One device's records against its ledger entry: copies, order per partition, latencies, lost and extra seqs. */
+function analyzeDevice(
+  d: DeviceLedger,
+  records: readonly ObservedRecord[],
+  source: 'append' | 'consume',
+  latencies: number[],
+): DeviceReport {
+  const list = records.slice().sort((a, b) => a.partition - b.partition || a.offset - b.offset);
+  const firstCopy = new Map<number, ObservedRecord>();
+  const maxInPartition = new Map<number, number>();
+  let duplicates = 0;
+  let duplicatesNewId = 0;
+  let outOfOrder = 0;
+  const pubTime = publishTimeLookup(d.times);
+  for (const r of list) {
+    const orig = firstCopy.get(r.seq);
+    if (orig) {
+      duplicates++;
+      if (orig.msgId !== r.msgId) duplicatesNewId++;
+      continue;
+    }
+    firstCopy.set(r.seq, r);
+    const max = maxInPartition.get(r.partition);
+    if (max !== undefined && r.seq < max) outOfOrder++;
+    else maxInPartition.set(r.partition, r.seq);
+    if (hasSeq(d.acked, r.seq)) {
+      const published = pubTime(r.seq) ?? r.payloadTs;
+      const seenAt = source === 'append' ? r.timestamp : r.consumedAt;
+      if (published !== undefined && Number.isFinite(published) && Number.isFinite(seenAt)) {
+        latencies.push(seenAt - published);
       }
     }
-    if (maxInPartition.size > 1) splitDevices.push(d.id);
-    const seen = fromSeqs(firstCopy.keys());
-    const lostRanges = subtractRanges(d.acked, seen);
-    const expected = countRanges(d.acked);
-    const lost = countRanges(lostRanges);
-    const extra = countRanges(subtractRanges(seen, d.acked));
-    devices.push({
-      id: d.id,
-      expected,
-      found: expected - lost,
-      lost,
-      lostRanges,
-      duplicates,
-      duplicatesNewId,
-      outOfOrder,
-      extra,
-      partitions: [...maxInPartition.keys()].sort((a, b) => a - b),
-    });
   }
-  const sum = (k: keyof DeviceReport): number => devices.reduce((n, d) => n + (d[k] as number), 0);
+  const seen = fromSeqs(firstCopy.keys());
+  const lostRanges = subtractRanges(d.acked, seen);
+  const expected = countRanges(d.acked);
+  const lost = countRanges(lostRanges);
+  return {
+    id: d.id,
+    expected,
+    found: expected - lost,
+    lost,
+    lostRanges,
+    duplicates,
+    duplicatesNewId,
+    outOfOrder,
+    extra: countRanges(subtractRanges(seen, d.acked)),
+    partitions: [...maxInPartition.keys()].sort((a, b) => a - b),
+  };
+}
+
+type Counted = 'expected' | 'found' | 'lost' | 'duplicates' | 'duplicatesNewId' | 'outOfOrder' | 'extra';
+
+/** Records must be given in the order the reader saw them per partition (offset order). */
+export function analyze(ledger: Ledger, records: readonly ObservedRecord[], opts: AnalyzeOptions = {}): VerifyReport {
+  const source = opts.latencySource ?? 'append';
+  const ignored = { otherRuns: 0, unknownDevices: 0, undecodable: opts.undecodable ?? 0 };
+  const { byDevice, count } = recordsByDevice(ledger, records, ignored);
+  const latencies: number[] = [];
+  const devices = Object.values(ledger.devices).map((d) =>
+    analyzeDevice(d, byDevice.get(d.id) ?? [], source, latencies),
+  );
+  const splitDevices = devices.filter((d) => d.partitions.length > 1).map((d) => d.id);
+  const sum = (k: Counted): number => devices.reduce((n, d) => n + d[k], 0);
   const totals = {
     devices: devices.length,
     expected: sum('expected'),
@@ -181,7 +196,7 @@ export function analyze(ledger: Ledger, records: readonly ObservedRecord[], opts
     duplicatesNewId: sum('duplicatesNewId'),
     outOfOrder: sum('outOfOrder'),
     extra: sum('extra'),
-    records: records_,
+    records: count,
   };
   return {
     ok: totals.lost === 0 && totals.outOfOrder === 0,

@@ -2,7 +2,7 @@
 // no code with the gateway's forwarder on purpose: losses are counted from the outside.
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { type IHeaders, Kafka, logLevel } from 'kafkajs';
+import { type Admin, type Batch, type IHeaders, Kafka, logLevel } from 'kafkajs';
 import { quietNegativeTimeouts } from '../cloud-sync/kafkajs-timers.ts';
 import type { ObservedRecord } from './analyze.ts';
 import { parseSimPayload } from './payload.ts';
@@ -59,6 +59,79 @@ export function decodeValue(value: Buffer | null): ReturnType<typeof parseSimPay
   return parseSimPayload(Buffer.from(payload, 'base64'));
 }
 
+/** What the reader has seen: the records, each partition's next offset, and when something last arrived. */
+class ReadState {
+  readonly records: ObservedRecord[] = [];
+  readonly position = new Map<string, number>();
+  undecodable = 0;
+  reread = 0;
+  lastActivity = Date.now();
+  complete = false;
+
+  onBatch(batch: Batch, opts: ReadOptions): void {
+    const now = Date.now();
+    const at = `${batch.topic}:${batch.partition}`;
+    const next = this.position.get(at) ?? 0;
+    for (const m of batch.messages) {
+      // A rebalance or a retried fetch hands this reader records it has already seen: the same offset is the same
+      // record, not a duplicate in Kafka.
+      if (Number(m.offset) < next) {
+        this.reread++;
+        continue;
+      }
+      const f = decodeValue(m.value);
+      if (!f) {
+        this.undecodable++;
+        continue;
+      }
+      const msgId = header(m.headers, MSG_ID_HEADER);
+      this.records.push({
+        device: f.device,
+        seq: f.seq,
+        run: f.run,
+        topic: batch.topic,
+        partition: batch.partition,
+        offset: Number(m.offset),
+        timestamp: Number(m.timestamp),
+        consumedAt: now,
+        ...(msgId !== undefined ? { msgId } : {}),
+        ...(Number.isFinite(f.ts) ? { payloadTs: f.ts } : {}),
+      });
+    }
+    if (batch.messages.length) {
+      this.lastActivity = now;
+      this.position.set(at, Math.max(next, Number(batch.lastOffset()) + 1));
+      opts.onProgress?.(this.records.length);
+    }
+    if (!this.complete) this.complete = opts.isComplete(this.records);
+  }
+
+  /** True when the reader reached the current end of every non-empty partition. */
+  async caughtUp(admin: Admin, topics: string[]): Promise<boolean> {
+    for (const topic of topics) {
+      let offsets: { partition: number; high: string; low: string }[];
+      try {
+        offsets = await admin.fetchTopicOffsets(topic);
+      } catch {
+        return false;
+      }
+      for (const o of offsets) {
+        const high = Number(o.high);
+        if (high > Number(o.low) && (this.position.get(`${topic}:${o.partition}`) ?? 0) < high) return false;
+      }
+    }
+    return true;
+  }
+}
+
+/** A fresh group's committed offsets decide where it starts; set them before the consumer joins. */
+async function startAt(admin: Admin, groupId: string, topics: string[], fromTimestamp: number): Promise<void> {
+  for (const topic of topics) {
+    const partitions = await admin.fetchTopicOffsetsByTimestamp(topic, fromTimestamp).catch(() => undefined);
+    if (partitions?.length) await admin.setOffsets({ groupId, topic, partitions });
+  }
+}
+
 export async function readTopics(opts: ReadOptions): Promise<ReadResult> {
   const started = Date.now();
   quietNegativeTimeouts();
@@ -71,69 +144,27 @@ export async function readTopics(opts: ReadOptions): Promise<ReadResult> {
   const admin = kafka.admin();
   const groupId = `device-sim-verify-${randomBytes(6).toString('hex')}`;
   const consumer = kafka.consumer({ groupId, sessionTimeout: 10_000, maxWaitTimeInMs: 250 });
-  const records: ObservedRecord[] = [];
-  const position = new Map<string, number>();
-  let undecodable = 0;
-  let reread = 0;
-  let lastActivity = Date.now();
-  let complete = false;
+  const st = new ReadState();
+  const finish = (stoppedBy: ReadResult['stoppedBy']): ReadResult => ({
+    records: st.records.slice(),
+    undecodable: st.undecodable,
+    reread: st.reread,
+    stoppedBy,
+    readMs: Date.now() - started,
+  });
 
   await admin.connect();
-  if (opts.fromTimestamp !== undefined) {
-    // A fresh group's committed offsets decide where it starts; set them before the consumer joins.
-    for (const topic of opts.topics) {
-      const partitions = await admin.fetchTopicOffsetsByTimestamp(topic, opts.fromTimestamp).catch(() => undefined);
-      if (partitions?.length) await admin.setOffsets({ groupId, topic, partitions });
-    }
-  }
+  if (opts.fromTimestamp !== undefined) await startAt(admin, groupId, opts.topics, opts.fromTimestamp);
   await consumer.connect();
   try {
     await consumer.subscribe({ topics: opts.topics, fromBeginning: true });
-    await consumer.run({
-      eachBatch: async ({ batch }) => {
-        const now = Date.now();
-        const at = `${batch.topic}:${batch.partition}`;
-        const next = position.get(at) ?? 0;
-        for (const m of batch.messages) {
-          // A rebalance or a retried fetch hands this reader records it has already seen: the same offset is the same
-          // record, not a duplicate in Kafka.
-          if (Number(m.offset) < next) {
-            reread++;
-            continue;
-          }
-          const f = decodeValue(m.value);
-          if (!f) {
-            undecodable++;
-            continue;
-          }
-          const msgId = header(m.headers, MSG_ID_HEADER);
-          records.push({
-            device: f.device,
-            seq: f.seq,
-            run: f.run,
-            topic: batch.topic,
-            partition: batch.partition,
-            offset: Number(m.offset),
-            timestamp: Number(m.timestamp),
-            consumedAt: now,
-            ...(msgId !== undefined ? { msgId } : {}),
-            ...(Number.isFinite(f.ts) ? { payloadTs: f.ts } : {}),
-          });
-        }
-        if (batch.messages.length) {
-          lastActivity = now;
-          position.set(at, Math.max(next, Number(batch.lastOffset()) + 1));
-          opts.onProgress?.(records.length);
-        }
-        if (!complete) complete = opts.isComplete(records);
-      },
-    });
-    complete = opts.isComplete(records);
+    await consumer.run({ eachBatch: async ({ batch }) => st.onBatch(batch, opts) });
+    st.complete = opts.isComplete(st.records);
     for (;;) {
       if (opts.signal?.aborted) break;
       // Complete means every acked message was seen; read on to the current end so late duplicates count too.
-      if (complete && (await caughtUp())) return finish('complete');
-      if (Date.now() - lastActivity > opts.idleTimeoutMs) return finish('idle-timeout');
+      if (st.complete && (await st.caughtUp(admin, opts.topics))) return finish('complete');
+      if (Date.now() - st.lastActivity > opts.idleTimeoutMs) return finish('idle-timeout');
       await delay(200);
     }
     return finish('idle-timeout');
@@ -141,25 +172,5 @@ export async function readTopics(opts: ReadOptions): Promise<ReadResult> {
     await consumer.disconnect().catch(() => {});
     await admin.deleteGroups([groupId]).catch(() => {});
     await admin.disconnect().catch(() => {});
-  }
-
-  async function caughtUp(): Promise<boolean> {
-    for (const topic of opts.topics) {
-      let offsets: { partition: number; high: string; low: string }[];
-      try {
-        offsets = await admin.fetchTopicOffsets(topic);
-      } catch {
-        return false;
-      }
-      for (const o of offsets) {
-        const high = Number(o.high);
-        if (high > Number(o.low) && (position.get(`${topic}:${o.partition}`) ?? 0) < high) return false;
-      }
-    }
-    return true;
-  }
-
-  function finish(stoppedBy: ReadResult['stoppedBy']): ReadResult {
-    return { records: records.slice(), undecodable, reread, stoppedBy, readMs: Date.now() - started };
   }
 }

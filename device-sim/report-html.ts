@@ -93,10 +93,10 @@ function kv(obj: object): string {
   return `<table>${rows.join('')}</table>`;
 }
 
-export function renderHtml(input: HtmlInput): string {
+function charts(input: HtmlInput): string[] {
   const xs = input.samples.map((s) => s.t / 1000);
   const pick = (f: (s: ProgressSample) => number | undefined): (number | undefined)[] => input.samples.map(f);
-  const charts = [
+  const out = [
     lineChart(
       'Message rate',
       'msg/s',
@@ -135,35 +135,40 @@ export function renderHtml(input: HtmlInput): string {
       input.marks,
     ),
   ];
-  if (input.gatewayBacklog?.length) {
-    const b = input.gatewayBacklog;
-    charts.splice(
-      1,
-      0,
-      lineChart(
-        'Gateway backlog (outbox, not yet in Kafka)',
-        'records',
-        b.map((s) => s.t / 1000),
-        [{ name: 'backlog', color: '#edc948', values: b.map((s) => s.records) }],
-        input.marks,
-      ),
+  const b = input.gatewayBacklog;
+  if (b?.length) {
+    const backlog = lineChart(
+      'Gateway backlog (outbox, not yet in Kafka)',
+      'records',
+      b.map((s) => s.t / 1000),
+      [{ name: 'backlog', color: '#edc948', values: b.map((s) => s.records) }],
+      input.marks,
     );
+    out.splice(1, 0, backlog);
   }
-  const sections: string[] = [];
+  return out;
+}
+
+function sections(input: HtmlInput): string[] {
+  const out: string[] = [];
   if (input.ledger) {
     const t = ledgerTotals(input.ledger);
     const secs = (input.ledger.endedAt - input.ledger.startedAt) / 1000;
-    sections.push(
+    out.push(
       `<h2>Run</h2>${kv({ run: input.ledger.runId, url: input.ledger.url, seconds: secs.toFixed(1), ...t, ...(input.stats ?? {}) })}`,
     );
   }
   if (input.verify) {
     const v = input.verify;
-    sections.push(
+    out.push(
       `<h2>Verify: <span class="${v.ok ? 'ok' : 'bad'}">${v.ok ? 'OK' : 'FAIL'}</span></h2>` +
         kv({ topics: v.topics.join(','), ...v.totals, ...(v.latency ? { latency_ms: v.latency } : {}) }),
     );
   }
+  return out;
+}
+
+export function renderHtml(input: HtmlInput): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(input.title)}</title>
 <style>
@@ -174,9 +179,9 @@ table{border-collapse:collapse}th,td{padding:2px 10px;border-bottom:1px solid #e
 .ok{color:#2a7}.bad{color:#c22}
 </style></head><body>
 <h1>${esc(input.title)}</h1>
-${sections.join('\n')}
+${sections(input).join('\n')}
 <h2>Over time</h2>
-${charts.join('\n')}
+${charts(input).join('\n')}
 </body></html>
 `;
 }

@@ -56,6 +56,42 @@ export async function relayRig(
   return { kafka, gw, devices, metricsUrl: `http://127.0.0.1:${gw.httpPort}/metrics`, cleanup };
 }
 
+type Closable = { close: () => Promise<void> };
+
+/**
+ * For each broker: a fault relay on the host end of the uplink veth to the real Kafka, and a relay inside the
+ * namespace on the address Kafka advertises (127.0.0.1:port) forwarding to it. Returns the (last) host-side relay.
+ */
+async function uplinkRelays(ns: GatewayNetns, brokers: string[], started: Closable[]): Promise<FaultProxy | undefined> {
+  const relays: string[] = [];
+  let uplink: FaultProxy | undefined;
+  for (const b of brokers) {
+    const [host = '', port = ''] = b.split(':');
+    const u = new FaultProxy(host, Number(port));
+    uplink = u;
+    await u.start(Number(port), ns.uplink.hostIp);
+    started.push({ close: () => u.close() });
+    relays.push(`127.0.0.1:${port}=${ns.uplink.hostIp}:${port}`);
+  }
+  const relayCli = fileURLToPath(new URL('./relay-cli.ts', import.meta.url));
+  for (const r of relays) {
+    const [listen = '', target = ''] = r.split('=');
+    const [cmd, args] = ns.exec(process.execPath, [relayCli, listen, target]);
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    started.push({
+      close: async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          const exited = once(child, 'exit');
+          child.kill('SIGKILL');
+          await exited;
+        }
+      },
+    });
+    await once(child.stdout, 'data');
+  }
+  return uplink;
+}
+
 /**
  * Namespace mode: the gateway runs in its own network namespace. Kafka advertises 127.0.0.1:port, so a relay inside
  * the namespace listens on that address and forwards over the uplink veth to a relay on the host, which reaches the
@@ -68,7 +104,7 @@ export async function namespaceRig(
   disk: DataDisk | undefined,
 ): Promise<ChaosRig> {
   const ns = new GatewayNetns();
-  const started: { close: () => Promise<void> }[] = [];
+  const started: Closable[] = [];
   const cleanup = async (): Promise<void> => {
     for (const s of started.reverse()) await s.close().catch(() => {});
     await ns.destroy();
@@ -76,32 +112,7 @@ export async function namespaceRig(
   try {
     await ns.create();
     started.push({ close: () => ns.destroy() });
-    const relays: string[] = [];
-    let uplink: FaultProxy | undefined;
-    for (const b of brokers) {
-      const [host, port] = b.split(':') as [string, string];
-      uplink = new FaultProxy(host, Number(port));
-      await uplink.start(Number(port), ns.uplink.hostIp);
-      const u = uplink;
-      started.push({ close: () => u.close() });
-      relays.push(`127.0.0.1:${port}=${ns.uplink.hostIp}:${port}`);
-    }
-    const relayCli = fileURLToPath(new URL('./relay-cli.ts', import.meta.url));
-    for (const r of relays) {
-      const [listen, target] = r.split('=') as [string, string];
-      const [cmd, args] = ns.exec(process.execPath, [relayCli, listen, target]);
-      const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-      started.push({
-        close: async () => {
-          if (child.exitCode === null && child.signalCode === null) {
-            const exited = once(child, 'exit');
-            child.kill('SIGKILL');
-            await exited;
-          }
-        },
-      });
-      await once(child.stdout!, 'data');
-    }
+    const uplink = await uplinkRelays(ns, brokers, started);
     const gw = await GatewayProcess.create({
       wrap: (cmd, args) => ns.exec(cmd, args),
       supervise: true,
