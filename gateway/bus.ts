@@ -1,5 +1,6 @@
 // The in-process bus: how adapters (serial, Modbus) and Node-RED nodes reach the gateway's durable path and its
-// broker without a TCP loopback. `app/main.ts` builds one from the broker and the store and hands it to the parts.
+// broker without a TCP loopback. The ingest path (gateway/ingest.ts) implements it; the composition root
+// (app/gateway.ts) builds it on the store with a port to the broker and hands it to the parts.
 
 /** A message entering the gateway, from an MQTT client or an in-process source. */
 export interface IngressMessage {

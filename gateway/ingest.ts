@@ -56,6 +56,7 @@ export function laterBroker(get: () => BrokerPort | undefined): BrokerPort {
 }
 
 type Callback = (err: Error | null) => void;
+const NO_TAPS: readonly JournalTap[] = [];
 const noop = (): void => {};
 
 export class Ingest implements GatewayBus {
@@ -112,7 +113,7 @@ export class Ingest implements GatewayBus {
       cb(null);
       return;
     }
-    const taps = tapped.map((t) => t.journal);
+    const taps = tapped.length === 0 ? NO_TAPS : tapped.map((t) => t.journal);
     // QoS 0: nothing to withhold, the device is answered now and a failed append is only logged. QoS >= 1: the
     // caller's callback is the commit's, then the flow inputs get the message (durable first).
     let stamp: Stamp | undefined;
