@@ -192,7 +192,7 @@ export class Outbox {
     const ahead = this.#ahead.get(cls);
     this.#ahead.delete(cls);
     if (cls.count <= 0) cls.setOldest(0);
-    else if (!reason && ahead && ahead.from === cls.head) cls.setOldest(ahead.ts);
+    else if (!reason && ahead && ahead.ts > 0 && ahead.from === cls.head) cls.setOldest(ahead.ts);
   }
 
   /** The backlog for /healthz: totals and each class's records, bytes, oldest age, budget and policy. */

@@ -262,6 +262,30 @@ describe('outbox', () => {
   });
 });
 
+describe('oldest record of a class', () => {
+  it('follows the head: read from the head, kept from a read ahead once the batch before it is removed', async () => {
+    const s = await open(tmp());
+    for (const t of [1_000, 2_000, 3_000]) {
+      const clock = vi.spyOn(Date, 'now').mockReturnValue(1_700_000_000_000 + t);
+      const appended = append(s, 'default', 'd');
+      clock.mockRestore();
+      await appended;
+    }
+    const cls = s.outbox.class('default')!;
+    const limits = { maxRecords: 1, maxBytes: 1e6 };
+    const [first] = await s.outbox.read(cls, 0, limits);
+    expect(cls.oldestTs).toBe(1_700_000_001_000);
+    // While the first batch is in flight the next one is read: the first record is still the oldest.
+    const [second] = await s.outbox.read(cls, first!.seq + 1, limits);
+    expect(cls.oldestTs).toBe(1_700_000_001_000);
+    s.outbox.remove(cls, [first!.seq], [first!.size + 8]);
+    expect(cls.oldestTs).toBe(1_700_000_002_000);
+    s.outbox.remove(cls, [second!.seq, second!.seq + 1], [second!.size + 8, second!.size + 8]);
+    expect(cls.count).toBe(0);
+    expect(cls.oldestTs).toBe(0);
+  });
+});
+
 describe('flow journal', () => {
   it('journals a QoS 1 message with its outbox record, replays it until completed', async () => {
     const dir = tmp();
