@@ -193,7 +193,8 @@ await tcp(50, 10, rows);
 const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
 console.log(`\nModbus adapters — ${cpu}, ${os.cpus().length} cores, Node ${process.version}, ${seconds} s per row`);
 console.log(
-  '("publish every value": publishOnChange off, one JSON message per register per poll into an in-memory bus;\n' +
+  '("publish every value": publishOnChange off, one JSON message per register per poll into the ingest path\n' +
+    ' (outbox on a temporary store, durability os);' +
     ' "unchanged values": publishOnChange on and the slave never changes, i.e. the cost of polling alone)\n',
 );
 const header = ['scenario', 'implementation', 'rate', 'registers/s', 'line limit (115200 8N1)'];
