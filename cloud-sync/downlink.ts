@@ -10,7 +10,13 @@ import type { GatewayBus } from '../gateway/bus.ts';
 import type { Part } from '../gateway/part.ts';
 import type { KafkaClientOptions } from './kafka-connection.ts';
 import { HEADER } from './record.ts';
-import { createSource, type KafkaSource, type SourceName, type SourceRecord } from './sources/index.ts';
+import {
+  createSource,
+  type KafkaSource,
+  type KafkaSourceOptions,
+  type SourceName,
+  type SourceRecord,
+} from './sources/index.ts';
 
 /**
  * The consumer's session: a gateway that was killed (SIGKILL, power cut) leaves its member in the group until the
@@ -132,28 +138,17 @@ export class Downlink implements Part {
   start(): void {
     this.stopping = false;
     // Kafka may be unreachable at boot: connect in the background and retry, never block the gateway's start.
-    void this.connect();
+    this.connectInBackground();
+  }
+
+  private connectInBackground(): void {
+    // connect() handles Kafka's errors itself; this catches only a source that could not even be built.
+    this.connect().catch((err: unknown) => this.fail((err as Error).message));
   }
 
   private async connect(): Promise<void> {
     this.state = 'connecting';
-    const o = this.o;
-    const source = await createSource(o.client, {
-      brokers: o.brokers,
-      clientId: `${o.clientId}-downlink`,
-      requestTimeoutMs: o.requestTimeoutMs,
-      tls: o.tls,
-      sasl: o.sasl,
-      groupId: o.groupId,
-      topics: o.topics,
-      // A new group starts at the end of the topics: a gateway's first start must not replay old commands (think
-      // "unlock"). From then on the committed offsets carry commands sent while the gateway was down.
-      startAt: 'latest',
-      sessionTimeoutMs: SESSION_TIMEOUT_MS,
-      heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
-      rebalanceTimeoutMs: REBALANCE_TIMEOUT_MS,
-      log: o.log,
-    });
+    const source = await createSource(this.o.client, this.sourceOptions());
     if (this.stopping) return;
     this.source = source;
     // Commands only flow once the group has partitions; health says `up` from then on.
@@ -173,12 +168,33 @@ export class Downlink implements Part {
     try {
       // A record whose publish failed is not committed: the restarted consumer hands it over again.
       await source.start((r) => this.deliver(r));
-      this.o.log.info({ topics: o.topics }, 'downlink consuming cloud commands');
+      this.o.log.info({ topics: this.o.topics }, 'downlink consuming cloud commands');
     } catch (err) {
+      if (this.stopping) return;
       this.fail((err as Error).message);
       this.o.log.warn({ err: this.lastError }, 'downlink cannot reach Kafka; retrying');
       this.restart(source);
     }
+  }
+
+  private sourceOptions(): KafkaSourceOptions {
+    const o = this.o;
+    return {
+      brokers: o.brokers,
+      clientId: `${o.clientId}-downlink`,
+      requestTimeoutMs: o.requestTimeoutMs,
+      tls: o.tls,
+      sasl: o.sasl,
+      groupId: o.groupId,
+      topics: o.topics,
+      // A new group starts at the end of the topics: a gateway's first start must not replay old commands (think
+      // "unlock"). From then on the committed offsets carry commands sent while the gateway was down.
+      startAt: 'latest',
+      sessionTimeoutMs: SESSION_TIMEOUT_MS,
+      heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
+      rebalanceTimeoutMs: REBALANCE_TIMEOUT_MS,
+      log: o.log,
+    };
   }
 
   /** Drops `source` and, unless stopping, connects a new consumer after a pause. */
@@ -190,7 +206,9 @@ export class Downlink implements Part {
     if (this.stopping) return;
     const delay = this.backoff.next();
     this.retry = setTimeout(() => {
-      void stopped.then(() => (this.stopping ? undefined : this.connect()));
+      void stopped.then(() => {
+        if (!this.stopping) this.connectInBackground();
+      });
     }, delay);
   }
 

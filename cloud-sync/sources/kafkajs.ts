@@ -43,12 +43,14 @@ export class KafkajsSource extends EventEmitter<SourceEvents> implements KafkaSo
     });
     this.#consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, () => {
+      if (this.#halted) return;
       this.#state = 'up';
       this.emit('up');
     });
     consumer.on(consumer.events.CRASH, (e) => {
       const err = e.payload.error instanceof Error ? e.payload.error : new Error(String(e.payload.error));
       // kafkajs restarts the consumer by itself after a retriable crash; otherwise it is done.
+      if (this.#halted) return;
       if (e.payload.restart) {
         this.#state = 'down';
         this.emit('down', err);

@@ -56,12 +56,20 @@ export class PlatformaticSource extends EventEmitter<SourceEvents> implements Ka
     });
     this.#consumer = consumer;
     consumer.on('consumer:group:join', () => {
+      if (this.#halted) return;
       this.#state = 'up';
       this.emit('up');
     });
     consumer.on('consumer:heartbeat:error', ({ error }) => {
+      if (this.#halted) return;
       this.#state = 'down';
       this.emit('down', error);
+    });
+    // A heartbeat that goes through again after failed ones: still in the group, no rejoin needed.
+    consumer.on('consumer:heartbeat:end', () => {
+      if (this.#halted || this.#state !== 'down') return;
+      this.#state = 'up';
+      this.emit('up');
     });
     // A rejoin that failed: the consumer stays out of the group.
     consumer.on('error', (err: Error) => this.#crash(err));
