@@ -3,11 +3,10 @@
 // SIGTERM/SIGINT. Without a config file it starts with embedded defaults and buffers until Kafka is reachable.
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { Downlink } from '../cloud-sync/downlink.ts';
-import { Adapters } from '../gateway/adapters/index.ts';
 import { ConfigError, loadConfig, redactConfig } from './config/index.ts';
 import { closest } from './config/validate.ts';
 import { Gateway } from './gateway.ts';
+import { withOptionalParts } from './parts.ts';
 
 const HELP = `edge-gateway: MQTT/serial/Modbus in, durable LevelDB outbox, Kafka out.
 
@@ -90,55 +89,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const log = pino({ level: config.log.level, base: { svc: 'edge-gateway' } });
-  // Node-RED is a large module tree: load it only when flows are on.
-  const FlowRuntime = config.flows.enabled ? (await import('../flows/runtime.ts')).FlowRuntime : undefined;
-  const gw = new Gateway(config, log)
-    .use(
-      (g) =>
-        FlowRuntime
-          ? new FlowRuntime({
-              config: g.config.flows,
-              bus: g.ingest,
-              log: g.log, // the runtime adds { part: 'flows' }
-              metrics: g.registry,
-              app: g.http.app,
-              server: g.http.server,
-              dataDir: g.dataDir,
-              security: g.config.security.editor,
-            })
-          : undefined,
-      'before-broker',
-    )
-    // Adapters subscribe to write commands through the broker: they start after it (the default stage).
-    .use((g) =>
-      g.config.adapters.serial.length + g.config.adapters.modbus.length > 0
-        ? new Adapters({
-            config: g.config.adapters,
-            bus: g.ingest,
-            log: g.log, // the adapters add { part: 'adapters' }
-            metrics: g.registry,
-          })
-        : undefined,
-    )
-    .use((g) =>
-      g.config.downlink.enabled && g.kafka.brokers.length > 0
-        ? new Downlink({
-            client: g.config.kafka.client,
-            brokers: g.config.kafka.brokers,
-            clientId: g.config.kafka.clientId,
-            requestTimeoutMs: g.config.kafka.requestTimeoutMs,
-            groupId: g.config.downlink.groupId,
-            topics: g.config.downlink.topics,
-            mqttTopic: g.config.downlink.mqttTopic,
-            qos: g.config.downlink.qos,
-            tls: g.kafka.tls,
-            sasl: g.kafka.sasl,
-            bus: g.ingest,
-            log: g.log.child({ part: 'downlink' }),
-            metrics: g.registry,
-          })
-        : undefined,
-    );
+  const gw = await withOptionalParts(new Gateway(config, log));
   // A failed store write (disk full, I/O error) leaves LevelDB unsafe to write through the same handle. Nothing after
   // it was acknowledged; exit with EX_TEMPFAIL (75) so the supervisor (balena, systemd) starts a fresh process,
   // which reopens the store cleanly once there is space again.
