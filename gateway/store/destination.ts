@@ -2,7 +2,7 @@
 // section of a record (Kafka topic, key, MQTT topic, client id, username) is constant per destination, client and
 // topic, so a destination caches it: most devices publish to a few topics.
 import { encodeStrings } from './codec.ts';
-import type { OutboxMessage } from './outbox.ts';
+import type { OutboxMessage } from './message.ts';
 import type { StorageClass } from './storage-class.ts';
 
 const MAX_CACHED_CLIENTS = 20_000;

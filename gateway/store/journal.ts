@@ -3,7 +3,7 @@
 // (at-least-once through flows, promise 6). Keys: `<tap id>\0` then the message's gateway sequence (seq-key.ts).
 import { decodeRecord, encodeRecord } from './codec.ts';
 import type { GroupCommit } from './group-commit.ts';
-import type { OutboxMessage } from './outbox.ts';
+import type { OutboxMessage } from './message.ts';
 import { prefixedSeqKey } from './seq-key.ts';
 import type { ClassDb } from './storage-class.ts';
 

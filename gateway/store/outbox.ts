@@ -9,19 +9,12 @@ import { decodeRecord, encodeWithStrings, type StoredRecord } from './codec.ts';
 import { Destination, type DestinationSpec } from './destination.ts';
 import type { CommitUnit, GroupCommit, PendingRecord } from './group-commit.ts';
 import type { Journal, JournalTap } from './journal.ts';
+import type { OutboxMessage } from './message.ts';
 import { decodeSeq, encodeSeq } from './seq-key.ts';
 import type { Sequences } from './sequences.ts';
 import { type StorageClass, storedSize } from './storage-class.ts';
 
-/** A message as the outbox takes it (an MQTT publish or a message from an in-process source). */
-export interface OutboxMessage {
-  topic: string;
-  payload: Buffer;
-  qos: 0 | 1 | 2;
-  clientId: string;
-  username?: string | undefined;
-  retain?: boolean | undefined;
-}
+export type { OutboxMessage };
 
 export interface AppendOptions {
   /** Flow inputs the message is handed to: QoS >= 1 messages are journaled for them in the same commit. */
