@@ -1,6 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: the downlink topic template spells its placeholder as ${key}.
 // The config sections of cloud-sync/: the Kafka connection and producer, and the downlink (commands from Kafka).
-import { type Static, Type } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import { Millis, OneOf, Section } from '../gateway/config/schema-kit.ts';
 
 export const KafkaSchema = Section(
@@ -85,6 +85,3 @@ export const DownlinkSchema = Section(
   },
   'Cloud-to-device commands: records from Kafka published to devices over MQTT.',
 );
-
-export type KafkaConfig = Static<typeof KafkaSchema>;
-export type DownlinkConfig = Static<typeof DownlinkSchema>;

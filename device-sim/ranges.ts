@@ -83,10 +83,6 @@ export function hasSeq(ranges: readonly Range[], n: number): boolean {
   return false;
 }
 
-export function* iterRanges(ranges: readonly Range[]): Generator<number> {
-  for (const [a, b] of ranges) for (let n = a; n <= b; n++) yield n;
-}
-
 /** The numbers in `a` that are not in `b`, as ranges. */
 export function subtractRanges(a: readonly Range[], b: readonly Range[]): Range[] {
   const out: Range[] = [];

@@ -61,8 +61,3 @@ export class GatewayError extends Error {
 export function errorCode(err: unknown): GatewayErrorCode | undefined {
   return err instanceof GatewayError ? err.code : undefined;
 }
-
-/** Whether a retry can help: a GatewayError says so by its code; an unknown error is assumed transient. */
-export function canRetry(err: unknown): boolean {
-  return err instanceof GatewayError ? err.canRetry : true;
-}

@@ -1,6 +1,5 @@
 // The shape every component of the gateway has: the composition root starts an ordered list of parts and stops it
 // in reverse; health() is read by /healthz and the status page. Parts register their own metrics when built.
-import type { Registry } from 'prom-client';
 
 export interface Part {
   readonly name: string;
@@ -13,9 +12,4 @@ export interface Part {
 export interface PartHealth {
   state: string;
   [key: string]: unknown;
-}
-
-/** What a part is given to register its metrics in the gateway's registry. */
-export interface MetricsHost {
-  registry: Registry;
 }

@@ -37,4 +37,4 @@ export const GatewayConfigSchema = Type.Object(
 );
 
 export type GatewayConfig = Static<typeof GatewayConfigSchema>;
-export { type ClassConfig, ClassSchema, type LogLevel, type RouteConfig } from '../../gateway/config/schema.ts';
+export { ClassSchema } from '../../gateway/config/schema.ts';

@@ -1,7 +1,7 @@
 // Builds the sink that `kafka.client` names; each implementation is loaded only when chosen.
 import type { KafkaSink, KafkaSinkOptions, SinkName } from './types.ts';
 
-export type { Compression, KafkaSink, KafkaSinkOptions, SinkName, SinkRecord } from './types.ts';
+export type { KafkaSink, KafkaSinkOptions, SinkName, SinkRecord } from './types.ts';
 
 export async function createSink(name: SinkName, opts: KafkaSinkOptions): Promise<KafkaSink> {
   if (name === 'kafkajs') {

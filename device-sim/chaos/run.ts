@@ -11,8 +11,6 @@ import { type ChaosRig, namespaceRig, relayRig } from './rig.ts';
 import type { Scenario } from './scenario.ts';
 import { runSteps } from './steps.ts';
 
-export type { ChaosRig } from './rig.ts';
-
 export interface ChaosEvent {
   /** ms since the load started */
   t: number;

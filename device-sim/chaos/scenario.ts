@@ -82,7 +82,7 @@ const ProfileSchema = Type.Union([
 ]);
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 type Assert<T extends true> = T;
-/** Fails to compile when a profile is added or renamed without the schema. */
+/** Fails to compile when a profile is added or renamed without the schema. @public */
 export type ProfileSchemaMatches = Assert<Same<Static<typeof ProfileSchema>, ProfileName>>;
 
 const FleetSchema = Type.Object(

@@ -12,9 +12,8 @@ import { ModbusDevice } from './modbus-device.ts';
 import type { AdaptersConfig } from './schema.ts';
 import { SerialDevice } from './serial.ts';
 
-export { type ConfigProblem, checkAdaptersConfig } from './check.ts';
-export { AdapterError } from './errors.ts';
-export { type AdaptersConfig, AdaptersSchema } from './schema.ts';
+export { checkAdaptersConfig } from './check.ts';
+export type { AdaptersConfig } from './schema.ts';
 
 export interface AdaptersContext {
   config: AdaptersConfig;

@@ -157,5 +157,3 @@ export { AdaptersSchema, SecuritySchema };
 
 export type MqttConfig = Static<typeof MqttSchema>;
 export type RouteConfig = Static<typeof RouteSchema>;
-export type ClassConfig = Static<typeof ClassSchema>;
-export type LogLevel = (typeof LOG_LEVELS)[number];

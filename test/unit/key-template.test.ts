@@ -1,7 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: key templates spell their placeholders as ${name}.
 import { describe, expect, it } from 'vitest';
-import { compileKeyTemplate } from '../../app/config/index.ts';
-import { keyTemplateProblem } from '../../gateway/config/template.ts';
+import { compileKeyTemplate, keyTemplateProblem } from '../../gateway/config/template.ts';
 import { kafkaTopicProblem } from '../../gateway/kafka-topic.ts';
 import { topicFilterProblem } from '../../gateway/topic.ts';
 
