@@ -1,10 +1,11 @@
 // The composition root's core: builds the parts from the validated config, starts them in order and stops them in
 // reverse. Constructors do no I/O; everything happens in start().
+import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { Registry } from 'prom-client';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { Forwarder } from '../cloud-sync/forwarder.ts';
 import { forwarderMetrics } from '../cloud-sync/forwarder-metrics.ts';
 import { type KafkaConnection, kafkaConnection, kafkaConnectionWarnings } from '../cloud-sync/kafka-connection.ts';
@@ -13,29 +14,26 @@ import { flowKafkaTopics, flowsFileInUse } from '../flows/kafka-topics.ts';
 import { resolveHost } from '../gateway/auth/exposure.ts';
 import { Authority } from '../gateway/auth/index.ts';
 import { Broker } from '../gateway/broker.ts';
-import { offlineQueueMetrics, offlineQueueStats } from '../gateway/broker-persistence.ts';
 import { type HealthReport, HttpPart } from '../gateway/http.ts';
 import { resolveGatewayId } from '../gateway/identity.ts';
 import { Ingest, laterBroker } from '../gateway/ingest.ts';
 import { ingestCounters } from '../gateway/ingest-metrics.ts';
 import { Limits } from '../gateway/limits/index.ts';
+import type { Part } from '../gateway/part.ts';
 import { routeWarnings } from '../gateway/route-check.ts';
 import { BudgetKeeper } from '../gateway/store/budget.ts';
 import { storeMetrics } from '../gateway/store/metrics.ts';
 import { Store } from '../gateway/store/store.ts';
 import type { GatewayConfig } from './config/schema.ts';
-import { brokerMetrics, processMetrics } from './metrics.ts';
 
 export type PartStage = 'before-broker' | 'after-broker';
 
-export interface Part {
-  name: string;
-  start(): Promise<void> | void;
-  stop(): Promise<void> | void;
-  health?(): Record<string, unknown>;
+export interface GatewayEvents {
+  /** The store can take no more writes: app/main.ts exits so a fresh process reopens it. */
+  fatal: [err: Error];
 }
 
-export class Gateway {
+export class Gateway extends EventEmitter<GatewayEvents> {
   readonly config: GatewayConfig;
   readonly log: Logger;
   readonly registry = new Registry();
@@ -51,14 +49,14 @@ export class Gateway {
   forwarder!: Forwarder;
   /** Kafka brokers, TLS and SASL as every Kafka client of the gateway (sinks, downlink) connects. */
   kafka!: KafkaConnection;
+  /** The parts started so far, in order; stop() stops them in reverse. */
   private readonly started: Part[] = [];
-  /** Called when the store can take no more writes; app/main.ts exits so a fresh process reopens it. */
-  onFatal: (err: Error) => void = () => {};
-  /** Extra parts: flows start before the broker accepts publishes (so a replayed or new message always finds its
-   * flow input), adapters after it (they subscribe to the broker). */
+  /** Optional parts by stage: flows start before the broker accepts publishes (so a replayed or new message always
+   * finds its flow input), adapters and the downlink after it (they subscribe and publish through the broker). */
   private readonly extras: { stage: PartStage; factory: (gw: Gateway) => Part | undefined }[] = [];
 
   constructor(config: GatewayConfig, log: Logger) {
+    super();
     this.config = config;
     this.log = log;
     this.dataDir = resolve(config.dataDir);
@@ -69,21 +67,47 @@ export class Gateway {
     return this;
   }
 
-  private async startExtras(stage: PartStage): Promise<void> {
-    for (const e of this.extras) {
-      if (e.stage !== stage) continue;
-      const part = e.factory(this);
-      if (part) await this.run(part);
-    }
-  }
-
+  /**
+   * Builds and starts the parts in the order a message travels: the store first (everything else writes to it),
+   * then ingest, HTTP, the budget keeper and the forwarder, the flows, the broker (publishes are accepted from here
+   * on), then the adapters and the downlink.
+   */
   async start(): Promise<void> {
-    const c = this.config;
     // TLS material is read (and a bad path reported, naming the key) before anything opens.
-    this.kafka = kafkaConnection(c.kafka);
+    this.kafka = kafkaConnection(this.config.kafka);
     for (const w of kafkaConnectionWarnings(this.kafka)) this.log.warn(w);
     mkdirSync(this.dataDir, { recursive: true });
-    this.store = new Store({
+    collectDefaultMetrics({ register: this.registry });
+    this.store = this.buildStore();
+    await this.run(this.store);
+    // The store's metrics read its storage classes, which exist once it is open.
+    storeMetrics(this.registry, this.store);
+    this.gatewayId = await this.resolveGatewayId();
+    this.ingest = this.buildIngest();
+    this.limits = new Limits({
+      config: this.config.security.limits,
+      registry: this.registry,
+      log: this.log.child({ part: 'limits' }),
+    });
+    // `auto` hosts: loopback only until authentication is configured (docs/security.md).
+    const hosts = {
+      mqtt: resolveHost(this.config.mqtt.host, this.config),
+      http: resolveHost(this.config.http.host, this.config),
+    };
+    this.http = this.buildHttp(hosts.http);
+    this.broker = this.buildBroker(hosts);
+    this.forwarder = this.buildForwarder();
+    const budget = new BudgetKeeper({ store: this.store, log: this.log.child({ part: 'budget' }) });
+    for (const part of [this.http, budget, this.forwarder]) await this.run(part);
+    await this.startExtras('before-broker');
+    await this.run(this.broker);
+    await this.startExtras('after-broker');
+    this.logReady();
+  }
+
+  private buildStore(): Store {
+    const c = this.config;
+    const store = new Store({
       dir: join(this.dataDir, 'store'),
       durability: c.store.durability,
       groupCommit: c.store.groupCommit,
@@ -92,58 +116,60 @@ export class Gateway {
       maxRecordBytes: c.kafka.maxRecordBytes,
       log: this.log.child({ part: 'store' }),
     });
-    await this.run({ name: 'store', start: () => this.store.start(), stop: () => this.store.stop() });
-    this.gatewayId = await this.resolveGatewayId();
-    processMetrics(this.registry);
-    storeMetrics(this.registry, this.store);
-    this.store.on('fatal', (err) => this.onFatal(err));
-    this.ingest = new Ingest({
+    store.on('fatal', (err) => this.emit('fatal', err));
+    return store;
+  }
+
+  private buildIngest(): Ingest {
+    const c = this.config;
+    const flowsFile = flowsFileInUse(this.dataDir, c.flows);
+    for (const w of routeWarnings(c.routes, flowsFile ? flowKafkaTopics(flowsFile) : [])) this.log.warn(w);
+    return new Ingest({
       store: this.store,
       routes: c.routes,
       log: this.log.child({ part: 'ingest' }),
       counters: ingestCounters(this.registry),
       broker: laterBroker(() => this.broker),
     });
-    const flowsFile = flowsFileInUse(this.dataDir, c.flows);
-    for (const w of routeWarnings(c.routes, flowsFile ? flowKafkaTopics(flowsFile) : [])) this.log.warn(w);
-    this.limits = new Limits({
-      config: c.security.limits,
-      registry: this.registry,
-      log: this.log.child({ part: 'limits' }),
-    });
-    // `auto` hosts: loopback only until authentication is configured (docs/security.md).
-    const mqttHost = resolveHost(c.mqtt.host, c);
-    const httpHost = resolveHost(c.http.host, c);
-    this.http = new HttpPart({
-      host: httpHost,
-      port: c.http.port,
+  }
+
+  private buildHttp(host: string): HttpPart {
+    return new HttpPart({
+      host,
+      port: this.config.http.port,
       registry: this.registry,
       log: this.log.child({ part: 'http' }),
       health: () => this.health(),
-      security: c.security.http,
+      security: this.config.security.http,
       limits: this.limits,
     });
-    this.broker = new Broker({
-      config: { ...c.mqtt, host: mqttHost },
+  }
+
+  private buildBroker(hosts: { mqtt: string; http: string }): Broker {
+    const c = this.config;
+    return new Broker({
+      config: { ...c.mqtt, host: hosts.mqtt },
       db: this.store.brokerDb(),
       ingest: this.ingest,
       http: this.http.server,
       auth: new Authority({
         security: c.security,
-        mqtt: { host: mqttHost, tls: c.mqtt.tls },
-        http: { host: httpHost },
+        mqtt: { host: hosts.mqtt, tls: c.mqtt.tls },
+        http: { host: hosts.http },
         registry: this.registry,
         log: this.log.child({ part: 'auth' }),
       }),
       limits: this.limits,
       log: this.log.child({ part: 'broker' }),
       gatewayId: this.gatewayId,
+      registry: this.registry,
     });
-    brokerMetrics(this.registry, this.broker);
-    offlineQueueMetrics(this.registry, () => offlineQueueStats(this.broker.aedes));
-    const budget = new BudgetKeeper({ store: this.store, log: this.log.child({ part: 'budget' }) });
+  }
+
+  private buildForwarder(): Forwarder {
+    const c = this.config;
     const sinkLog = this.log.child({ part: 'kafka' });
-    this.forwarder = new Forwarder({
+    const forwarder = new Forwarder({
       store: this.store,
       gatewayId: this.gatewayId,
       batch: c.kafka.batch,
@@ -161,13 +187,25 @@ export class Gateway {
           log: sinkLog,
         }),
     });
-    forwarderMetrics(this.registry, this.forwarder);
-    await this.run({ name: 'http', start: () => this.http.start(), stop: () => this.http.stop() });
-    await this.run({ name: 'budget', start: () => budget.start(), stop: () => budget.stop() });
-    await this.run({ name: 'forwarder', start: () => this.forwarder.start(), stop: () => this.forwarder.stop() });
-    await this.startExtras('before-broker');
-    await this.run({ name: 'broker', start: () => this.broker.start(), stop: () => this.broker.stop() });
-    await this.startExtras('after-broker');
+    forwarderMetrics(this.registry, forwarder);
+    return forwarder;
+  }
+
+  private async startExtras(stage: PartStage): Promise<void> {
+    for (const e of this.extras) {
+      if (e.stage !== stage) continue;
+      const part = e.factory(this);
+      if (part) await this.run(part);
+    }
+  }
+
+  private async run(part: Part): Promise<void> {
+    await part.start();
+    this.started.push(part);
+  }
+
+  private logReady(): void {
+    const c = this.config;
     this.log.info(
       {
         gatewayId: this.gatewayId,
@@ -183,11 +221,6 @@ export class Gateway {
       },
       'gateway ready',
     );
-  }
-
-  private async run(part: Part): Promise<void> {
-    await part.start();
-    this.started.push(part);
   }
 
   /** Stops the parts in reverse order: no new messages, then flush the group commit, close Kafka cleanly. */
@@ -215,12 +248,14 @@ export class Gateway {
     return id;
   }
 
+  /** /healthz: the core parts in their own sections, then every optional part by name. */
   health(): HealthReport {
     const { state: link, ...kafka } = this.forwarder.health();
     const { state: _store, ...store } = this.store.health();
+    const { state: _broker, ...broker } = this.broker?.health() ?? { state: 'down', up: false, clients: 0 };
+    const core = new Set<Part>([this.store, this.http, this.forwarder, this.broker]);
     const parts: Record<string, unknown> = {};
-    for (const p of this.started) if (p.health) parts[p.name] = p.health();
-    const brokerUp = this.broker?.aedes !== undefined;
+    for (const p of this.started) if (!core.has(p) && p.name !== 'budget') parts[p.name] = p.health();
     // A part whose health says `state: 'down'` (every adapter device offline, the downlink without Kafka) degrades
     // the gateway without failing the check: it still accepts and buffers. Only a broker that is not running is 503.
     const partsDown = Object.entries(parts)
@@ -229,14 +264,10 @@ export class Gateway {
     const linkOk = link === 'up' || link === 'not_configured';
     return {
       // No brokers configured is a choice, not an outage: the box buffers as designed.
-      status: !brokerUp ? 'down' : linkOk && partsDown.length === 0 ? 'ok' : 'degraded',
+      status: !broker.up ? 'down' : linkOk && partsDown.length === 0 ? 'ok' : 'degraded',
       ...(partsDown.length > 0 ? { partsDown } : {}),
       gatewayId: this.gatewayId,
-      broker: {
-        up: brokerUp,
-        clients: this.broker?.connectedClients ?? 0,
-        offlineQueue: offlineQueueStats(this.broker?.aedes),
-      },
+      broker,
       kafka: { ...kafka, brokers: this.config.kafka.brokers, tls: this.kafka.tls !== undefined },
       backlog: this.store.outbox.backlog(),
       store,

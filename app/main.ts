@@ -93,11 +93,11 @@ async function main(argv: string[]): Promise<void> {
   // A failed store write (disk full, I/O error) leaves LevelDB unsafe to write through the same handle. Nothing after
   // it was acknowledged; exit with EX_TEMPFAIL (75) so the supervisor (balena, systemd) starts a fresh process,
   // which reopens the store cleanly once there is space again.
-  gw.onFatal = (err) => {
+  gw.on('fatal', (err) => {
     log.fatal({ err: err.message }, 'store write failed: exiting so a fresh process reopens the store');
     console.error(`gateway stopping: GW_ERR_STORE: ${err.message}`);
     process.exit(75);
-  };
+  });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

@@ -15,6 +15,7 @@ import { GatewayError } from '../gateway/errors.ts';
 import { SYSTEM_NODE_FILES } from '../gateway/limits/editor.ts';
 import { isLoopback } from '../gateway/limits/loopback.ts';
 import type { EditorSecurityConfig } from '../gateway/limits/schema.ts';
+import type { Part, PartHealth } from '../gateway/part.ts';
 import type { FlowsConfig } from './schema.ts';
 import { compileRule } from './sql/compile.ts';
 import { CompletionTracker, type FlowResult } from './tracker.ts';
@@ -100,7 +101,7 @@ export class FlowsError extends GatewayError {
   }
 }
 
-export class FlowRuntime {
+export class FlowRuntime implements Part {
   /** Part name in the gateway's health report. */
   readonly name = 'flows';
   readonly #ctx: FlowRuntimeContext;
@@ -237,8 +238,9 @@ export class FlowRuntime {
     });
   }
 
-  health(): Record<string, unknown> {
+  health(): PartHealth {
     return {
+      state: this.#started ? 'up' : 'starting',
       enabled: this.#ctx.config.enabled,
       running: this.#started,
       uptimeMs: this.#started ? Date.now() - this.#startedAt : 0,

@@ -9,13 +9,16 @@ import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, TLSSocket, type Server as TlsServer } from 'node:tls';
 import { Aedes, type Client, type ConnectPacket, type PublishPacket, type Subscription } from 'aedes';
 import type { Logger } from 'pino';
+import { Gauge, type Registry } from 'prom-client';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Attempt, Authority, ClientAcl, ConnectInfo } from './auth/index.ts';
-import { brokerPersistence } from './broker-persistence.ts';
+import type { OfflineQueueStats } from './broker-offline-queue.ts';
+import { brokerPersistence, offlineQueueMetrics, offlineQueueStats } from './broker-persistence.ts';
 import type { IngressMessage } from './bus.ts';
 import type { MqttConfig } from './config/schema.ts';
 import type { BrokerPort, Ingest } from './ingest.ts';
 import type { Limits } from './limits/index.ts';
+import type { Part, PartHealth } from './part.ts';
 import { readPem } from './pem.ts';
 import type { MetaDb } from './store/store.ts';
 
@@ -34,6 +37,14 @@ export interface BrokerContext {
   limits: Limits;
   log: Logger;
   gatewayId: string;
+  /** The broker registers its own metrics here (clients connected, offline queues). */
+  registry: Registry;
+}
+
+export interface BrokerHealth extends PartHealth {
+  up: boolean;
+  clients: number;
+  offlineQueue: OfflineQueueStats | undefined;
 }
 
 /** aedes' client table and its removal are not in its types. */
@@ -42,7 +53,8 @@ function forgetClosed(aedes: Aedes, client: Client): void {
   if (b.clients[client.id] === client) b.deleteClient(client.id);
 }
 
-export class Broker implements BrokerPort {
+export class Broker implements BrokerPort, Part {
+  readonly name = 'broker';
   private readonly ctx: BrokerContext;
   aedes: Aedes | undefined;
   private tcp: NetServer | undefined;
@@ -62,10 +74,30 @@ export class Broker implements BrokerPort {
 
   constructor(ctx: BrokerContext) {
     this.ctx = ctx;
+    const broker = this;
+    new Gauge({
+      name: 'gateway_mqtt_clients_connected',
+      help: 'MQTT clients connected.',
+      registers: [ctx.registry],
+      collect() {
+        this.set(broker.connectedClients);
+      },
+    });
+    offlineQueueMetrics(ctx.registry, () => offlineQueueStats(this.aedes));
   }
 
   get connectedClients(): number {
     return this.aedes?.connectedClients ?? 0;
+  }
+
+  health(): BrokerHealth {
+    const up = this.aedes !== undefined;
+    return {
+      state: up ? 'up' : 'down',
+      up,
+      clients: this.connectedClients,
+      offlineQueue: offlineQueueStats(this.aedes),
+    };
   }
 
   async start(): Promise<void> {

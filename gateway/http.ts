@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Limits } from './limits/index.ts';
 import type { HttpSecurityConfig } from './limits/schema.ts';
+import type { Part, PartHealth } from './part.ts';
 import { readPem } from './pem.ts';
 
 export interface HealthReport {
@@ -44,7 +45,8 @@ export function originAllowed(req: IncomingMessage, allowed: readonly string[]):
   }
 }
 
-export class HttpPart {
+export class HttpPart implements Part {
+  readonly name = 'http';
   readonly app: Express;
   readonly server: Server;
   readonly tls: boolean;
@@ -124,6 +126,10 @@ export class HttpPart {
       }
       return emit(event, ...args);
     }) as Server['emit'];
+  }
+
+  health(): PartHealth {
+    return { state: this.server.listening ? 'up' : 'down', port: this.port, tls: this.tls };
   }
 
   async start(): Promise<void> {

@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { GatewayBus } from '../bus.ts';
+import type { Part, PartHealth } from '../part.ts';
 import { checkAdaptersConfig } from './check.ts';
 import { AdapterError } from './errors.ts';
 import { AdapterMetrics } from './metrics.ts';
@@ -22,7 +23,34 @@ export interface AdaptersContext {
   metrics: Registry;
 }
 
-export class Adapters {
+interface SerialHealth {
+  status: SerialDevice['status'];
+  path: string;
+  frames: number;
+  reconnects: number;
+  errors: Record<string, number>;
+  lastError: SerialDevice['lastError'];
+}
+
+interface ModbusHealth {
+  status: ModbusDevice['status'];
+  bus: string;
+  polls: number;
+  lastPollMs: ModbusDevice['lastPollMs'];
+  errors: Record<string, number>;
+  lastError: ModbusDevice['lastError'];
+}
+
+export interface AdaptersHealth extends PartHealth {
+  status: string;
+  online: number;
+  devices: number;
+  serial: Record<string, SerialHealth>;
+  modbus: Record<string, ModbusHealth>;
+  buses: Record<string, { open: boolean; reconnects: number; lastError: ModbusBus['lastError'] }>;
+}
+
+export class Adapters implements Part {
   /** Part name in the gateway's health report. */
   readonly name = 'adapters';
   readonly #log: Logger;
@@ -76,8 +104,8 @@ export class Adapters {
     this.#log.info('adapters stopped');
   }
 
-  health(): Record<string, unknown> {
-    const serial: Record<string, unknown> = {};
+  health(): AdaptersHealth {
+    const serial: AdaptersHealth['serial'] = {};
     for (const s of this.#serial)
       serial[s.cfg.name] = {
         status: s.status,
@@ -87,7 +115,7 @@ export class Adapters {
         errors: { ...s.errors },
         lastError: s.lastError,
       };
-    const modbus: Record<string, unknown> = {};
+    const modbus: AdaptersHealth['modbus'] = {};
     for (const d of this.#devices)
       modbus[d.cfg.name] = {
         status: d.status,
@@ -97,7 +125,7 @@ export class Adapters {
         errors: { ...d.errors },
         lastError: d.lastError,
       };
-    const buses: Record<string, unknown> = {};
+    const buses: AdaptersHealth['buses'] = {};
     for (const [key, b] of this.#buses) buses[key] = { open: b.open, reconnects: b.reconnects, lastError: b.lastError };
     const states = [...this.#serial.map((s) => s.status), ...this.#devices.map((d) => d.status)];
     const status = overall(states);
