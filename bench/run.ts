@@ -12,7 +12,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { GatewayProcess, waitFor } from '../test/harness/gateway-process.ts';
+import { GatewayProcess, pollUntil } from '../test/harness/gateway-process.ts';
 import { freePort, LocalKafka, repoRoot } from '../test/harness/kafka.ts';
 
 const arg = (name: string, dflt: number): number => {
@@ -189,7 +189,12 @@ try {
     const total = CLIENTS * PER_CLIENT;
     const t0 = performance.now();
     const pub = await publish(gw.mqttPort, PER_CLIENT);
-    await waitFor('forwarded', async () => (await gw.metric('gateway_forwarded_records_total')) >= total, 300_000, 50);
+    await pollUntil(
+      'forwarded',
+      async () => (await gw.metric('gateway_forwarded_records_total')) >= total,
+      300_000,
+      50,
+    );
     const e2eSecs = (performance.now() - t0) / 1000;
     const lat = kafkaLatency(kafka.brokers, topic);
     row(`end to end MQTT -> Kafka, ${sink} (msg/s)`, f0(total / e2eSecs), '', '>= 40,000');
@@ -203,9 +208,12 @@ try {
     const steady = await gateway({ ...env, GATEWAY_ROUTES: JSON.stringify([{ filter: '#', topic: steadyTopic }]) });
     // Warm up first: the topic's auto-creation must not be part of the measurement.
     await publish(steady.mqttPort, 1, 0);
-    await waitFor('warm-up forwarded', async () => (await steady.metric('gateway_forwarded_records_total')) >= CLIENTS);
+    await pollUntil(
+      'warm-up forwarded',
+      async () => (await steady.metric('gateway_forwarded_records_total')) >= CLIENTS,
+    );
     await publish(steady.mqttPort, 300, 5000);
-    await waitFor(
+    await pollUntil(
       'forwarded',
       async () => (await steady.metric('gateway_forwarded_records_total')) >= CLIENTS * 301,
       120_000,
@@ -229,7 +237,7 @@ try {
       fill.dataDir,
     );
     const d0 = performance.now();
-    await waitFor('drained', async () => (await drainGw.metric('gateway_backlog_records')) === 0, 600_000, 50);
+    await pollUntil('drained', async () => (await drainGw.metric('gateway_backlog_records')) === 0, 600_000, 50);
     const drainSecs = (performance.now() - d0) / 1000;
     row(
       `backlog drain after outage, ${sink} (msg/s, ${f0(backlog)} records)`,

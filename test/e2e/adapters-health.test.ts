@@ -5,7 +5,8 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { afterEach, expect, inject, it } from 'vitest';
 import { ModbusSlave } from '../fixtures/modbus-slave.ts';
-import { GatewayProcess, waitFor } from '../harness/gateway-process.ts';
+import { GatewayProcess } from '../harness/gateway-process.ts';
+import { waitFor } from '../harness/wait.ts';
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {

@@ -3,8 +3,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, expect, inject, it } from 'vitest';
 import { ModbusSlave } from '../fixtures/modbus-slave.ts';
-import { GatewayProcess, waitFor } from '../harness/gateway-process.ts';
+import { GatewayProcess } from '../harness/gateway-process.ts';
 import { kcatRead } from '../harness/kcat.ts';
+import { waitFor } from '../harness/wait.ts';
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {

@@ -4,8 +4,9 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, expect, it } from 'vitest';
-import { GatewayProcess, waitFor } from '../harness/gateway-process.ts';
+import { GatewayProcess } from '../harness/gateway-process.ts';
 import { repoRoot } from '../harness/kafka.ts';
+import { waitFor } from '../harness/wait.ts';
 
 const gateways: GatewayProcess[] = [];
 afterEach(async () => {

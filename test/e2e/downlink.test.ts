@@ -4,7 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, expect, inject, it } from 'vitest';
-import { GatewayProcess, waitFor } from '../harness/gateway-process.ts';
+import { GatewayProcess } from '../harness/gateway-process.ts';
+import { waitFor } from '../harness/wait.ts';
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {

@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { runPublish } from '../../device-sim/commands/publish.ts';
 import { runVerify } from '../../device-sim/commands/verify.ts';
-import { waitFor } from '../harness/gateway-process.ts';
 import { freePort } from '../harness/kafka.ts';
+import { waitFor } from '../harness/wait.ts';
 
 const ENTRY = join(import.meta.dirname, '..', '..', 'app', 'main.ts');
 const dir = mkdtempSync(join(tmpdir(), 'gw-flows-e2e-'));

@@ -6,8 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, expect, it } from 'vitest';
-import { GatewayProcess, waitFor } from '../harness/gateway-process.ts';
+import { GatewayProcess } from '../harness/gateway-process.ts';
 import { repoRoot } from '../harness/kafka.ts';
+import { waitFor } from '../harness/wait.ts';
 
 const MAIN = join(repoRoot, 'app', 'main.ts');
 

@@ -8,8 +8,9 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, expect, inject, it } from 'vitest';
-import { GatewayProcess, waitFor } from '../harness/gateway-process.ts';
+import { GatewayProcess } from '../harness/gateway-process.ts';
 import { kcatRead } from '../harness/kcat.ts';
+import { waitFor } from '../harness/wait.ts';
 
 const gateways: GatewayProcess[] = [];
 afterEach(async () => {

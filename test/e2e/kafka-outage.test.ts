@@ -4,8 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, expect, it } from 'vitest';
 import { runPublish } from '../../device-sim/commands/publish.ts';
 import { runVerify } from '../../device-sim/commands/verify.ts';
-import { GatewayProcess, waitFor } from '../harness/gateway-process.ts';
+import { GatewayProcess } from '../harness/gateway-process.ts';
 import { LocalKafka } from '../harness/kafka.ts';
+import { waitFor } from '../harness/wait.ts';
 
 let kafka: LocalKafka | undefined;
 let gw: GatewayProcess | undefined;

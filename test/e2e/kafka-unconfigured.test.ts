@@ -2,7 +2,8 @@
 // buffers, and health and metrics say "not configured" rather than reporting an outage.
 import mqtt from 'mqtt';
 import { afterEach, expect, it } from 'vitest';
-import { GatewayProcess, waitFor } from '../harness/gateway-process.ts';
+import { GatewayProcess } from '../harness/gateway-process.ts';
+import { waitFor } from '../harness/wait.ts';
 
 const gateways: GatewayProcess[] = [];
 afterEach(async () => {

@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { GatewayProcess, waitFor } from '../harness/gateway-process.ts';
+import { GatewayProcess } from '../harness/gateway-process.ts';
+import { waitFor } from '../harness/wait.ts';
 
 let gw: GatewayProcess;
 let device: MqttClient;

@@ -6,8 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, expect, it } from 'vitest';
-import { GatewayProcess, waitFor } from '../harness/gateway-process.ts';
+import { GatewayProcess } from '../harness/gateway-process.ts';
 import { freePort } from '../harness/kafka.ts';
+import { waitFor } from '../harness/wait.ts';
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {

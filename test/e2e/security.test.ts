@@ -14,8 +14,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { hashPassword } from '../../gateway/auth/passwords.ts';
 import { live, mb, memoryProbeOptions, probeMemory } from '../fuzz/memory.ts';
 import { connectPacket } from '../fuzz/packets.ts';
-import { GatewayProcess, waitFor } from '../harness/gateway-process.ts';
+import { GatewayProcess } from '../harness/gateway-process.ts';
 import { freePort } from '../harness/kafka.ts';
+import { waitFor } from '../harness/wait.ts';
 
 const JWT_SECRET = 'jwt-secret-for-the-security-suite-0123456789';
 const SIGN_SECRET = 'group-secret-1';

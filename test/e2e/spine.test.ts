@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { runPublish } from '../../device-sim/commands/publish.ts';
 import { runVerify } from '../../device-sim/commands/verify.ts';
-import { GatewayProcess, waitFor } from '../harness/gateway-process.ts';
+import { GatewayProcess } from '../harness/gateway-process.ts';
+import { waitFor } from '../harness/wait.ts';
 
 const gateways: GatewayProcess[] = [];
 afterEach(async () => {

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GatewayProcess, GatewayProcessOptions } from '../harness/gateway-process.ts';
-import { waitFor } from '../harness/gateway-process.ts';
+import { pollUntil } from '../harness/gateway-process.ts';
 import { repoRoot } from '../harness/kafka.ts';
 
 export interface MemorySample {
@@ -38,7 +38,7 @@ export async function probeMemory(gw: GatewayProcess, file: string): Promise<Mem
   const before = samples(file).length;
   if (gw.pid === undefined || !gw.running) throw new Error('gateway not running');
   process.kill(gw.pid, 'SIGUSR2');
-  await waitFor('a memory probe', () => samples(file).length > before, 10_000, 20);
+  await pollUntil('a memory probe', () => samples(file).length > before, 10_000, 20);
   const s = samples(file).at(-1)! as MemorySample & { gc: boolean };
   if (!s.gc) throw new Error('the gateway was not started with --expose-gc');
   return s;

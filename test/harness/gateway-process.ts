@@ -197,8 +197,9 @@ export class GatewayProcess {
   }
 }
 
-/** Runs `fn` until it returns true or the deadline passes (then throws with `what`). */
-export async function waitFor(
+/** Runs `fn` until it returns true or the deadline passes (then throws with `what`). For scripts outside vitest
+ * (bench, the fuzz driver, the chaos runner); tests use test/harness/wait.ts (vi.waitFor). */
+export async function pollUntil(
   what: string,
   fn: () => boolean | Promise<boolean>,
   timeoutMs = 60_000,

@@ -12,10 +12,10 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import { ConfigError, resolveConfig } from '../../app/config/index.ts';
 import { Gateway } from '../../app/gateway.ts';
 import { Adapters } from '../../gateway/adapters/index.ts';
-import { until } from '../fixtures/modbus-harness.ts';
 import { PtyPair } from '../fixtures/modbus-pty.ts';
 import { ModbusSlave } from '../fixtures/modbus-slave.ts';
 import { kcatRead } from '../harness/kcat.ts';
+import { waitFor } from '../harness/wait.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -63,7 +63,7 @@ describe('adapters through the gateway to Kafka', () => {
 
     type AdapterHealth = { serial: Record<string, { status: string }> };
     const adaptersHealth = () => (gw.health() as unknown as { adapters: AdapterHealth }).adapters;
-    await until(() => adaptersHealth().serial['gps-e2e']?.status === 'online', 'serial port open');
+    await waitFor('serial port open', () => adaptersHealth().serial['gps-e2e']?.status === 'online');
     const dev = new SerialPort({ path: line.b, baudRate: 9600, autoOpen: false });
     await new Promise<void>((resolve, reject) => dev.open((e) => (e ? reject(e) : resolve())));
     cleanups.push(() => new Promise<void>((resolve) => dev.close(() => resolve())));
@@ -79,7 +79,7 @@ describe('adapters through the gateway to Kafka', () => {
     };
     const has = (key: string, field: string) =>
       records().some((x) => x.key === key && field in (JSON.parse(x.payload ?? '{}') as object));
-    await until(() => has('meter-e2e', 'point') && has('gps-e2e', 'sentence'), 'values in Kafka', 60_000);
+    await waitFor('values in Kafka', () => has('meter-e2e', 'point') && has('gps-e2e', 'sentence'), 60_000);
     const r = records();
     const meter = r.filter((x) => x.key === 'meter-e2e').map((x) => JSON.parse(x.payload ?? '{}'));
     expect(meter).toContainEqual(
@@ -100,12 +100,12 @@ describe('adapters through the gateway to Kafka', () => {
     await client.publishAsync('field/meter/voltage/set', JSON.stringify({ value: 229.9, id: 'op-1' }), { qos: 1 });
     expect(await reply).toMatchObject({ ok: true, id: 'op-1', value: 229.9 });
     expect(slave.memory.holding[0]).toBe(2299);
-    await until(
+    await waitFor(
+      'written value in Kafka',
       () =>
         records().some(
           (x) => x.key === 'meter-e2e' && (JSON.parse(x.payload ?? '{}') as { value?: number }).value === 229.9,
         ),
-      'written value in Kafka',
       60_000,
     );
     const health = gw.health() as unknown as Record<string, { status?: string }>;

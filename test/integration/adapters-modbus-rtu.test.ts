@@ -3,9 +3,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Harness, metricValue, startAdapters, until } from '../fixtures/modbus-harness.ts';
+import { type Harness, metricValue, startAdapters } from '../fixtures/modbus-harness.ts';
 import { PtyPair } from '../fixtures/modbus-pty.ts';
 import { ModbusSlave } from '../fixtures/modbus-slave.ts';
+import { waitFor } from '../harness/wait.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -61,7 +62,9 @@ describe('Modbus RTU on a pty pair', () => {
     await Promise.all([1, 2, 3].map((u) => bus.inject(`modbus/dev${u}/setpoint/set`, { value: 100 + u, id: u })));
     for (const u of [1, 2, 3]) await bus.waitFor(`modbus/dev${u}/setpoint/set/reply`, (b) => b.ok === true);
     const h = adapters.health() as Health;
-    await until(() => Object.values((adapters.health() as Health).modbus).every((d) => d.polls >= 20), '20 polls each');
+    await waitFor('20 polls each', () =>
+      Object.values((adapters.health() as Health).modbus).every((d) => d.polls >= 20),
+    );
     for (const d of Object.values(h.modbus)) expect(d.errors).toEqual({});
     expect(
       slave.writes
@@ -92,7 +95,7 @@ describe('Modbus RTU on a pty pair', () => {
 
     // An exception is an answer: counted, not retried, the device stays online.
     slave.faults.push({ mode: 'exception', code: 4 });
-    await until(async () => (await errors('exception')) === 1, 'exception counted');
+    await waitFor('exception counted', async () => (await errors('exception')) === 1);
     expect((adapters.health() as Health).modbus.drive?.status).toBe('online');
 
     // A slave that stops answering: every retry times out, the device goes offline, and comes back.
@@ -116,13 +119,13 @@ describe('Modbus RTU on a pty pair', () => {
     slave.memory.holding[0] = 5;
     const { bus, adapters, registry } = await harness({ modbus: [rtuDevice(line.a, 'rtu1', 1)] });
     await bus.waitFor('modbus/rtu1/status', (b) => b.status === 'online');
-    await until(() => slave.requests > 10, 'polling under way');
+    await waitFor('polling under way', () => slave.requests > 10);
 
     const mark = bus.messages.length;
     await line.close(); // both pty ends vanish while requests are in flight
     await bus.waitFor('modbus/rtu1/status', (b) => b.status === 'offline', 5000, mark);
     const reconnects = () => metricValue(registry, 'gateway_adapter_reconnects_total', { kind: 'modbus' });
-    await until(async () => (await reconnects()) >= 2, 'reopen attempts');
+    await waitFor('reopen attempts', async () => (await reconnects()) >= 2);
     expect(adapters.health()).toMatchObject({ buses: { [`rtu:${line.a}`]: { open: false } } });
 
     await line.open(); // the adapter is plugged back in at the same path

@@ -2,8 +2,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { adaptersConfig, type Harness, metricValue, startAdapters, until } from '../fixtures/modbus-harness.ts';
+import { adaptersConfig, type Harness, metricValue, startAdapters } from '../fixtures/modbus-harness.ts';
 import { ModbusSlave } from '../fixtures/modbus-slave.ts';
+import { waitFor } from '../harness/wait.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -79,7 +80,7 @@ describe('Modbus TCP', () => {
     const pollCount = () => (adapters.health().modbus as Record<string, { polls: number }>).meter?.polls ?? 0;
     const polls = pollCount();
     const before = slave.requests;
-    await until(() => pollCount() >= polls + 5, '5 more polls');
+    await waitFor('5 more polls', () => pollCount() >= polls + 5);
     const pollsAfter = pollCount();
     // A poll in flight at either end may be partly counted: allow one poll's requests of slack.
     expect(slave.requests - before).toBeGreaterThanOrEqual((pollsAfter - polls - 1) * 4);
@@ -159,9 +160,9 @@ describe('Modbus TCP', () => {
     expect(adapters.health()).toMatchObject({ status: 'down', modbus: { plc: { status: 'offline' } } });
     // It keeps trying: reconnect attempts accumulate while the server is away.
     const key = `tcp:127.0.0.1:${first.port}`;
-    await until(
-      async () => (await metricValue(registry, 'gateway_adapter_reconnects_total', { kind: 'modbus', port: key })) >= 3,
+    await waitFor(
       'three reconnect attempts',
+      async () => (await metricValue(registry, 'gateway_adapter_reconnects_total', { kind: 'modbus', port: key })) >= 3,
     );
 
     const second = await slaveOn(first.port);
@@ -201,10 +202,10 @@ describe('Modbus TCP', () => {
       error: 'response timeout',
     });
     slave.faults.push({ mode: 'exception', code: 2 });
-    await until(
+    await waitFor(
+      'an exception counted',
       async () =>
         (await metricValue(registry, 'gateway_adapter_errors_total', { kind: 'modbus', reason: 'exception' })) >= 1,
-      'an exception counted',
     );
     slave.memory.holding[0] = 12;
     await bus.waitFor('modbus/u1/x', (b) => b.value === 12);
@@ -244,7 +245,7 @@ describe('Modbus TCP register map errors', () => {
     type H = { modbus: Record<string, { status: string; errors: Record<string, number> }> };
     const gap = () => (adapters.health() as H).modbus.gap;
     // The first poll's block read failed; later polls fail only on the missing point.
-    await until(() => (gap()?.errors.exception ?? 0) >= 3, 'exceptions on the missing point');
+    await waitFor('exceptions on the missing point', () => (gap()?.errors.exception ?? 0) >= 3);
     expect(gap()?.status).toBe('online');
     expect(bus.json('modbus/gap/missing')).toEqual([]);
   });

@@ -1,8 +1,9 @@
 // Serial devices on real pseudo-terminal pairs (socat): framing, publishing, and a port that is absent or unplugged.
 import { SerialPort } from 'serialport';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Harness, metricValue, startAdapters, until } from '../fixtures/modbus-harness.ts';
+import { type Harness, metricValue, startAdapters } from '../fixtures/modbus-harness.ts';
 import { PtyPair } from '../fixtures/modbus-pty.ts';
+import { waitFor } from '../harness/wait.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -59,10 +60,10 @@ describe('serial adapter', () => {
 
     await writeJson('{"weight":12.25,"stable":true}\r\n{broken\r\n');
     expect(await bus.waitFor('serial/scale')).toMatchObject({ device: 'scale', weight: 12.25, stable: true });
-    await until(
+    await waitFor(
+      'json error counted',
       async () =>
         (await metricValue(registry, 'gateway_adapter_errors_total', { device: 'scale', reason: 'json' })) === 1,
-      'json error counted',
     );
 
     await writeGps(
@@ -92,9 +93,9 @@ describe('serial adapter', () => {
       serial: [{ name: 'usb', path: line.a, reconnectMinMs: 50, reconnectMaxMs: 200 }],
     });
     expect(await bus.waitFor('serial/usb/status')).toMatchObject({ status: 'offline' });
-    await until(
-      async () => (await metricValue(registry, 'gateway_adapter_reconnects_total', { kind: 'serial' })) >= 3,
+    await waitFor(
       'reopen attempts',
+      async () => (await metricValue(registry, 'gateway_adapter_reconnects_total', { kind: 'serial' })) >= 3,
     );
     expect(adapters.health()).toMatchObject({ status: 'down', serial: { usb: { status: 'offline' } } });
 

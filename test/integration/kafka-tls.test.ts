@@ -15,9 +15,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type KafkaConnectionConfig, kafkaConnection } from '../../cloud-sync/kafka-connection.ts';
 import { createSink, type SinkName } from '../../cloud-sync/sinks/index.ts';
 import { createSource, type SourceRecord } from '../../cloud-sync/sources/index.ts';
-import { GatewayProcess, waitFor } from '../harness/gateway-process.ts';
+import { GatewayProcess } from '../harness/gateway-process.ts';
 import { freePort, LocalKafka } from '../harness/kafka.ts';
 import { kcatRead } from '../harness/kcat.ts';
+import { waitFor } from '../harness/wait.ts';
 
 const log = pino({ level: 'silent' });
 const dir = mkdtempSync(join(tmpdir(), 'kafka-tls-'));

@@ -10,7 +10,8 @@ import mqtt from 'mqtt';
 import { afterAll, expect, it } from 'vitest';
 import { live, mb, memoryProbeOptions, probeMemory } from '../fuzz/memory.ts';
 import { connectPacket, MUTATIONS, type Mutation, type Script, scripts } from '../fuzz/packets.ts';
-import { GatewayProcess, waitFor } from '../harness/gateway-process.ts';
+import { GatewayProcess } from '../harness/gateway-process.ts';
+import { waitFor } from '../harness/wait.ts';
 
 const PACKETS = Number(process.env.FUZZ_PACKETS ?? 100_000);
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed);
