@@ -2,6 +2,7 @@
 // store's LevelDB, listening on TCP (noDelay), TLS when a certificate is configured, and WebSocket on the HTTP server.
 // Kept behind this module so the broker can be swapped (aedes 2 brings MQTT 5).
 
+import { EventEmitter } from 'node:events';
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
 import { createServer, type Server as NetServer, Socket } from 'node:net';
@@ -16,6 +17,7 @@ import type { OfflineQueueStats } from './broker-offline-queue.ts';
 import { brokerPersistence, offlineQueueMetrics, offlineQueueStats } from './broker-persistence.ts';
 import type { IngressMessage } from './bus.ts';
 import type { MqttConfig } from './config/schema.ts';
+import type { GatewayEvent } from './events/types.ts';
 import type { BrokerPort, Ingest } from './ingest.ts';
 import type { Limits } from './limits/index.ts';
 import type { Part, PartHealth } from './part.ts';
@@ -41,6 +43,23 @@ export interface BrokerContext {
   registry: Registry;
 }
 
+/** A message the broker delivered, as aedes hands it back when the client acknowledges it. */
+export interface AckedPacket {
+  topic?: string;
+  payload?: Buffer | string;
+  qos?: number;
+  messageId?: number;
+  brokerId?: string;
+  brokerCounter?: number;
+}
+
+export interface BrokerEvents {
+  /** A client or session event (client.connected, client.disconnected, client.connack, session.*). */
+  event: [event: GatewayEvent];
+  /** A client acknowledged a message delivered to it (QoS 1 PUBACK; QoS 2: aedes' pubrel/pubcomp packet). */
+  ack: [clientId: string, packet: AckedPacket];
+}
+
 export interface BrokerHealth extends PartHealth {
   up: boolean;
   clients: number;
@@ -53,7 +72,7 @@ function forgetClosed(aedes: Aedes, client: Client): void {
   if (b.clients[client.id] === client) b.deleteClient(client.id);
 }
 
-export class Broker implements BrokerPort, Part {
+export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Part {
   readonly name = 'broker';
   private readonly ctx: BrokerContext;
   aedes: Aedes | undefined;
@@ -73,6 +92,7 @@ export class Broker implements BrokerPort, Part {
   started = false;
 
   constructor(ctx: BrokerContext) {
+    super();
     this.ctx = ctx;
     const broker = this;
     new Gauge({
@@ -118,6 +138,9 @@ export class Broker implements BrokerPort, Part {
       log.debug({ client: client?.id, err: err.message }, 'connection error'),
     );
     this.started = true;
+    aedes.on('ack', (packet, client) => {
+      if (client) this.emit('ack', client.id, packet as AckedPacket);
+    });
     aedes.on('client', (client) => {
       // A socket that closes while its CONNECT is still being processed (session and will are restored
       // asynchronously) is registered all the same and would stay in aedes' client table and count for good
