@@ -20,6 +20,8 @@ import { Ingest, laterBroker } from '../gateway/ingest.ts';
 import { ingestCounters } from '../gateway/ingest-metrics.ts';
 import { Limits } from '../gateway/limits/index.ts';
 import type { Part } from '../gateway/part.ts';
+import { deviceRoutes } from '../gateway/registry/http.ts';
+import { DeviceRegistry } from '../gateway/registry/registry.ts';
 import { routeWarnings } from '../gateway/route-check.ts';
 import { BudgetKeeper } from '../gateway/store/budget.ts';
 import { storeMetrics } from '../gateway/store/metrics.ts';
@@ -47,6 +49,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   http!: HttpPart;
   limits!: Limits;
   forwarder!: Forwarder;
+  /** Per device: first and last seen, online, address, counts (GET /api/devices). */
+  devices!: DeviceRegistry;
   /** Kafka brokers, TLS and SASL as every Kafka client of the gateway (sinks, downlink) connects. */
   kafka!: KafkaConnection;
   /** The parts started so far, in order; stop() stops them in reverse. */
@@ -96,9 +100,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     };
     this.http = this.buildHttp(hosts.http);
     this.broker = this.buildBroker(hosts);
+    this.devices = this.buildDevices();
     this.forwarder = this.buildForwarder();
     const budget = new BudgetKeeper({ store: this.store, log: this.log.child({ part: 'budget' }) });
-    for (const part of [this.http, budget, this.forwarder]) await this.run(part);
+    // The registry loads before the broker raises events and flushes after it stopped (before the store closes).
+    for (const part of [this.devices, this.http, budget, this.forwarder]) await this.run(part);
     await this.startExtras('before-broker');
     await this.run(this.broker);
     await this.startExtras('after-broker');
@@ -164,6 +170,18 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       gatewayId: this.gatewayId,
       registry: this.registry,
     });
+  }
+
+  private buildDevices(): DeviceRegistry {
+    const devices = new DeviceRegistry({
+      meta: () => this.store.meta,
+      registry: this.registry,
+      log: this.log.child({ part: 'devices' }),
+    });
+    this.broker.on('event', (e) => devices.onEvent(e));
+    this.ingest.on('accepted', (clientId) => devices.accepted(clientId));
+    deviceRoutes(devices, (path, handler) => this.http.route(path, handler));
+    return devices;
   }
 
   private buildForwarder(): Forwarder {

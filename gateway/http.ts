@@ -52,6 +52,7 @@ export class HttpPart implements Part {
   readonly tls: boolean;
   port = 0;
   private readonly ctx: HttpContext;
+  private readonly auth: (req: Request, res: Response, next: NextFunction) => void;
 
   constructor(ctx: HttpContext) {
     this.ctx = ctx;
@@ -74,6 +75,7 @@ export class HttpPart implements Part {
     this.server.keepAliveTimeout = 5000;
     this.guardUpgrades();
     const auth = this.tokenCheck();
+    this.auth = auth;
     this.app.get('/healthz', auth, (_req, res) => {
       const h = this.ctx.health();
       // The gateway is healthy while it accepts and buffers, even with Kafka down: the body says so.
@@ -85,6 +87,11 @@ export class HttpPart implements Part {
         (err: unknown) => res.status(500).send(String(err)),
       );
     });
+  }
+
+  /** A GET route of another part's API, behind the same bearer token as /healthz and /metrics. */
+  route(path: string, handler: (req: Request, res: Response) => void): void {
+    this.app.get(path, this.auth, handler);
   }
 
   /** Express middleware: the bearer token of security.http.token, when one is set. */

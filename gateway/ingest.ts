@@ -3,6 +3,7 @@
 // encodes and group-commits it with its flow-journal entries), and decide what to acknowledge. The device's PUBACK
 // waits on that commit (promise 1); flow taps get the message after it (promise 6). This file is also the
 // GatewayBus implementation handed to adapters and flows.
+import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { FlowTap, GatewayBus, IngressMessage, OutboxAppend, PublishOptions, TappedMessage } from './bus.ts';
 import type { RouteConfig } from './config/schema.ts';
@@ -59,7 +60,12 @@ type Callback = (err: Error | null) => void;
 const NO_TAPS: readonly JournalTap[] = [];
 const noop = (): void => {};
 
-export class Ingest implements GatewayBus {
+interface IngestEvents {
+  /** A publish was accepted (queued for its destinations, or acknowledged with no route): who sent it. */
+  accepted: [clientId: string];
+}
+
+export class Ingest extends EventEmitter<IngestEvents> implements GatewayBus {
   private readonly store: Store;
   private readonly log: Logger;
   private readonly routes: Route[];
@@ -77,6 +83,7 @@ export class Ingest implements GatewayBus {
     /** Local delivery and subscriptions; without one, publishes reach only the outbox and flow inputs. */
     broker?: BrokerPort;
   }) {
+    super();
     this.store = ctx.store;
     this.log = ctx.log;
     this.counters = ctx.counters;
@@ -110,6 +117,7 @@ export class Ingest implements GatewayBus {
     if (this.taps.size > 0) for (const t of this.taps.values()) if (t.match(msg.topic)) tapped.push(t);
     if (routes.length === 0 && tapped.length === 0) {
       this.unrouted(msg);
+      this.emit('accepted', msg.clientId);
       cb(null);
       return;
     }
@@ -142,6 +150,7 @@ export class Ingest implements GatewayBus {
       return;
     }
     for (const r of routes) this.counters.routed(r.name, 1);
+    this.emit('accepted', msg.clientId);
     if (msg.qos === 0) {
       if (tapped.length > 0) this.deliverAll(tapped, msg, stamp);
       cb(null);
