@@ -23,6 +23,9 @@ export interface DeviceEntry {
   connectedAt: number;
 }
 
+/** The disconnect a gateway restart implies for a device that was online when the previous run ended. */
+export const RESTART_REASON: DisconnectReason = 'gateway_restart';
+
 export function newEntry(clientId: string, at: number): DeviceEntry {
   return {
     clientId,
@@ -58,7 +61,7 @@ export function applyConnected(d: DeviceEntry, e: ClientConnected): void {
  * applied when the entries were loaded (`restartPending`), so the broker's own gateway_restart event adds nothing.
  */
 export function applyDisconnected(d: DeviceEntry, e: ClientDisconnected, restartPending: boolean): boolean {
-  if (e.reason === 'gateway_restart' && restartPending) return false;
+  if (e.reason === RESTART_REASON && restartPending) return false;
   d.disconnects++;
   d.lastDisconnectReason = e.reason;
   d.lastSeen = Math.max(d.lastSeen, e.ts);

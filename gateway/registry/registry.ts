@@ -9,7 +9,7 @@ import type { Registry } from 'prom-client';
 import type { EventRecorder, GatewayEvent } from '../events/types.ts';
 import type { Part, PartHealth } from '../part.ts';
 import type { MetaDb } from '../store/storage-class.ts';
-import { applyConnected, applyDisconnected, type DeviceEntry, newEntry, parseEntry } from './entry.ts';
+import { applyConnected, applyDisconnected, type DeviceEntry, newEntry, parseEntry, RESTART_REASON } from './entry.ts';
 import { type RegistryMetrics, registryMetrics } from './metrics.ts';
 
 const KEY_PREFIX = 'device!';
@@ -217,7 +217,7 @@ export class DeviceRegistry implements Part, EventRecorder {
       if (d.online) {
         d.online = false;
         d.disconnects++;
-        d.lastDisconnectReason = 'gateway_restart';
+        d.lastDisconnectReason = RESTART_REASON;
         this.restartPending.add(d.clientId);
         this.dirty.add(d.clientId);
       }
