@@ -82,6 +82,12 @@ export const DownlinkSchema = Section(
         'MQTT topic a command is published on when its record has no `mqtt.topic` header; ${key} is the record key.',
     }),
     qos: OneOf([0, 1, 2], { default: 1, description: 'QoS of commands published to devices.' }),
+    ttlSec: Type.Integer({
+      minimum: 0,
+      default: 0,
+      description:
+        'How long a command without a `command.ttl_ms` or `command.expires_at` header may wait for its device, from its arrival at the gateway; an expired one is dropped, never delivered late. 0: no expiry of its own (the offline queue’s maxAgeSec still applies).',
+    }),
   },
   'Cloud-to-device commands: records from Kafka published to devices over MQTT.',
 );
