@@ -61,7 +61,7 @@ const NO_TAPS: readonly JournalTap[] = [];
 const noop = (): void => {};
 
 interface IngestEvents {
-  /** A publish was accepted (queued for its destinations, or acknowledged with no route): who sent it. */
+  /** An MQTT client's publish was accepted (queued for its destinations, or acknowledged with no route): who sent it. */
   accepted: [clientId: string];
 }
 
@@ -111,13 +111,18 @@ export class Ingest extends EventEmitter<IngestEvents> implements GatewayBus {
    * message was refused (budget `reject`, too large, store failure): the caller must not acknowledge it.
    */
   accept(msg: IngressMessage, cb: Callback): void {
+    this.take(msg, cb, true);
+  }
+
+  /** `device`: an MQTT client's publish (the broker's), which `accepted` names; in-process publishes are not. */
+  private take(msg: IngressMessage, cb: Callback, device: boolean): void {
     this.counters.received(msg.qos);
     const routes = this.routes.filter((r) => msg.qos >= r.minQos && r.match(msg.topic));
     const tapped: ActiveTap[] = [];
     if (this.taps.size > 0) for (const t of this.taps.values()) if (t.match(msg.topic)) tapped.push(t);
     if (routes.length === 0 && tapped.length === 0) {
       this.unrouted(msg);
-      this.emit('accepted', msg.clientId);
+      if (device) this.emit('accepted', msg.clientId);
       cb(null);
       return;
     }
@@ -150,7 +155,7 @@ export class Ingest extends EventEmitter<IngestEvents> implements GatewayBus {
       return;
     }
     for (const r of routes) this.counters.routed(r.name, 1);
-    this.emit('accepted', msg.clientId);
+    if (device) this.emit('accepted', msg.clientId);
     if (msg.qos === 0) {
       if (tapped.length > 0) this.deliverAll(tapped, msg, stamp);
       cb(null);
@@ -199,7 +204,7 @@ export class Ingest extends EventEmitter<IngestEvents> implements GatewayBus {
         else if (!toBroker || !this.broker?.started) resolve();
         else this.broker.deliver(msg).then(resolve, reject);
       };
-      if (toRoutes) this.accept(msg, after);
+      if (toRoutes) this.take(msg, after, false);
       else after(null);
     });
   }

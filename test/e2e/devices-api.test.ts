@@ -31,9 +31,10 @@ interface Page {
   total: number;
 }
 
-async function get(path: string, token: string | undefined = TOKEN): Promise<{ status: number; body: unknown }> {
+/** A GET with the bearer token (`null`: without one). */
+async function get(path: string, token: string | null = TOKEN): Promise<{ status: number; body: unknown }> {
   const r = await fetch(`http://127.0.0.1:${gw.httpPort}${path}`, {
-    headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+    headers: token === null ? {} : { authorization: `Bearer ${token}` },
   });
   return { status: r.status, body: await r.json() };
 }
@@ -84,9 +85,9 @@ afterAll(async () => {
 let before: Map<string, Device>;
 
 it('shows the devices with their online states, counts and last addresses, behind the token', async () => {
-  expect((await get('/api/devices', undefined)).status).toBe(401);
+  expect((await get('/api/devices', null)).status).toBe(401);
   expect((await get('/api/devices', 'wrong-token-0123456789xxx')).status).toBe(401);
-  expect((await get('/api/devices/meter-1', undefined)).status).toBe(401);
+  expect((await get('/api/devices/meter-1', null)).status).toBe(401);
   expect(await page()).toEqual({ devices: [], next: null, total: 0 });
 
   const meter = await connect('meter-1');

@@ -136,8 +136,10 @@ describe('device registry', () => {
     devices.onEvent(connected('dev-b', 1100, { ip: '::1', port: 1883, username: null }));
     await publish(h, 'dev-a', 3);
     await publish(h, 'dev-b', 1);
-    // A publish from a client id that never connected (an adapter's device) creates no entry.
+    // A publish from a client id that never connected creates no entry.
     await publish(h, 'sensor-9', 2);
+    // In-process publishes (adapters, flows, the event records naming a device) are not the device's own.
+    await h.ingest.publish({ topic: 'devices/dev-a/state', payload: Buffer.from('x'), qos: 1, clientId: 'dev-a' });
     devices.onEvent(acked('dev-a', 2000, 250));
     devices.onEvent(acked('dev-a', 2100, 1500));
     devices.onEvent(disconnected('dev-b', 3000, 'keepalive_timeout', 1100));
