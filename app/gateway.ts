@@ -14,6 +14,8 @@ import { flowKafkaTopics, flowsFileInUse } from '../flows/kafka-topics.ts';
 import { resolveHost } from '../gateway/auth/exposure.ts';
 import { Authority } from '../gateway/auth/index.ts';
 import { Broker } from '../gateway/broker.ts';
+import { EventPublisher } from '../gateway/events/publisher.ts';
+import { eventRoutes } from '../gateway/events/routes.ts';
 import { type HealthReport, HttpPart } from '../gateway/http.ts';
 import { resolveGatewayId } from '../gateway/identity.ts';
 import { Ingest, laterBroker } from '../gateway/ingest.ts';
@@ -49,6 +51,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   http!: HttpPart;
   limits!: Limits;
   forwarder!: Forwarder;
+  /** Client and command events to Kafka (docs/events.md); the EventRecorder of every part that raises events. */
+  events!: EventPublisher;
   /** Per device: first and last seen, online, address, counts (GET /api/devices). */
   devices!: DeviceRegistry;
   /** Kafka brokers, TLS and SASL as every Kafka client of the gateway (sinks, downlink) connects. */
@@ -106,6 +110,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // The registry loads before the broker raises events and flushes after it stopped (before the store closes).
     for (const part of [this.devices, this.http, budget, this.forwarder]) await this.run(part);
     await this.startExtras('before-broker');
+    // After the flows (their inputs see the gateway_restart events), before the broker (the first connect).
+    this.events = this.buildEvents();
+    await this.run(this.events);
     await this.run(this.broker);
     await this.startExtras('after-broker');
     this.logReady();
@@ -132,7 +139,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     for (const w of routeWarnings(c.routes, flowsFile ? flowKafkaTopics(flowsFile) : [])) this.log.warn(w);
     return new Ingest({
       store: this.store,
-      routes: c.routes,
+      routes: [...c.routes, ...eventRoutes(c.events)],
       log: this.log.child({ part: 'ingest' }),
       counters: ingestCounters(this.registry),
       broker: laterBroker(() => this.broker),
@@ -182,6 +189,18 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.ingest.on('accepted', (clientId) => devices.accepted(clientId));
     deviceRoutes(devices, (path, handler) => this.http.route(path, handler));
     return devices;
+  }
+
+  private buildEvents(): EventPublisher {
+    return new EventPublisher({
+      config: this.config.events,
+      bus: this.ingest,
+      meta: this.store.meta,
+      gatewayId: this.gatewayId,
+      source: this.broker,
+      registry: this.registry,
+      log: this.log.child({ part: 'events' }),
+    });
   }
 
   private buildForwarder(): Forwarder {

@@ -18,6 +18,7 @@ import { brokerPersistence, offlineQueueMetrics, offlineQueueStats } from './bro
 import type { IngressMessage } from './bus.ts';
 import type { MqttConfig } from './config/schema.ts';
 import type { GatewayEvent } from './events/types.ts';
+import { ClientEvents, type ClientPeer } from './events/client-events.ts';
 import type { BrokerPort, Ingest } from './ingest.ts';
 import type { Limits } from './limits/index.ts';
 import type { Part, PartHealth } from './part.ts';
@@ -89,6 +90,8 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
   tcpPort = 0;
   tlsPort = 0;
   /** True once start() ran (BrokerPort): in-process publishes are delivered to subscribers from then on. */
+  /** Raises the client and session events (`event`) from aedes' own. */
+  private readonly clientEvents: ClientEvents;
   started = false;
 
   constructor(ctx: BrokerContext) {
@@ -97,6 +100,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
     const broker = this;
     new Gauge({
       name: 'gateway_mqtt_clients_connected',
+    this.clientEvents = new ClientEvents({ emit: (e) => this.raise(e), peer: clientPeer });
       help: 'MQTT clients connected.',
       registers: [ctx.registry],
       collect() {
@@ -109,6 +113,15 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
   get connectedClients(): number {
     return this.aedes?.connectedClients ?? 0;
   }
+  /** An event for every listener; a listener that throws must not break aedes' handling of the client. */
+  private raise(event: GatewayEvent): void {
+    try {
+      this.emit('event', event);
+    } catch (err) {
+      this.ctx.log.error({ err, event: event.event }, 'event listener failed');
+    }
+  }
+
 
   health(): BrokerHealth {
     const up = this.aedes !== undefined;
@@ -136,6 +149,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
     aedes.on('clientError', (client, err) => log.debug({ client: client.id, err: err.message }, 'client error'));
     aedes.on('connectionError', (client, err) =>
       log.debug({ client: client?.id, err: err.message }, 'connection error'),
+    this.clientEvents.watch(aedes);
     );
     this.started = true;
     aedes.on('ack', (packet, client) => {
@@ -216,6 +230,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
     this.connects.set(client, {
       sentClientId: packet.clientId,
       clean: packet.clean !== false,
+    this.clientEvents.noteConnect(client, packet);
       will: packet.will ? { topic: packet.will.topic, retain: packet.will.retain === true } : undefined,
     });
     cb(null, true);
@@ -244,6 +259,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
         done(Object.assign(new Error(r.reason), { returnCode: r.returnCode }), false);
       },
       (err: unknown) => {
+        this.clientEvents.noteRefusal(client, r.reason);
         client.clean = false;
         this.ctx.log.error({ err, client: client.id }, 'authentication failed');
         done(Object.assign(new Error('authentication failed'), { returnCode: 5 }), false);
@@ -259,6 +275,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
     if (this.acls.get(client)?.canSubscribe(sub.topic)) {
       cb(null, sub);
       return;
+    this.clientEvents.noteSubscribe(sub);
     }
     // A null subscription makes aedes grant 0x80 (failure) for this filter [MQTT-3.9.3].
     this.ctx.auth.deny('subscribe', client.id, sub.topic);
@@ -341,6 +358,9 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
     if (this.onUpgrade) this.ctx.http.off('upgrade', this.onUpgrade);
     const closing = [this.tcp, this.tls].filter((s): s is NetServer => s !== undefined).map(closeServer);
     this.wss?.close();
+    // Connections that end from here on end with server_shutdown; those aedes has not reported by the time it closed
+    // are reported then.
+    this.clientEvents.shutdown();
     for (const s of this.sockets) s.destroy();
     await Promise.all(closing);
     const a = this.aedes;
@@ -349,10 +369,22 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
   }
 }
 
+    this.clientEvents.closeAll();
 /** The remote address and, on the TLS listener, the names of the verified client certificate. */
 function peerOf(client: Client): Pick<Attempt, 'peer' | 'cert'> {
   const conn = client.conn as unknown;
-  const socket = conn instanceof TLSSocket || conn instanceof Socket ? conn : client.req?.socket;
+function socketOf(client: Client): Socket | undefined {
+  const conn = client.conn as unknown;
+  return conn instanceof TLSSocket || conn instanceof Socket ? conn : client.req?.socket;
+}
+
+/** Address, port and certificate common name of a client, for its events. */
+function clientPeer(client: Client): ClientPeer {
+  const { peer, cert } = peerOf(client);
+  return { ip: peer, port: socketOf(client)?.remotePort ?? 0, cn: cert?.cn || undefined };
+}
+
+  const socket = socketOf(client);
   const peer = socket?.remoteAddress ?? '';
   if (!(conn instanceof TLSSocket) || !conn.authorized) return { peer, cert: undefined };
   const c = conn.getPeerCertificate();

@@ -8,6 +8,7 @@ import {
   AdaptersSchema,
   ClassesSchema,
   DataDirSchema,
+  EventsSchema,
   HttpSchema,
   IdentitySchema,
   LogSchema,
@@ -32,9 +33,10 @@ export const GatewayConfigSchema = Type.Object(
     adapters: AdaptersSchema,
     flows: FlowsSchema,
     security: SecuritySchema,
+    events: EventsSchema,
   },
   { additionalProperties: false },
 );
 
 export type GatewayConfig = Static<typeof GatewayConfigSchema>;
-export { ClassSchema } from '../../gateway/config/schema.ts';
+export { ClassSchema, EVENTS_CLASS } from '../../gateway/config/schema.ts';

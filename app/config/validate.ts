@@ -6,6 +6,7 @@ import { type ValueError, ValueErrorType } from '@sinclair/typebox/errors';
 import { Value } from '@sinclair/typebox/value';
 import { authProblems } from '../../gateway/auth/check.ts';
 import { keyTemplateProblem } from '../../gateway/config/template.ts';
+import { eventsProblems } from '../../gateway/events/check.ts';
 import { kafkaTopicProblem } from '../../gateway/kafka-topic.ts';
 import { limitsProblems } from '../../gateway/limits/check.ts';
 import { topicFilterProblem } from '../../gateway/topic.ts';
@@ -214,5 +215,6 @@ export function semanticProblems(cfg: unknown): Problem[] {
     const p = typeof t === 'string' ? kafkaTopicProblem(t) : undefined;
     if (p) add(`downlink.topics[${i}]`, p);
   });
+  out.push(...eventsProblems(c.events, c.classes));
   return out;
 }

@@ -104,6 +104,8 @@ export const ClassSchema = Type.Object(
 );
 
 export const DEFAULT_CLASS = { maxBytes: 1073741824, maxAgeSec: 0, policy: 'reject', perDeviceShare: 0.5 } as const;
+/** The class of client and command events: its own budget, and never blocking device traffic (drop-oldest). */
+export const EVENTS_CLASS = { maxBytes: 268435456, maxAgeSec: 0, policy: 'drop-oldest', perDeviceShare: 0.5 } as const;
 
 export const RouteSchema = Type.Object(
   {
@@ -136,8 +138,9 @@ export const DataDirSchema = Type.String({
 });
 export const LogSchema = Section({ level: OneOf(LOG_LEVELS, { default: 'info', description: 'Log level.' }) });
 export const ClassesSchema = Type.Record(Type.String({ minLength: 1 }), ClassSchema, {
-  default: { default: DEFAULT_CLASS },
-  description: 'Storage classes by name. A class named `default` always exists.',
+  default: { default: DEFAULT_CLASS, events: EVENTS_CLASS },
+  description:
+    'Storage classes by name. A class named `default` always exists, and `events` (256 MB, `drop-oldest`) while `events.class` names it.',
 });
 export const RoutesSchema = Type.Array(RouteSchema, {
   default: [
@@ -153,7 +156,28 @@ export const RoutesSchema = Type.Array(RouteSchema, {
   ],
   description: 'MQTT topic filter to Kafka topic routes. A message goes to every route it matches.',
 });
+export const EventsSchema = Section(
+  {
+    enabled: Type.Boolean({
+      default: true,
+      description:
+        'Send client and command events (client.connected, client.disconnected, session.subscribed, ...) to Kafka as durable records (docs/events.md).',
+    }),
+    topic: Type.String({ default: 'edge.events', description: 'Kafka topic of the events (legal Kafka topic name).' }),
+    topics: Type.Record(Type.String({ minLength: 1 }), Type.String(), {
+      default: {},
+      description:
+        'Kafka topic per event name, overriding `topic` for that event, e.g. `client.disconnected: edge.disconnects`.',
+    }),
+    class: Type.String({
+      default: 'events',
+      description: 'Storage class (budget and policy) of the event records; `events` exists unless configured.',
+    }),
+  },
+  'Client and command events as Kafka records, keyed by client id (docs/events.md).',
+);
 export { AdaptersSchema, SecuritySchema };
 
 export type MqttConfig = Static<typeof MqttSchema>;
 export type RouteConfig = Static<typeof RouteSchema>;
+export type EventsConfig = Static<typeof EventsSchema>;

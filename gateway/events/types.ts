@@ -49,6 +49,8 @@ export interface ClientConnack extends Base {
   event: 'client.connack';
   /** Why the connection was refused (e.g. not_authorized, bad_username_or_password, client_id_not_allowed). */
   reason: string;
+  /** The authentication layer's own reason (e.g. bad-password, token-expired, client-id-mismatch), when it refused. */
+  detail?: string;
   ip: string;
 }
 

@@ -1,0 +1,71 @@
+// The clients online, kept in the store's meta (`online!<clientid>` -> connected_at and username) so a gateway that
+// crashed can say at its next start which connections ended with it (client.disconnected, reason gateway_restart).
+// Written on connect and disconnect only, never per message, one write at a time in the order they were asked for
+// (two LevelDB writes in flight may land in either order).
+import type { MetaDb } from '../store/store.ts';
+
+const PREFIX = 'online!';
+
+export interface OnlineEntry {
+  clientid: string;
+  connectedAt: number;
+  username: string | null;
+}
+
+export class OnlineSet {
+  private readonly meta: MetaDb;
+  private chain: Promise<void> = Promise.resolve();
+  /** The connection each client id has now (its connected_at), as recorded; the disk follows it. */
+  private readonly current = new Map<string, number>();
+
+  constructor(meta: MetaDb) {
+    this.meta = meta;
+  }
+
+  /** The entries a previous run left: those clients were online when it ended without disconnecting them. */
+  async leftOver(): Promise<OnlineEntry[]> {
+    const out: OnlineEntry[] = [];
+    for await (const [k, v] of this.meta.iterator({ gte: PREFIX, lt: 'online"' })) {
+      let parsed: { connected_at?: unknown; username?: unknown } = {};
+      try {
+        parsed = JSON.parse(String(v)) as typeof parsed;
+      } catch {}
+      out.push({
+        clientid: String(k).slice(PREFIX.length),
+        connectedAt: typeof parsed.connected_at === 'number' ? parsed.connected_at : 0,
+        username: typeof parsed.username === 'string' ? parsed.username : null,
+      });
+    }
+    return out;
+  }
+
+  /** Resolves when the entry is written (before the client.connected record is appended). */
+  connected(e: OnlineEntry): Promise<void> {
+    this.current.set(e.clientid, e.connectedAt);
+    const value = JSON.stringify({ connected_at: e.connectedAt, username: e.username });
+    return this.queue(() => this.meta.put(PREFIX + e.clientid, value));
+  }
+
+  /** The connection `connectedAt` of the client ended: forget it, unless a newer one of the same id is online. */
+  disconnected(clientid: string, connectedAt: number): void {
+    if (this.current.get(clientid) === connectedAt) this.current.delete(clientid);
+  }
+
+  /** Removes the entry once its client.disconnected is durable, unless the client id is online again by then. */
+  forget(clientid: string): Promise<void> {
+    return this.queue(async () => {
+      if (!this.current.has(clientid)) await this.meta.del(PREFIX + clientid);
+    });
+  }
+
+  /** Resolves when every write asked for so far is done. */
+  drain(): Promise<void> {
+    return this.queue(async () => {});
+  }
+
+  private queue(op: () => Promise<void>): Promise<void> {
+    const run = this.chain.then(op);
+    this.chain = run.catch(() => {});
+    return run;
+  }
+}
