@@ -17,8 +17,8 @@ import type { OfflineQueueStats } from './broker-offline-queue.ts';
 import { brokerPersistence, offlineQueueMetrics, offlineQueueStats } from './broker-persistence.ts';
 import type { IngressMessage } from './bus.ts';
 import type { MqttConfig } from './config/schema.ts';
-import type { GatewayEvent } from './events/types.ts';
 import { ClientEvents, type ClientPeer } from './events/client-events.ts';
+import type { GatewayEvent } from './events/types.ts';
 import type { BrokerPort, Ingest } from './ingest.ts';
 import type { Limits } from './limits/index.ts';
 import type { Part, PartHealth } from './part.ts';
@@ -87,20 +87,20 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
   /** The CONNECT as sent (aedes replaces an empty client id before authenticate runs). */
   private readonly connects = new WeakMap<Client, Pick<ConnectInfo, 'sentClientId' | 'clean' | 'will'>>();
   private readonly acls = new WeakMap<Client, ClientAcl>();
+  /** Raises the client and session events (`event`) from aedes' own. */
+  private readonly clientEvents: ClientEvents;
   tcpPort = 0;
   tlsPort = 0;
   /** True once start() ran (BrokerPort): in-process publishes are delivered to subscribers from then on. */
-  /** Raises the client and session events (`event`) from aedes' own. */
-  private readonly clientEvents: ClientEvents;
   started = false;
 
   constructor(ctx: BrokerContext) {
     super();
     this.ctx = ctx;
+    this.clientEvents = new ClientEvents({ emit: (e) => this.raise(e), peer: clientPeer });
     const broker = this;
     new Gauge({
       name: 'gateway_mqtt_clients_connected',
-    this.clientEvents = new ClientEvents({ emit: (e) => this.raise(e), peer: clientPeer });
       help: 'MQTT clients connected.',
       registers: [ctx.registry],
       collect() {
@@ -110,9 +110,6 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
     offlineQueueMetrics(ctx.registry, () => offlineQueueStats(this.aedes));
   }
 
-  get connectedClients(): number {
-    return this.aedes?.connectedClients ?? 0;
-  }
   /** An event for every listener; a listener that throws must not break aedes' handling of the client. */
   private raise(event: GatewayEvent): void {
     try {
@@ -122,6 +119,9 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
     }
   }
 
+  get connectedClients(): number {
+    return this.aedes?.connectedClients ?? 0;
+  }
 
   health(): BrokerHealth {
     const up = this.aedes !== undefined;
@@ -146,10 +146,10 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
       authorizeSubscribe: (client, sub, cb) => this.authorizeSubscribe(client, sub, cb),
     });
     this.aedes = aedes;
+    this.clientEvents.watch(aedes);
     aedes.on('clientError', (client, err) => log.debug({ client: client.id, err: err.message }, 'client error'));
     aedes.on('connectionError', (client, err) =>
       log.debug({ client: client?.id, err: err.message }, 'connection error'),
-    this.clientEvents.watch(aedes);
     );
     this.started = true;
     aedes.on('ack', (packet, client) => {
@@ -227,10 +227,10 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
   }
 
   private preConnect(client: Client, packet: ConnectPacket, cb: (err: Error | null, ok: boolean) => void): void {
+    this.clientEvents.noteConnect(client, packet);
     this.connects.set(client, {
       sentClientId: packet.clientId,
       clean: packet.clean !== false,
-    this.clientEvents.noteConnect(client, packet);
       will: packet.will ? { topic: packet.will.topic, retain: packet.will.retain === true } : undefined,
     });
     cb(null, true);
@@ -256,10 +256,10 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
         // aedes wipes the inbound QoS 2 state of a clean session when its connection closes, by client id: a refused
         // client using another device's id must not touch that device's state.
         client.clean = false;
+        this.clientEvents.noteRefusal(client, r.reason);
         done(Object.assign(new Error(r.reason), { returnCode: r.returnCode }), false);
       },
       (err: unknown) => {
-        this.clientEvents.noteRefusal(client, r.reason);
         client.clean = false;
         this.ctx.log.error({ err, client: client.id }, 'authentication failed');
         done(Object.assign(new Error('authentication failed'), { returnCode: 5 }), false);
@@ -272,10 +272,10 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
     sub: Subscription,
     cb: (err: Error | null, sub?: Subscription | null) => void,
   ): void {
+    this.clientEvents.noteSubscribe(sub);
     if (this.acls.get(client)?.canSubscribe(sub.topic)) {
       cb(null, sub);
       return;
-    this.clientEvents.noteSubscribe(sub);
     }
     // A null subscription makes aedes grant 0x80 (failure) for this filter [MQTT-3.9.3].
     this.ctx.auth.deny('subscribe', client.id, sub.topic);
@@ -355,24 +355,21 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
   }
 
   async stop(): Promise<void> {
-    if (this.onUpgrade) this.ctx.http.off('upgrade', this.onUpgrade);
-    const closing = [this.tcp, this.tls].filter((s): s is NetServer => s !== undefined).map(closeServer);
-    this.wss?.close();
     // Connections that end from here on end with server_shutdown; those aedes has not reported by the time it closed
     // are reported then.
     this.clientEvents.shutdown();
+    if (this.onUpgrade) this.ctx.http.off('upgrade', this.onUpgrade);
+    const closing = [this.tcp, this.tls].filter((s): s is NetServer => s !== undefined).map(closeServer);
+    this.wss?.close();
     for (const s of this.sockets) s.destroy();
     await Promise.all(closing);
     const a = this.aedes;
     this.aedes = undefined;
     if (a) await new Promise<void>((r) => a.close(() => r()));
+    this.clientEvents.closeAll();
   }
 }
 
-    this.clientEvents.closeAll();
-/** The remote address and, on the TLS listener, the names of the verified client certificate. */
-function peerOf(client: Client): Pick<Attempt, 'peer' | 'cert'> {
-  const conn = client.conn as unknown;
 function socketOf(client: Client): Socket | undefined {
   const conn = client.conn as unknown;
   return conn instanceof TLSSocket || conn instanceof Socket ? conn : client.req?.socket;
@@ -384,6 +381,9 @@ function clientPeer(client: Client): ClientPeer {
   return { ip: peer, port: socketOf(client)?.remotePort ?? 0, cn: cert?.cn || undefined };
 }
 
+/** The remote address and, on the TLS listener, the names of the verified client certificate. */
+function peerOf(client: Client): Pick<Attempt, 'peer' | 'cert'> {
+  const conn = client.conn as unknown;
   const socket = socketOf(client);
   const peer = socket?.remoteAddress ?? '';
   if (!(conn instanceof TLSSocket) || !conn.authorized) return { peer, cert: undefined };
