@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { CommandTracking } from '../cloud-sync/commands/tracking.ts';
 import { Forwarder } from '../cloud-sync/forwarder.ts';
 import { forwarderMetrics } from '../cloud-sync/forwarder-metrics.ts';
 import { type KafkaConnection, kafkaConnection, kafkaConnectionWarnings } from '../cloud-sync/kafka-connection.ts';
@@ -51,6 +52,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   http!: HttpPart;
   limits!: Limits;
   forwarder!: Forwarder;
+  /** The downlink's commands until acknowledged or expired (with the downlink only); the broker reports to it. */
+  commands: CommandTracking | undefined;
   /** Client and command events to Kafka (docs/events.md); the EventRecorder of every part that raises events. */
   events!: EventPublisher;
   /** Per device: first and last seen, online, address, counts (GET /api/devices). */
@@ -103,6 +106,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       http: resolveHost(this.config.http.host, this.config),
     };
     this.http = this.buildHttp(hosts.http);
+    this.commands = this.buildCommands();
     this.broker = this.buildBroker(hosts);
     this.devices = this.buildDevices();
     this.forwarder = this.buildForwarder();
@@ -112,6 +116,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     await this.startExtras('before-broker');
     // After the flows (their inputs see the gateway_restart events), before the broker (the first connect).
     this.events = this.buildEvents();
+    // The command events (message.delivered/acked/dropped) go the way of the broker's.
+    this.commands?.on('event', (e) => this.events.record(e));
     await this.run(this.events);
     await this.run(this.broker);
     await this.startExtras('after-broker');
@@ -158,6 +164,16 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     });
   }
 
+  /** Built before the broker: a device that reconnects at once may acknowledge a command queued before a restart. */
+  private buildCommands(): CommandTracking | undefined {
+    if (!this.config.downlink.enabled || this.kafka.brokers.length === 0) return undefined;
+    return new CommandTracking({
+      db: this.store.meta,
+      log: this.log.child({ part: 'downlink' }),
+      metrics: this.registry,
+    });
+  }
+
   private buildBroker(hosts: { mqtt: string; http: string }): Broker {
     const c = this.config;
     return new Broker({
@@ -176,6 +192,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       log: this.log.child({ part: 'broker' }),
       gatewayId: this.gatewayId,
       registry: this.registry,
+      commands: this.commands?.pending,
     });
   }
 

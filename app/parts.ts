@@ -48,6 +48,8 @@ export async function withOptionalParts(gateway: Gateway): Promise<Gateway> {
               topics: g.config.downlink.topics,
               mqttTopic: g.config.downlink.mqttTopic,
               qos: g.config.downlink.qos,
+              ttlSec: g.config.downlink.ttlSec,
+              commands: g.commands,
               tls: g.kafka.tls,
               sasl: g.kafka.sasl,
               bus: g.ingest,

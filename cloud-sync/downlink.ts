@@ -1,13 +1,18 @@
 // Cloud-to-device commands: consumes the command topics and publishes each record to the device over MQTT. The
 // consumer offset is committed only after the broker took the message (for a persistent session that means it is in
 // the session's offline queue in LevelDB), so a crash re-delivers rather than loses: at-least-once downward too.
-// Record: key = device id; value = payload; optional header `mqtt.topic` overrides the topic template.
+// Record: key = device id; value = payload; optional header `mqtt.topic` overrides the topic template; optional
+// headers `command.id`, `command.ttl_ms` and `command.expires_at` (cloud-sync/commands/command.ts, docs/commands.md).
+// With command tracking each command queued for a persistent session is kept until its device acknowledges it or it
+// expires, and reported as `message.acked` / `message.dropped` (cloud-sync/commands/tracking.ts).
 // The Kafka client is the KafkaSource of `kafka.client` (cloud-sync/sources/), the same library as the forwarder's sink.
 import type { Logger } from 'pino';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { Backoff } from '../gateway/backoff.ts';
 import type { GatewayBus } from '../gateway/bus.ts';
 import type { Part } from '../gateway/part.ts';
+import { type CommandMeta, parseCommand } from './commands/command.ts';
+import type { CommandTracking } from './commands/tracking.ts';
 import type { KafkaClientOptions } from './kafka-connection.ts';
 import { HEADER } from './record.ts';
 import {
@@ -55,7 +60,7 @@ class DownlinkMetrics {
       get<Counter<'reason'>>('gateway_downlink_skipped_total') ??
       new Counter({
         name: 'gateway_downlink_skipped_total',
-        help: 'Cloud command records skipped as undeliverable, by reason (no_key, bad_topic).',
+        help: 'Cloud command records skipped as undeliverable, by reason (no_key, bad_topic, bad_header).',
         labelNames: ['reason'],
         registers,
       });
@@ -96,6 +101,10 @@ export interface DownlinkOptions extends KafkaClientOptions {
   log: Logger;
   /** Where the `gateway_downlink_*` metrics are registered; a private registry when absent. */
   metrics?: Registry;
+  /** `downlink.ttlSec`: how long a command without a TTL header may wait for its device (0: no expiry). */
+  ttlSec?: number;
+  /** Acknowledgements and expiry of the commands (built with the broker); without it commands are not tracked. */
+  commands?: CommandTracking | undefined;
 }
 
 export class Downlink implements Part {
@@ -212,7 +221,8 @@ export class Downlink implements Part {
     }, delay);
   }
 
-  private async deliver(r: SourceRecord): Promise<void> {
+  /** The record's MQTT topic and command, or undefined when it is not deliverable (counted and logged). */
+  private readRecord(r: SourceRecord): { topic: string; device: string; command: CommandMeta } | undefined {
     const device = r.key?.toString() ?? '';
     const header = r.headers[HEADER.topic];
     // biome-ignore lint/suspicious/noTemplateCurlyInString: `${key}` is the config's placeholder, not a template.
@@ -222,18 +232,54 @@ export class Downlink implements Part {
       this.invalid++;
       this.m.skipped.inc({ reason: !header && !device ? 'no_key' : 'bad_topic' });
       this.o.log.warn({ device, topic }, 'downlink record without a usable device key or topic; skipped');
+      return undefined;
+    }
+    const parsed = parseCommand(r, { ttlSec: this.o.ttlSec ?? 0, now: Date.now() });
+    if (!parsed.ok) {
+      this.invalid++;
+      this.m.skipped.inc({ reason: 'bad_header' });
+      this.o.log.warn(
+        { device, header: parsed.header, value: parsed.value },
+        'downlink record header unreadable; skipped',
+      );
+      return undefined;
+    }
+    return { topic, device, command: parsed.command };
+  }
+
+  private async deliver(r: SourceRecord): Promise<void> {
+    const read = this.readRecord(r);
+    if (!read) return;
+    const { topic, device, command } = read;
+    const spec = { ...command, topic, payload: r.value ?? Buffer.alloc(0), qos: this.o.qos };
+    const tracking = this.o.commands;
+    if (command.expiresAt !== undefined && command.expiresAt <= Date.now()) {
+      // Too late already (Kafka handed it over after its expiry): never delivered, reported as dropped.
+      tracking?.expiredOnArrival(spec, device);
       return;
     }
+    if (tracking?.pending.has(command.id)) {
+      // Handed over again after a crash between queueing and committing: it is already in its device's session.
+      this.o.log.debug({ command: command.id }, 'command already queued; not published again');
+      return;
+    }
+    const release = tracking?.pending.expect(spec);
     try {
       await this.o.bus.publish(
-        { topic, payload: r.value ?? Buffer.alloc(0), qos: this.o.qos, clientId: '$cloud' },
+        { topic, payload: spec.payload, qos: this.o.qos, clientId: '$cloud' },
         { toRoutes: false },
       );
     } catch (err) {
       // Not committed: the record is handed over again.
       this.m.failed.inc({ reason: (err as { code?: string }).code ?? 'error' });
       throw err;
+    } finally {
+      release?.();
     }
+    this.published();
+  }
+
+  private published(): void {
     this.delivered++;
     this.lastDeliveredAt = Date.now();
     this.m.delivered.inc();

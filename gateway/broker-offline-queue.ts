@@ -1,6 +1,7 @@
 // Bounds on each persistent session's offline queue (count, bytes, age), kept as an in-memory index beside the
 // broker state in the store. When a session is over a bound its oldest messages are dropped — the newest state of a
 // device is what a returning subscriber needs — and every drop is counted by reason and logged at warn, rate-limited.
+import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { OfflineQueueLimits } from './limits/offline-queue.ts';
 import type { MetaDb } from './store/store.ts';
@@ -27,6 +28,17 @@ interface Entry {
   messageId: number | undefined;
 }
 
+/** Which queued message: aedes' broker id and counter, as its store key has them. */
+export interface QueuedRef {
+  brokerId: string;
+  brokerCounter: number;
+}
+
+export interface OfflineQueuesEvents {
+  /** A queued message was dropped by a bound (per message; the store delete is the caller's). */
+  drop: [clientId: string, message: QueuedRef, reason: OfflineDropReason];
+}
+
 export interface OfflineQueueStats {
   messages: number;
   bytes: number;
@@ -45,12 +57,14 @@ const outgoingIdKey = (clientId: string, messageId: number): string =>
 
 const WARN_EVERY_MS = 10_000;
 
+const earliest = (a: number, b: number | undefined): number => (b !== undefined && b < a ? b : a);
+
 export function packetBytes(p: QueuedPacket): number {
   const payload = typeof p.payload === 'string' ? Buffer.byteLength(p.payload) : p.payload.length;
   return Buffer.byteLength(p.topic) + payload;
 }
 
-export class OfflineQueues {
+export class OfflineQueues extends EventEmitter<OfflineQueuesEvents> {
   private readonly sessions = new Map<string, Map<string, Entry>>();
   private readonly sessionBytes = new Map<string, number>();
   private readonly db: MetaDb;
@@ -61,6 +75,7 @@ export class OfflineQueues {
   private suppressed = 0;
 
   constructor(db: MetaDb, limits: OfflineQueueLimits, log: Logger) {
+    super();
     this.db = db;
     this.limits = limits;
     this.log = log;
@@ -83,23 +98,39 @@ export class OfflineQueues {
   /**
    * Index a message already in the store (at start, from the session's stream). The store keeps no enqueue time, so a
    * message found at start gets the full age bound from then: a restart can extend a message's life, never shorten it.
+   * `expiresAt` is an expiry of its own the caller keeps elsewhere (a command's TTL): the earlier one holds.
    */
-  indexStored(clientId: string, p: QueuedPacket, now: number): void {
+  indexStored(clientId: string, p: QueuedPacket, now: number, expiresAt?: number): void {
     if (p.brokerId === undefined || p.brokerCounter === undefined) return;
     this.add(clientId, {
       brokerId: p.brokerId,
       counter: p.brokerCounter,
       bytes: packetBytes(p),
-      expiresAt: p.messageExpiry ?? now + this.maxAgeMs,
+      expiresAt: earliest(p.messageExpiry ?? now + this.maxAgeMs, expiresAt),
       messageId: p.messageId,
     });
   }
 
+  /** `clientId`'s queue holds this message. */
+  holds(clientId: string, m: QueuedRef): boolean {
+    return this.sessions.get(clientId)?.has(`${m.brokerId}:${m.brokerCounter}`) ?? false;
+  }
+
+  /** The highest counter of `brokerId` among the queued messages. */
+  maxCounter(brokerId: string): number {
+    let max = 0;
+    for (const q of this.sessions.values()) {
+      for (const e of q.values()) if (e.brokerId === brokerId && e.counter > max) max = e.counter;
+    }
+    return max;
+  }
+
   /**
    * Admits `p` into `clientId`'s queue and returns the store keys of what must go to keep the session in bounds
-   * (aged, then oldest by count and bytes). `false` when `p` itself is too large to queue.
+   * (aged, then oldest by count and bytes). `false` when `p` itself is too large to queue. `expiresAt`: as in
+   * indexStored.
    */
-  admit(clientId: string, p: QueuedPacket, now: number): string[] | false {
+  admit(clientId: string, p: QueuedPacket, now: number, expiresAt?: number): string[] | false {
     const keys = this.expire(clientId, now);
     const bytes = packetBytes(p);
     if (bytes > this.limits.maxBytes) {
@@ -110,7 +141,7 @@ export class OfflineQueues {
       brokerId: p.brokerId ?? '',
       counter: p.brokerCounter ?? 0,
       bytes,
-      expiresAt: p.messageExpiry ?? now + this.maxAgeMs,
+      expiresAt: earliest(p.messageExpiry ?? now + this.maxAgeMs, expiresAt),
       messageId: undefined,
     });
     const q = this.sessions.get(clientId) as Map<string, Entry>;
@@ -121,6 +152,7 @@ export class OfflineQueues {
       if (!overCount && (this.sessionBytes.get(clientId) ?? 0) <= this.limits.maxBytes) break;
       this.remove(clientId, id);
       keys.push(...this.keysOf(clientId, e));
+      this.emitDrop(clientId, e, overCount ? 'count' : 'bytes');
       if (overCount) byCount++;
       else byBytes++;
     }
@@ -159,6 +191,7 @@ export class OfflineQueues {
       expiresAt: 0,
       messageId: p.messageId,
     };
+    this.emitDrop(clientId, entry, 'age');
     return this.keysOf(clientId, entry);
   }
 
@@ -183,10 +216,16 @@ export class OfflineQueues {
       if (e.expiresAt > now) continue;
       this.remove(clientId, id);
       keys.push(...this.keysOf(clientId, e));
+      this.emitDrop(clientId, e, 'age');
       n++;
     }
     if (n) this.dropped(clientId, 'age', n);
     return keys;
+  }
+
+  private emitDrop(clientId: string, e: Entry, reason: OfflineDropReason): void {
+    if (this.listenerCount('drop') > 0)
+      this.emit('drop', clientId, { brokerId: e.brokerId, brokerCounter: e.counter }, reason);
   }
 
   private keysOf(clientId: string, e: Entry): string[] {

@@ -15,16 +15,26 @@
 // still written one after the other, so the retained copy of a topic is always the last one published.
 //
 // Kept here, behind the broker module, so a later aedes that fixes the numbering can drop it.
+//
+// The counter also names a queued message in the store (`outgoing:<client>:<broker id>:<counter>`), and aedes starts
+// it from 0 on every start while the broker id (the gateway id) stays: a restarted broker would store a new message
+// under the key of one still queued and overwrite it. So setup() continues the counter above the queued ones.
+//
+// With the downlink's pending commands (gateway/broker-commands.ts) the wrapper also tells that table when a command
+// is queued, sent, acknowledged or dropped, gives a command's TTL to the queue index and drops it when the TTL passes.
 import { type Readable, Transform } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
+import type { PendingCommands } from './broker-commands.ts';
 import { type OfflineQueueStats, OfflineQueues, type QueuedPacket } from './broker-offline-queue.ts';
 import { DEFAULT_OFFLINE_QUEUE, type OfflineQueueLimits } from './limits/offline-queue.ts';
 import type { MetaDb } from './store/store.ts';
 
 interface Session {
   id: string;
+  /** aedes' client: a clean session's queue is discarded, not delivered. */
+  clean?: boolean;
 }
 interface Subscription {
   clientId: string;
@@ -74,7 +84,12 @@ export interface BrokerPersistenceContext {
   limits?: { config: { offlineQueue?: OfflineQueueLimits } };
   /** The clock of queued messages' ages (tests move it). */
   now?: () => number;
+  /** The downlink's commands waiting for an acknowledgement; absent without a downlink. */
+  commands?: PendingCommands | undefined;
 }
+
+/** setTimeout's limit is about 24 days; a later expiry is waited for in steps. */
+const MAX_TIMER_MS = 3_600_000;
 
 export class BrokerPersistence implements AsyncPersistence {
   private readonly inner: AsyncPersistence;
@@ -85,25 +100,64 @@ export class BrokerPersistence implements AsyncPersistence {
   private retainedTail: Promise<unknown> = Promise.resolve();
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
+  private readonly commands: PendingCommands | undefined;
+  /** The next command expiry a timer waits for. */
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private expiryAt = Number.POSITIVE_INFINITY;
 
   constructor(inner: AsyncPersistence, ctx: BrokerPersistenceContext) {
     this.inner = inner;
     this.log = ctx.log;
     this.now = ctx.now ?? Date.now;
     this.queues = new OfflineQueues(ctx.db, ctx.limits?.config.offlineQueue ?? DEFAULT_OFFLINE_QUEUE, ctx.log);
+    const commands = ctx.commands;
+    this.commands = commands;
+    if (commands) {
+      this.queues.on('drop', (clientId, m, reason) => {
+        void commands.removed(clientId, m, reason === 'age' ? 'expired' : 'queue_full');
+      });
+    }
   }
 
   async setup(broker: unknown): Promise<void> {
+    const b = broker as BrokerInternals;
     await this.inner.setup(broker);
-    this.renumber(broker as BrokerInternals);
+    this.renumber(b);
+    await this.commands?.load();
     const now = this.now();
     for (const id of await this.queues.storedSessions()) {
-      for await (const p of this.inner.outgoingStream({ id })) this.queues.indexStored(id, p as QueuedPacket, now);
+      for await (const p of this.inner.outgoingStream({ id })) {
+        const packet = p as QueuedPacket;
+        this.queues.indexStored(id, packet, now, this.commands?.expiryOf(id, packet));
+      }
     }
+    b.counter = Math.max(b.counter, this.queues.maxCounter(b.id));
+    await this.commands?.reconcile((clientId, m) => this.queues.holds(clientId, m));
     const every = Math.min(60_000, this.queues.maxAgeMs);
     this.sweepTimer = setInterval(() => this.sweep(), every);
     this.sweepTimer.unref();
-    (broker as BrokerInternals).once('closed', () => clearInterval(this.sweepTimer));
+    this.expireAt(this.commands?.nextExpiry());
+    b.once('closed', () => this.stopTimers());
+  }
+
+  private stopTimers(): void {
+    clearInterval(this.sweepTimer);
+    clearTimeout(this.expiryTimer);
+    this.expiryAt = Number.POSITIVE_INFINITY;
+  }
+
+  /** Sweeps the queues when the next command expires, so an expired command leaves its queue then. */
+  private expireAt(at: number | undefined): void {
+    if (at === undefined || at >= this.expiryAt) return;
+    clearTimeout(this.expiryTimer);
+    this.expiryAt = at;
+    const delay = Math.min(Math.max(0, at - this.now()), MAX_TIMER_MS);
+    this.expiryTimer = setTimeout(() => {
+      this.expiryAt = Number.POSITIVE_INFINITY;
+      this.sweep();
+      this.expireAt(this.commands?.nextExpiry());
+    }, delay + 1);
+    this.expiryTimer.unref();
   }
 
   /** Takes each local packet's number again as it is handed to the subscribers (see the top of the file). */
@@ -138,15 +192,26 @@ export class BrokerPersistence implements AsyncPersistence {
   async outgoingEnqueueCombi(subs: Subscription[], packet: QueuedPacket): Promise<void> {
     if (!subs || subs.length === 0) return;
     const now = this.now();
+    const command = this.commands?.match(packet);
     const admitted: Subscription[] = [];
     const drop: string[] = [];
     for (const sub of subs) {
-      const keys = this.queues.admit(sub.clientId, packet, now);
-      if (keys === false) continue;
+      const keys = this.queues.admit(sub.clientId, packet, now, command?.expiresAt);
+      if (keys === false) {
+        if (command) this.commands?.refused(command, sub.clientId, 'queue_full');
+        continue;
+      }
       admitted.push(sub);
       drop.push(...keys);
     }
-    if (admitted.length) await this.inner.outgoingEnqueueCombi(admitted, packet);
+    if (admitted.length) {
+      const ids = admitted.map((s) => s.clientId);
+      await Promise.all([
+        this.inner.outgoingEnqueueCombi(admitted, packet),
+        command && this.commands?.bind(command, ids, packet),
+      ]);
+      this.expireAt(command?.expiresAt);
+    }
     await this.queues.delete(drop);
   }
 
@@ -155,11 +220,19 @@ export class BrokerPersistence implements AsyncPersistence {
     if (stored !== undefined) packet.brokerCounter = stored;
     await this.inner.outgoingUpdate(client, packet);
     this.queues.sent(client.id, packet);
+    // A publish (not QoS 2's PUBREL) is written to the connection right after this.
+    if ((packet as { cmd?: string }).cmd === 'publish') this.commands?.delivered(client.id, packet);
   }
 
+  /** `packet` is the device's PUBACK / PUBCOMP, or a queued publish aedes discards (clean session, not forwarded). */
   async outgoingClearMessageId(client: Session, packet: QueuedPacket): Promise<QueuedPacket | undefined> {
     const cleared = await this.inner.outgoingClearMessageId(client, packet);
     this.queues.cleared(client.id, cleared);
+    if (cleared && this.commands) {
+      const cmd = (packet as { cmd?: string }).cmd;
+      if (cmd === 'puback' || cmd === 'pubcomp') void this.commands.acked(client.id, cleared);
+      else void this.commands.removed(client.id, cleared, client.clean ? 'no_subscriber' : 'refused');
+    }
     return cleared;
   }
 
@@ -237,7 +310,7 @@ export class BrokerPersistence implements AsyncPersistence {
     return this.inner.getClientList(topic);
   }
   async destroy(): Promise<void> {
-    clearInterval(this.sweepTimer);
+    this.stopTimers();
     await this.inner.destroy?.();
   }
 }

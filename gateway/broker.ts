@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Attempt, Authority, ClientAcl, ConnectInfo } from './auth/index.ts';
+import type { PendingCommands } from './broker-commands.ts';
 import type { OfflineQueueStats } from './broker-offline-queue.ts';
 import { brokerPersistence, offlineQueueMetrics, offlineQueueStats } from './broker-persistence.ts';
 import type { IngressMessage } from './bus.ts';
@@ -42,6 +43,8 @@ export interface BrokerContext {
   gatewayId: string;
   /** The broker registers its own metrics here (clients connected, offline queues). */
   registry: Registry;
+  /** The downlink's commands awaiting acknowledgement (gateway/broker-commands.ts); absent without a downlink. */
+  commands?: PendingCommands | undefined;
 }
 
 /** A message the broker delivered, as aedes hands it back when the client acknowledges it. */

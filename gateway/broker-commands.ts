@@ -1,0 +1,239 @@
+// Commands waiting for their device's acknowledgement, kept in the store's meta (`cmd!<client>!<broker id>!<counter>`)
+// so that an acknowledgement after a gateway restart is still reported under the command's id.
+//
+// The key is what aedes hands back unchanged: a QoS > 0 publish to a persistent session is stored in the session's
+// offline queue under its broker id and counter (aedes-persistence-level's `outgoing:` keys), and the packet aedes
+// returns on PUBACK (QoS 1) or PUBCOMP (QoS 2: the stored PUBREL) carries both, before and after a restart. The
+// broker persistence (gateway/broker-persistence.ts) tells this table when a command is queued (`bind`), sent
+// (`delivered`), acknowledged (`acked`) or dropped from the queue (`removed`); the downlink registers each command
+// just before publishing it (`expect`), so a queued packet is recognised as that command. One write per command and
+// subscriber, one delete when it is done: device traffic upward never touches this table.
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { QueuedPacket } from './broker-offline-queue.ts';
+import type { DropReason } from './events/types.ts';
+import type { MetaDb } from './store/store.ts';
+
+const PREFIX = 'cmd!';
+const END = 'cmd"';
+const pad = (n: number): string => String(n).padStart(16, '0');
+
+/** A command the downlink is about to publish. */
+export interface CommandSpec {
+  id: string;
+  topic: string;
+  payload: Buffer;
+  qos: number;
+  /** When it reached the gateway (ms since the epoch). */
+  arrivedAt: number;
+  /** When it expires (ms since the epoch); absent when it does not. */
+  expiresAt?: number | undefined;
+}
+
+/** A command queued for one client. */
+export interface PendingCommand {
+  id: string;
+  clientId: string;
+  topic: string;
+  qos: number;
+  arrivedAt: number;
+  expiresAt?: number | undefined;
+}
+
+export interface PendingCommandsEvents {
+  /** The broker handed the command to its device's connection (each time it is sent). */
+  delivered: [command: PendingCommand];
+  /** The device acknowledged it (PUBACK, or PUBCOMP for QoS 2). */
+  acked: [command: PendingCommand, at: number];
+  /** It will not be delivered: expired, pushed out of a full queue, or its session was discarded. */
+  dropped: [command: PendingCommand, reason: DropReason];
+}
+
+export interface PendingCommandsOptions {
+  db: MetaDb;
+  log: Logger;
+  now?: () => number;
+}
+
+type Ref = Pick<QueuedPacket, 'brokerId' | 'brokerCounter'>;
+/** A table row: the command and the queued packet it is (the key is derived from these). */
+interface Row extends PendingCommand {
+  brokerId: string;
+  brokerCounter: number;
+}
+
+function storeKey(clientId: string, p: Ref): string {
+  return `${PREFIX}${encodeURIComponent(clientId)}:${p.brokerId ?? ''}:${pad(p.brokerCounter ?? 0)}`;
+}
+
+function sameBytes(a: QueuedPacket['payload'], b: Buffer): boolean {
+  if (a === b) return true;
+  return Buffer.from(a as Uint8Array).equals(b);
+}
+
+export class PendingCommands extends EventEmitter<PendingCommandsEvents> {
+  private readonly db: MetaDb;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  /** By store key. */
+  private readonly pending = new Map<string, Row>();
+  /** How many queued copies each command id has. */
+  private readonly ids = new Map<string, number>();
+  /** Commands being published right now, not yet recognised in a queue. */
+  private readonly inflight = new Set<CommandSpec>();
+  private loaded = false;
+
+  constructor(o: PendingCommandsOptions) {
+    super();
+    this.db = o.db;
+    this.log = o.log;
+    this.now = o.now ?? Date.now;
+  }
+
+  /** Reads the table from the store (once; the broker persistence calls it before it indexes the queues). */
+  async load(): Promise<void> {
+    if (this.loaded) return;
+    this.loaded = true;
+    for await (const [key, value] of this.db.iterator({ gte: PREFIX, lt: END })) {
+      try {
+        const row = JSON.parse(value) as Row;
+        this.add(storeKey(row.clientId, row), row);
+      } catch {
+        await this.db.del(key);
+      }
+    }
+  }
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /** A command with this id waits in a queue (a record Kafka hands over again after a crash, say). */
+  has(id: string): boolean {
+    return this.ids.has(id);
+  }
+
+  /** Registers a command about to be published; call the returned function once the publish settled. */
+  expect(spec: CommandSpec): () => void {
+    this.inflight.add(spec);
+    return () => this.inflight.delete(spec);
+  }
+
+  /** The command `p` is, when it is one being published (device traffic finds the set empty). */
+  match(p: QueuedPacket): CommandSpec | undefined {
+    if (this.inflight.size === 0) return undefined;
+    for (const spec of this.inflight) {
+      if (spec.topic === p.topic && sameBytes(p.payload, spec.payload)) {
+        this.inflight.delete(spec);
+        return spec;
+      }
+    }
+    return undefined;
+  }
+
+  /** `spec` is queued for `clientIds` as packet `p`: one durable write for all of them. */
+  async bind(spec: CommandSpec, clientIds: readonly string[], p: QueuedPacket): Promise<void> {
+    if (clientIds.length === 0) return;
+    const ops = clientIds.map((clientId) => {
+      const key = storeKey(clientId, p);
+      const row: Row = {
+        ...this.describe(spec, clientId),
+        brokerId: p.brokerId ?? '',
+        brokerCounter: p.brokerCounter ?? 0,
+      };
+      this.add(key, row);
+      return { type: 'put' as const, key, value: JSON.stringify(row) };
+    });
+    await this.db.batch(ops);
+  }
+
+  /** A command that never reached a queue of `clientId` (refused at arrival or too large to queue). */
+  refused(spec: CommandSpec, clientId: string, reason: DropReason): void {
+    this.emit('dropped', this.describe(spec, clientId), reason);
+  }
+
+  /** The expiry of the command queued for `clientId` as `p`, if it is one. */
+  expiryOf(clientId: string, p: Ref): number | undefined {
+    return this.pending.get(storeKey(clientId, p))?.expiresAt;
+  }
+
+  /** The earliest expiry of any waiting command. */
+  nextExpiry(): number | undefined {
+    let next: number | undefined;
+    for (const c of this.pending.values()) {
+      if (c.expiresAt !== undefined && (next === undefined || c.expiresAt < next)) next = c.expiresAt;
+    }
+    return next;
+  }
+
+  /**
+   * Forgets commands whose queued message is gone (acknowledged or dropped just before a crash, or the session was
+   * cleaned while no one listened): what happened to them is not known, so nothing is reported.
+   */
+  async reconcile(queued: (clientId: string, p: Required<Ref>) => boolean): Promise<void> {
+    const gone: string[] = [];
+    for (const [key, row] of this.pending) if (!queued(row.clientId, row)) gone.push(key);
+    if (gone.length === 0) return;
+    for (const key of gone) this.forget(key);
+    this.log.info({ commands: gone.length }, 'commands no longer queued forgotten');
+    await this.db.batch(gone.map((key) => ({ type: 'del' as const, key })));
+  }
+
+  /** The broker sent `p` to `clientId`. */
+  delivered(clientId: string, p: Ref): void {
+    const row = this.pending.get(storeKey(clientId, p));
+    if (row) this.emit('delivered', this.command(row));
+  }
+
+  /** `clientId` acknowledged `p` (the packet aedes returns on PUBACK / PUBCOMP). */
+  acked(clientId: string, p: Ref): Promise<void> {
+    return this.done(clientId, p, (c) => this.emit('acked', c, this.now()));
+  }
+
+  /** `p` left `clientId`'s queue without being acknowledged. */
+  removed(clientId: string, p: Ref, reason: DropReason): Promise<void> {
+    return this.done(clientId, p, (c) => this.emit('dropped', c, reason));
+  }
+
+  private async done(clientId: string, p: Ref, report: (c: PendingCommand) => void): Promise<void> {
+    const key = storeKey(clientId, p);
+    const row = this.pending.get(key);
+    if (!row) return;
+    this.forget(key);
+    report(this.command(row));
+    await this.db
+      .del(key)
+      .catch((err: unknown) => this.log.warn({ err, command: row.id }, 'could not delete a command'));
+  }
+
+  private command(row: Row): PendingCommand {
+    const { brokerId: _b, brokerCounter: _c, ...c } = row;
+    return c;
+  }
+
+  private describe(spec: CommandSpec, clientId: string): PendingCommand {
+    return {
+      id: spec.id,
+      clientId,
+      topic: spec.topic,
+      qos: spec.qos,
+      arrivedAt: spec.arrivedAt,
+      ...(spec.expiresAt !== undefined ? { expiresAt: spec.expiresAt } : {}),
+    };
+  }
+
+  private add(key: string, c: Row): void {
+    if (this.pending.has(key)) return;
+    this.pending.set(key, c);
+    this.ids.set(c.id, (this.ids.get(c.id) ?? 0) + 1);
+  }
+
+  private forget(key: string): void {
+    const c = this.pending.get(key);
+    if (!c) return;
+    this.pending.delete(key);
+    const n = (this.ids.get(c.id) ?? 1) - 1;
+    if (n > 0) this.ids.set(c.id, n);
+    else this.ids.delete(c.id);
+  }
+}

@@ -1,0 +1,145 @@
+// Command acknowledgements and expiry on the real gateway process and the real Kafka: a command for an offline
+// device (persistent session) survives a SIGKILL, reaches the device exactly once when it is back, and its
+// acknowledgement is a `message.acked` event under the command's id in Kafka (read by kcat, not by our code); a
+// command whose TTL passes while the device is away is dropped (`message.dropped`, reason expired), never delivered.
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterEach, expect, inject, it } from 'vitest';
+import { GatewayProcess } from '../harness/gateway-process.ts';
+import { kcatRead } from '../harness/kcat.ts';
+import { waitFor } from '../harness/wait.ts';
+
+const cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+
+const brokers = (): string[] => inject('kafkaBrokers');
+
+function produce(topic: string, key: string, value: string, headers: Record<string, string> = {}): void {
+  const h = Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}=${v}`]);
+  const r = spawnSync('kcat', ['-P', '-b', brokers().join(','), '-t', topic, '-k', key, ...h], {
+    input: value,
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`kcat: ${r.stderr}`);
+}
+
+interface CommandEvent {
+  event: string;
+  clientid: string;
+  command_id: string;
+  topic: string;
+  qos: number;
+  latency_ms?: number;
+  reason?: string;
+}
+
+/** The command events in the events topic, as an independent consumer reads them. */
+function commandEvents(topic: string): CommandEvent[] {
+  return kcatRead(brokers(), topic)
+    .map((r) => JSON.parse(r.payload ?? '{}') as CommandEvent)
+    .filter((e) => e.event.startsWith('message.'));
+}
+
+async function gateway(): Promise<{ gw: GatewayProcess; commands: string; events: string }> {
+  const suffix = randomBytes(4).toString('hex');
+  const commands = `e2e.commands.${suffix}`;
+  const events = `e2e.events.${suffix}`;
+  const gw = await GatewayProcess.create({
+    env: {
+      GATEWAY_KAFKA_BROKERS: brokers().join(','),
+      GATEWAY_DOWNLINK_ENABLED: 'true',
+      GATEWAY_DOWNLINK_TOPICS: commands,
+      GATEWAY_DOWNLINK_GROUP_ID: `g-${commands}`,
+      GATEWAY_EVENTS_TOPIC: events,
+    },
+  });
+  cleanup.push(() => gw.close());
+  await gw.start();
+  await waitFor(
+    'downlink up',
+    async () => ((await gw.health()) as { downlink?: { state: string } }).downlink?.state === 'up',
+  );
+  return { gw, commands, events };
+}
+
+/** A device with a persistent session subscribed to its command topic, then offline. */
+async function enrol(gw: GatewayProcess, id: string): Promise<void> {
+  const dev = await mqtt.connectAsync(gw.url, { clientId: id, clean: false, reconnectPeriod: 0 });
+  await dev.subscribeAsync(`devices/${id}/command`, { qos: 1 });
+  await dev.endAsync();
+}
+
+async function reconnect(gw: GatewayProcess, id: string): Promise<{ dev: MqttClient; got: string[] }> {
+  const got: string[] = [];
+  const dev = mqtt.connect(gw.url, { clientId: id, clean: false, reconnectPeriod: 0 });
+  dev.on('message', (_t, p) => got.push(p.toString()));
+  cleanup.push(() => dev.endAsync());
+  await new Promise<void>((resolve, reject) => {
+    dev.once('connect', () => resolve());
+    dev.once('error', reject);
+  });
+  return { dev, got };
+}
+
+it('a command waits through a SIGKILL, reaches the device once, and its ack is a message.acked event in Kafka', async () => {
+  const { gw, commands, events } = await gateway();
+  await enrol(gw, 'lock-9');
+  produce(commands, 'lock-9', '{"cmd":"unlock"}', { 'command.id': 'cmd-unlock-1' });
+  await expect.poll(() => gw.metric('gateway_downlink_commands_pending'), { timeout: 30_000 }).toBe(1);
+
+  await gw.kill('SIGKILL');
+  await gw.start();
+  // The pending command was read back from the store.
+  expect(await gw.metric('gateway_downlink_commands_pending')).toBe(1);
+  const { got } = await reconnect(gw, 'lock-9');
+  await expect.poll(() => got, { timeout: 15_000 }).toEqual(['{"cmd":"unlock"}']);
+  await expect.poll(() => gw.metric('gateway_downlink_commands_acked_total')).toBe(1);
+  expect(await gw.metric('gateway_downlink_commands_pending')).toBe(0);
+
+  // A second command behind the first on the same partition: whatever Kafka handed over again came before it.
+  produce(commands, 'lock-9', '{"cmd":"lock"}', { 'command.id': 'cmd-lock-2' });
+  await expect.poll(() => got, { timeout: 15_000 }).toEqual(['{"cmd":"unlock"}', '{"cmd":"lock"}']);
+  await expect.poll(() => gw.metric('gateway_downlink_commands_acked_total')).toBe(2);
+
+  await expect
+    .poll(() => commandEvents(events).filter((e) => e.event === 'message.acked'), { timeout: 30_000 })
+    .toHaveLength(2);
+  const all = commandEvents(events);
+  const acked = all.filter((e) => e.event === 'message.acked');
+  expect(acked.map((e) => e.command_id)).toEqual(['cmd-unlock-1', 'cmd-lock-2']);
+  expect(acked[0]).toMatchObject({ clientid: 'lock-9', topic: 'devices/lock-9/command', qos: 1 });
+  // From its arrival before the crash to the ack after the restart.
+  expect(acked[0]?.latency_ms).toBeGreaterThan(0);
+  // Sent to the connected device before each ack.
+  expect(all.filter((e) => e.event === 'message.delivered').map((e) => e.command_id)).toEqual([
+    'cmd-unlock-1',
+    'cmd-lock-2',
+  ]);
+});
+
+it('a command whose TTL passes while its device is away is dropped as expired, not delivered late', async () => {
+  const { gw, commands, events } = await gateway();
+  await enrol(gw, 'lock-5');
+  produce(commands, 'lock-5', '{"cmd":"unlock"}', { 'command.id': 'cmd-late', 'command.ttl_ms': '1500' });
+  await expect.poll(() => gw.metric('gateway_downlink_commands_expired_total'), { timeout: 30_000 }).toBe(1);
+  expect(await gw.metric('gateway_downlink_commands_pending')).toBe(0);
+  // One already expired when it arrives (expires_at in the past) is not delivered either.
+  produce(commands, 'lock-5', '{"cmd":"open"}', { 'command.id': 'cmd-past', 'command.expires_at': '1000' });
+  await expect.poll(() => gw.metric('gateway_downlink_commands_expired_total')).toBe(2);
+
+  const { got } = await reconnect(gw, 'lock-5');
+  produce(commands, 'lock-5', '{"cmd":"status"}', { 'command.id': 'cmd-status' });
+  await expect.poll(() => got, { timeout: 15_000 }).toEqual(['{"cmd":"status"}']);
+
+  await expect
+    .poll(() => commandEvents(events).filter((e) => e.event === 'message.dropped'), { timeout: 30_000 })
+    .toHaveLength(2);
+  const dropped = commandEvents(events).filter((e) => e.event === 'message.dropped');
+  expect(dropped).toEqual([
+    expect.objectContaining({ command_id: 'cmd-late', clientid: 'lock-5', reason: 'expired' }),
+    expect.objectContaining({ command_id: 'cmd-past', clientid: 'lock-5', reason: 'expired' }),
+  ]);
+});
