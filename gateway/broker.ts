@@ -276,7 +276,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
     cb: (err: Error | null, sub?: Subscription | null) => void,
   ): void {
     this.clientEvents.noteSubscribe(sub);
-    if (this.acls.get(client)?.canSubscribe(sub.topic)) {
+    if (!isEventTopic(sub.topic) && this.acls.get(client)?.canSubscribe(sub.topic)) {
       cb(null, sub);
       return;
     }
@@ -289,6 +289,12 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
     // [MQTT-4.7.2-1] and aedes' default: $SYS is the broker's own.
     if (packet.topic.startsWith('$SYS')) {
       cb(new Error('$SYS topics are reserved'));
+      return;
+    }
+    // `$events/...` carries the gateway's own client events (gateway/events/): no device may forge one.
+    if (isEventTopic(packet.topic)) {
+      if (client) this.ctx.auth.deny('publish', client.id, packet.topic);
+      cb(new Error('$events topics are reserved'));
       return;
     }
     // A denied PUBLISH is not acknowledged: MQTT 3.1.1 has no negative PUBACK, so the connection is closed
@@ -371,6 +377,11 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
     if (a) await new Promise<void>((r) => a.close(() => r()));
     this.clientEvents.closeAll();
   }
+}
+
+/** The in-process topics of the client events (`$events/client_connected`...), the gateway's own. */
+function isEventTopic(topic: string): boolean {
+  return topic === '$events' || topic.startsWith('$events/');
 }
 
 function socketOf(client: Client): Socket | undefined {

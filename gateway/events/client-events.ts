@@ -1,7 +1,7 @@
 // Client and session events from aedes' own events, as EMQX names them. aedes says when a client is ready, gone,
 // timed out, refused or (un)subscribed; this module adds what aedes does not keep (the CONNECT as sent, why a
 // connection ended, the QoS asked for) and guarantees that every client.connected gets exactly one
-// client.disconnected: a connection is online from its `clientReady` to the first of aedes' `clientDisconnect`, its
+// client.disconnected: a connection is online from its accepting CONNACK to the first of aedes' `clientDisconnect`, its
 // socket's close, or the broker's stop.
 import type { Aedes, Client, ConnectPacket, Subscription } from 'aedes';
 import type { ClientDisconnected, DisconnectReason, GatewayEvent } from './types.ts';
@@ -93,13 +93,15 @@ export class ClientEvents {
       if (old && old !== client && !this.reasons.has(old)) this.reasons.set(old, 'takeover');
       register(client);
     };
-    aedes.on('clientReady', (client) => this.connected(client));
     aedes.on('keepaliveTimeout', (client) => {
       if (!this.reasons.has(client)) this.reasons.set(client, 'keepalive_timeout');
     });
     aedes.on('clientDisconnect', (client) => this.disconnected(client));
     aedes.on('connackSent', (packet, client) => {
-      if (packet.returnCode !== 0) this.refused(client, packet.returnCode ?? 5);
+      // Connected from its CONNACK on: aedes handles the client's next packets (a SUBSCRIBE) from then, before it
+      // says `clientReady` (after the offline queue is sent).
+      if (packet.returnCode === 0) this.connected(client);
+      else this.refused(client, packet.returnCode ?? 5);
     });
     aedes.on('subscribe', (subs, client) => {
       const o = this.online.get(client);
