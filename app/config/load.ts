@@ -7,7 +7,7 @@ import { parseDocument } from 'yaml';
 import { checkAdaptersConfig } from '../../gateway/adapters/check.ts';
 import { GatewayError } from '../../gateway/errors.ts';
 import { ENV_PREFIX, ENV_RESERVED, parseEnvValue, settings } from './env.ts';
-import { ClassSchema, EVENTS_CLASS, type GatewayConfig, GatewayConfigSchema } from './schema.ts';
+import { ClassSchema, type GatewayConfig, GatewayConfigSchema } from './schema.ts';
 import { closest, type Problem, schemaProblems, semanticProblems } from './validate.ts';
 
 export class ConfigError extends GatewayError {
@@ -172,11 +172,6 @@ export function resolveConfig(
   // A class named `default` always exists: routes fall back to it.
   if (isObj(value.classes) && !Object.hasOwn(value.classes, 'default')) {
     value.classes.default = Value.Default(ClassSchema, {});
-  }
-  // So does the events' class while the events section names it (docs/events.md).
-  const events = isObj(value.events) ? value.events : {};
-  if (isObj(value.classes) && events.class === 'events' && !Object.hasOwn(value.classes, 'events')) {
-    value.classes.events = { ...EVENTS_CLASS };
   }
   const problems = [...earlier];
   const schema = schemaProblems(value);

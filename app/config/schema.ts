@@ -39,4 +39,4 @@ export const GatewayConfigSchema = Type.Object(
 );
 
 export type GatewayConfig = Static<typeof GatewayConfigSchema>;
-export { ClassSchema, EVENTS_CLASS } from '../../gateway/config/schema.ts';
+export { ClassSchema } from '../../gateway/config/schema.ts';

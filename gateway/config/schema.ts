@@ -140,7 +140,7 @@ export const LogSchema = Section({ level: OneOf(LOG_LEVELS, { default: 'info', d
 export const ClassesSchema = Type.Record(Type.String({ minLength: 1 }), ClassSchema, {
   default: { default: DEFAULT_CLASS, events: EVENTS_CLASS },
   description:
-    'Storage classes by name. A class named `default` always exists, and `events` (256 MB, `drop-oldest`) while `events.class` names it.',
+    'Storage classes by name. A class named `default` always exists, and so does `events` (256 MB, `drop-oldest`: the client events, see `events`); configure either to change it.',
 });
 export const RoutesSchema = Type.Array(RouteSchema, {
   default: [

@@ -53,7 +53,9 @@ describe('loadConfig', () => {
     });
     expect(cfg.classes).toEqual({
       default: { maxBytes: 1073741824, maxAgeSec: 0, policy: 'reject', perDeviceShare: 0.5 },
+      events: { maxBytes: 268435456, maxAgeSec: 0, policy: 'drop-oldest', perDeviceShare: 0.5 },
     });
+    expect(cfg.events).toEqual({ enabled: true, topic: 'edge.events', topics: {}, class: 'events' });
     expect(cfg.routes).toEqual([
       {
         name: 'uplink',
@@ -149,9 +151,10 @@ describe('loadConfig', () => {
     expect(cfg.routes[0]?.topic).toBe('edge.uplink');
   });
 
-  it('adds the default class when the file defines others', () => {
+  it('adds the default and the events class when the file defines others', () => {
     const cfg = loadConfig({ env: {}, argv: ['--config', file('classes:\n  bulk: { maxAgeSec: 60 }\n')] });
-    expect(Object.keys(cfg.classes).sort()).toEqual(['bulk', 'default']);
+    expect(Object.keys(cfg.classes).sort()).toEqual(['bulk', 'default', 'events']);
+    expect(cfg.classes.events?.policy).toBe('drop-oldest');
     expect(cfg.classes.bulk).toEqual({ maxBytes: 1073741824, maxAgeSec: 60, policy: 'reject', perDeviceShare: 0.5 });
   });
 
@@ -185,7 +188,7 @@ describe('loadConfig', () => {
         'kafka.compression: must be one of "none", "gzip", "snappy", "lz4", "zstd", got "brotli"',
         'routes[0].filter: "#" must be the last level and alone in it, in "devices/#/x" [MQTT-4.7.1-2]',
         'routes[0].topic: "bad topic" is not a legal Kafka topic name (allowed: a-z A-Z 0-9 . _ -)',
-        'routes[0].class: unknown class "bulk" (known: default, telemetry)',
+        'routes[0].class: unknown class "bulk" (known: default, events, telemetry)',
         'routes[0].key: unknown placeholder "${device}" (known: ${clientid}, ${username}, ${topic}, ${topic.N})',
         'routes[1].filter: "+" must occupy a whole level, in "a+/b" [MQTT-4.7.1-3]',
         'routes[1].minQos: must be one of 0, 1, 2, got 3',
@@ -202,7 +205,7 @@ describe('loadConfig', () => {
       'mqtt.port: must be integer <= 65535, got 70000 (from GATEWAY_MQTT_PORT)',
     ]);
     expect(problems({ env: { GATEWAY_ROUTES: '[{"filter":"#","topic":"x","class":"bulk"}]' } })).toEqual([
-      'routes[0].class: unknown class "bulk" (known: default) (from GATEWAY_ROUTES)',
+      'routes[0].class: unknown class "bulk" (known: default, events) (from GATEWAY_ROUTES)',
     ]);
   });
 
