@@ -116,8 +116,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     await this.startExtras('before-broker');
     // After the flows (their inputs see the gateway_restart events), before the broker (the first connect).
     this.events = this.buildEvents();
-    // The command events (message.delivered/acked/dropped) go the way of the broker's.
-    this.commands?.on('event', (e) => this.events.record(e));
+    // The command events (message.delivered/acked/dropped) go the way of the broker's: to Kafka and the registry.
+    this.commands?.on('event', (e) => {
+      this.events.record(e);
+      this.devices.onEvent(e);
+    });
     await this.run(this.events);
     await this.run(this.broker);
     await this.startExtras('after-broker');
