@@ -258,7 +258,7 @@ export class Downlink implements Part {
       tracking?.expiredOnArrival(spec, device);
       return;
     }
-    if (tracking?.pending.has(command.id)) {
+    if (tracking?.pending.has(command.id, topic)) {
       // Handed over again after a crash between queueing and committing: it is already in its device's session.
       this.o.log.debug({ command: command.id }, 'command already queued; not published again');
       return;

@@ -66,6 +66,8 @@ function storeKey(clientId: string, p: Ref): string {
   return `${PREFIX}${encodeURIComponent(clientId)}:${p.brokerId ?? ''}:${pad(p.brokerCounter ?? 0)}`;
 }
 
+const idKey = (id: string, topic: string): string => `${id}\u0000${topic}`;
+
 function sameBytes(a: QueuedPacket['payload'], b: Buffer): boolean {
   if (a === b) return true;
   return Buffer.from(a as Uint8Array).equals(b);
@@ -77,7 +79,7 @@ export class PendingCommands extends EventEmitter<PendingCommandsEvents> {
   private readonly now: () => number;
   /** By store key. */
   private readonly pending = new Map<string, Row>();
-  /** How many queued copies each command id has. */
+  /** How many queued copies each command (id and MQTT topic) has. */
   private readonly ids = new Map<string, number>();
   /** Commands being published right now, not yet recognised in a queue. */
   private readonly inflight = new Set<CommandSpec>();
@@ -108,9 +110,12 @@ export class PendingCommands extends EventEmitter<PendingCommandsEvents> {
     return this.pending.size;
   }
 
-  /** A command with this id waits in a queue (a record Kafka hands over again after a crash, say). */
-  has(id: string): boolean {
-    return this.ids.has(id);
+  /**
+   * A command with this id waits in a queue for this MQTT topic (a record Kafka hands over again after a crash, say).
+   * By id and topic: one id may name a command sent to many devices.
+   */
+  has(id: string, topic: string): boolean {
+    return this.ids.has(idKey(id, topic));
   }
 
   /** Registers a command about to be published; call the returned function once the publish settled. */
@@ -181,6 +186,7 @@ export class PendingCommands extends EventEmitter<PendingCommandsEvents> {
 
   /** The broker sent `p` to `clientId`. */
   delivered(clientId: string, p: Ref): void {
+    if (this.pending.size === 0) return;
     const row = this.pending.get(storeKey(clientId, p));
     if (row) this.emit('delivered', this.command(row));
   }
@@ -196,6 +202,7 @@ export class PendingCommands extends EventEmitter<PendingCommandsEvents> {
   }
 
   private async done(clientId: string, p: Ref, report: (c: PendingCommand) => void): Promise<void> {
+    if (this.pending.size === 0) return;
     const key = storeKey(clientId, p);
     const row = this.pending.get(key);
     if (!row) return;
@@ -225,15 +232,17 @@ export class PendingCommands extends EventEmitter<PendingCommandsEvents> {
   private add(key: string, c: Row): void {
     if (this.pending.has(key)) return;
     this.pending.set(key, c);
-    this.ids.set(c.id, (this.ids.get(c.id) ?? 0) + 1);
+    const k = idKey(c.id, c.topic);
+    this.ids.set(k, (this.ids.get(k) ?? 0) + 1);
   }
 
   private forget(key: string): void {
     const c = this.pending.get(key);
     if (!c) return;
     this.pending.delete(key);
-    const n = (this.ids.get(c.id) ?? 1) - 1;
-    if (n > 0) this.ids.set(c.id, n);
-    else this.ids.delete(c.id);
+    const k = idKey(c.id, c.topic);
+    const n = (this.ids.get(k) ?? 1) - 1;
+    if (n > 0) this.ids.set(k, n);
+    else this.ids.delete(k);
   }
 }

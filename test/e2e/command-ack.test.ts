@@ -132,6 +132,10 @@ it('a command whose TTL passes while its device is away is dropped as expired, n
   produce(commands, 'lock-5', '{"cmd":"open"}', { 'command.id': 'cmd-past', 'command.expires_at': '1000' });
   await expect.poll(() => gw.metric('gateway_downlink_commands_expired_total')).toBe(2);
 
+  // A TTL header that cannot be read: skipped and counted, never delivered on a guess.
+  produce(commands, 'lock-5', '{"cmd":"unlock"}', { 'command.id': 'cmd-bad', 'command.ttl_ms': 'soon' });
+  await expect.poll(() => gw.metric('gateway_downlink_skipped_total', { reason: 'bad_header' })).toBe(1);
+
   const { got } = await reconnect(gw, 'lock-5');
   produce(commands, 'lock-5', '{"cmd":"status"}', { 'command.id': 'cmd-status' });
   await expect.poll(() => got, { timeout: 15_000 }).toEqual(['{"cmd":"status"}']);

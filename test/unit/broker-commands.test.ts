@@ -19,6 +19,7 @@ import type { MetaDb } from '../../gateway/store/store.ts';
 const require = createRequire(import.meta.url);
 const LevelPersistence = require('aedes-persistence-level/asyncPersistence.js') as new (db: MetaDb) => AsyncPersistence;
 const log = pino({ level: 'silent' });
+const T = 'devices/lock-1/command';
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
@@ -76,7 +77,7 @@ async function publish(
   qos = 1,
 ): Promise<QueuedPacket> {
   const packet: QueuedPacket = {
-    topic: 'devices/lock-1/command',
+    topic: T,
     payload: Buffer.from(payload),
     qos,
     brokerId: o.broker.id,
@@ -106,7 +107,9 @@ it('a command is kept from its queueing to its PUBACK, reported delivered and ac
   const o = await open(clock);
   const pkt = await publish(o, ['lock-1'], 'unlock', { id: 'c1', arrivedAt: 900 });
   expect(o.commands.size).toBe(1);
-  expect(o.commands.has('c1')).toBe(true);
+  expect(o.commands.has('c1', T)).toBe(true);
+  // One id may name a command to many devices: only the same id on the same topic counts as queued.
+  expect(o.commands.has('c1', 'devices/lock-2/command')).toBe(false);
   expect(await o.rows()).toBe(1);
   await send(o, 'lock-1', pkt, 7);
   clock.t = 1_500;
@@ -116,7 +119,7 @@ it('a command is kept from its queueing to its PUBACK, reported delivered and ac
     { what: 'delivered', c: expect.objectContaining({ id: 'c1', clientId: 'lock-1', qos: 1 }) },
     { what: 'acked', c: expect.objectContaining({ id: 'c1', arrivedAt: 900 }), at: 1_500 },
   ]);
-  expect(o.commands.has('c1')).toBe(false);
+  expect(o.commands.has('c1', T)).toBe(false);
 });
 
 it('device traffic and a command no persistent session takes write nothing to the table', async () => {
@@ -151,7 +154,7 @@ it('after a restart the ack is still found, and the broker counter continues abo
 
   clock.t = 2_000;
   const again = await open(clock, first.path);
-  expect(again.commands.has('c3')).toBe(true);
+  expect(again.commands.has('c3', T)).toBe(true);
   // A new message must not take the store key of one still queued.
   expect(again.broker.counter).toBe(pkt.brokerCounter);
   await publish(again, ['lock-1'], 'newer');
@@ -182,8 +185,8 @@ it('an expired command leaves the queue on replay, also when its TTL passed whil
   expect(again.outcomes).toEqual([
     { what: 'dropped', c: expect.objectContaining({ id: 'c4', clientId: 'lock-1' }), reason: 'expired' },
   ]);
-  expect(again.commands.has('c4')).toBe(false);
-  expect(again.commands.has('c5')).toBe(true);
+  expect(again.commands.has('c4', T)).toBe(false);
+  expect(again.commands.has('c5', T)).toBe(true);
   expect(again.p.queues.stats.dropped.age).toBe(1);
 });
 
@@ -233,7 +236,7 @@ it('at start a command whose queued message is gone is forgotten without an even
   await first.p.queues.delete([`outgoing:lock-1:gw:${String(pkt.brokerCounter).padStart(16, '0')}`]);
   await first.close();
   const again = await open(clock, first.path);
-  expect(again.commands.has('c9')).toBe(false);
+  expect(again.commands.has('c9', T)).toBe(false);
   expect(await again.rows()).toBe(0);
   expect(again.outcomes).toEqual([]);
 });
