@@ -183,7 +183,8 @@ export class ClientEvents {
     const detail = this.refusals.get(client);
     this.emit({
       event: 'client.connack',
-      clientid: client.id ?? sent?.clientId ?? '',
+      // As sent: aedes has already replaced an empty one with a generated id no one knows.
+      clientid: sent ? sent.clientId : (client.id ?? ''),
       username: sent?.username ?? null,
       ts: Date.now(),
       reason: CONNACK_REASONS[returnCode] ?? `return_code_${returnCode}`,
