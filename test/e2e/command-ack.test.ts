@@ -43,7 +43,9 @@ function commandEvents(topic: string): CommandEvent[] {
     .filter((e) => e.event.startsWith('message.'));
 }
 
-async function gateway(): Promise<{ gw: GatewayProcess; commands: string; events: string }> {
+async function gateway(
+  env: Record<string, string> = {},
+): Promise<{ gw: GatewayProcess; commands: string; events: string }> {
   const suffix = randomBytes(4).toString('hex');
   const commands = `e2e.commands.${suffix}`;
   const events = `e2e.events.${suffix}`;
@@ -54,6 +56,7 @@ async function gateway(): Promise<{ gw: GatewayProcess; commands: string; events
       GATEWAY_DOWNLINK_TOPICS: commands,
       GATEWAY_DOWNLINK_GROUP_ID: `g-${commands}`,
       GATEWAY_EVENTS_TOPIC: events,
+      ...env,
     },
   });
   cleanup.push(() => gw.close());
@@ -148,4 +151,19 @@ it('a command whose TTL passes while its device is away is dropped as expired, n
     expect.objectContaining({ command_id: 'cmd-late', clientid: 'lock-5', reason: 'expired' }),
     expect.objectContaining({ command_id: 'cmd-past', clientid: 'lock-5', reason: 'expired' }),
   ]);
+});
+
+it('QoS 2: the command is acknowledged by its PUBCOMP', async () => {
+  const { gw, commands, events } = await gateway({ GATEWAY_DOWNLINK_QOS: '2' });
+  const dev = await mqtt.connectAsync(gw.url, { clientId: 'valve-2', clean: false, reconnectPeriod: 0 });
+  cleanup.push(() => dev.endAsync());
+  await dev.subscribeAsync('devices/valve-2/command', { qos: 2 });
+  const got: string[] = [];
+  dev.on('message', (_t, p) => got.push(p.toString()));
+  produce(commands, 'valve-2', 'close', { 'command.id': 'cmd-q2' });
+  await expect.poll(() => got, { timeout: 30_000 }).toEqual(['close']);
+  await expect.poll(() => gw.metric('gateway_downlink_commands_acked_total')).toBe(1);
+  await expect
+    .poll(() => commandEvents(events).filter((e) => e.event === 'message.acked'), { timeout: 30_000 })
+    .toEqual([expect.objectContaining({ command_id: 'cmd-q2', clientid: 'valve-2', qos: 2 })]);
 });
