@@ -126,7 +126,7 @@ it('a command waits through a SIGKILL, reaches the device once, and its ack is a
 });
 
 it('a command whose TTL passes while its device is away is dropped as expired, not delivered late', async () => {
-  const { gw, commands, events } = await gateway();
+  const { gw, commands, events } = await gateway({ GATEWAY_DOWNLINK_TTL_SEC: '2' });
   await enrol(gw, 'lock-5');
   produce(commands, 'lock-5', '{"cmd":"unlock"}', { 'command.id': 'cmd-late', 'command.ttl_ms': '1500' });
   await expect.poll(() => gw.metric('gateway_downlink_commands_expired_total'), { timeout: 30_000 }).toBe(1);
@@ -139,18 +139,27 @@ it('a command whose TTL passes while its device is away is dropped as expired, n
   produce(commands, 'lock-5', '{"cmd":"unlock"}', { 'command.id': 'cmd-bad', 'command.ttl_ms': 'soon' });
   await expect.poll(() => gw.metric('gateway_downlink_skipped_total', { reason: 'bad_header' })).toBe(1);
 
+  // Without a header downlink.ttlSec (2 s) applies, and the expiry survives a SIGKILL: the restarted gateway drops it.
+  produce(commands, 'lock-5', '{"cmd":"unlock"}', { 'command.id': 'cmd-default' });
+  await expect.poll(() => gw.metric('gateway_downlink_commands_pending'), { timeout: 30_000 }).toBe(1);
+  await gw.kill('SIGKILL');
+  await gw.start();
+  await expect.poll(() => gw.metric('gateway_downlink_commands_expired_total'), { timeout: 15_000 }).toBe(1);
+  expect(await gw.metric('gateway_downlink_commands_pending')).toBe(0);
+
   const { got } = await reconnect(gw, 'lock-5');
-  produce(commands, 'lock-5', '{"cmd":"status"}', { 'command.id': 'cmd-status' });
-  await expect.poll(() => got, { timeout: 15_000 }).toEqual(['{"cmd":"status"}']);
+  produce(commands, 'lock-5', '{"cmd":"status"}', { 'command.id': 'cmd-status', 'command.ttl_ms': '0' });
+  await expect.poll(() => got, { timeout: 30_000 }).toEqual(['{"cmd":"status"}']);
 
   await expect
     .poll(() => commandEvents(events).filter((e) => e.event === 'message.dropped'), { timeout: 30_000 })
-    .toHaveLength(2);
+    .toHaveLength(3);
   const dropped = commandEvents(events).filter((e) => e.event === 'message.dropped');
-  expect(dropped).toEqual([
-    expect.objectContaining({ command_id: 'cmd-late', clientid: 'lock-5', reason: 'expired' }),
-    expect.objectContaining({ command_id: 'cmd-past', clientid: 'lock-5', reason: 'expired' }),
-  ]);
+  expect(dropped).toEqual(
+    ['cmd-late', 'cmd-past', 'cmd-default'].map((id) =>
+      expect.objectContaining({ command_id: id, clientid: 'lock-5', reason: 'expired' }),
+    ),
+  );
 });
 
 it('QoS 2: the command is acknowledged by its PUBCOMP', async () => {
