@@ -70,7 +70,7 @@ const idKey = (id: string, topic: string): string => `${id}\u0000${topic}`;
 
 function sameBytes(a: QueuedPacket['payload'], b: Buffer): boolean {
   if (a === b) return true;
-  return Buffer.from(a as Uint8Array).equals(b);
+  return (typeof a === 'string' ? Buffer.from(a) : Buffer.from(a.buffer, a.byteOffset, a.byteLength)).equals(b);
 }
 
 export class PendingCommands extends EventEmitter<PendingCommandsEvents> {
