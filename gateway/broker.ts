@@ -100,7 +100,11 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
   constructor(ctx: BrokerContext) {
     super();
     this.ctx = ctx;
-    this.clientEvents = new ClientEvents({ emit: (e) => this.raise(e), peer: clientPeer });
+    this.clientEvents = new ClientEvents({
+      emit: (e) => this.raise(e),
+      peer: clientPeer,
+      onError: (err) => this.ctx.log.error({ err }, 'client event failed'),
+    });
     const broker = this;
     new Gauge({
       name: 'gateway_mqtt_clients_connected',

@@ -20,6 +20,8 @@ interface Online {
 }
 
 interface SentConnect {
+  /** Read while the socket is open: a refused client's is closed by the time its CONNACK is reported. */
+  peer: ClientPeer;
   clientId: string;
   username: string | null;
   keepalive: number;
@@ -46,6 +48,7 @@ interface AedesInternals {
 export class ClientEvents {
   private readonly emit: (event: GatewayEvent) => void;
   private readonly peer: (client: Client) => ClientPeer;
+  private readonly onError: (err: unknown) => void;
   private readonly online = new Map<Client, Online>();
   private readonly connects = new WeakMap<Client, SentConnect>();
   private readonly reasons = new WeakMap<Client, DisconnectReason>();
@@ -53,9 +56,31 @@ export class ClientEvents {
   private readonly requestedQos = new WeakMap<object, number>();
   private shuttingDown = false;
 
-  constructor(opts: { emit: (event: GatewayEvent) => void; peer: (client: Client) => ClientPeer }) {
+  constructor(opts: {
+    emit: (event: GatewayEvent) => void;
+    peer: (client: Client) => ClientPeer;
+    /** A failure in an aedes event handler: logged, never thrown into aedes. */
+    onError: (err: unknown) => void;
+  }) {
     this.emit = opts.emit;
     this.peer = opts.peer;
+    this.onError = opts.onError;
+  }
+
+  private safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.onError(err);
+    }
+  }
+
+  private peerOf(client: Client): ClientPeer {
+    try {
+      return this.peer(client);
+    } catch {
+      return { ip: '', port: 0, cn: undefined };
+    }
   }
 
   /** Clients connected now (for tests and health). */
@@ -66,6 +91,7 @@ export class ClientEvents {
   /** The CONNECT as the client sent it (preConnect runs before aedes validates or replaces anything). */
   noteConnect(client: Client, packet: ConnectPacket): void {
     this.connects.set(client, {
+      peer: this.peerOf(client),
       clientId: packet.clientId,
       username: packet.username ?? null,
       keepalive: packet.keepalive ?? 0,
@@ -96,31 +122,30 @@ export class ClientEvents {
     aedes.on('keepaliveTimeout', (client) => {
       if (!this.reasons.has(client)) this.reasons.set(client, 'keepalive_timeout');
     });
-    aedes.on('clientDisconnect', (client) => this.disconnected(client));
-    aedes.on('connackSent', (packet, client) => {
-      // Connected from its CONNACK on: aedes handles the client's next packets (a SUBSCRIBE) from then, before it
-      // says `clientReady` (after the offline queue is sent).
-      if (packet.returnCode === 0) this.connected(client);
-      else this.refused(client, packet.returnCode ?? 5);
-    });
-    aedes.on('subscribe', (subs, client) => {
-      const o = this.online.get(client);
-      if (o) for (const s of subs) this.subscribed(o, s);
-    });
-    aedes.on('unsubscribe', (filters, client) => {
-      // aedes also reports the subscriptions a closing clean session drops: those are no UNSUBSCRIBE.
-      const o = client.closed ? undefined : this.online.get(client);
-      if (!o) return;
-      for (const filter of filters) {
-        this.emit({
-          event: 'session.unsubscribed',
-          clientid: o.clientid,
-          username: o.username,
-          ts: Date.now(),
-          filter,
-        });
-      }
-    });
+    aedes.on('clientDisconnect', (client) => this.safely(() => this.disconnected(client)));
+    // Connected from its CONNACK on: aedes handles the client's next packets (a SUBSCRIBE) from then, before it
+    // says `clientReady` (after the offline queue is sent).
+    aedes.on('connackSent', (packet, client) =>
+      this.safely(() =>
+        packet.returnCode === 0 ? this.connected(client) : this.refused(client, packet.returnCode ?? 5),
+      ),
+    );
+    aedes.on('subscribe', (subs, client) =>
+      this.safely(() => {
+        const o = this.online.get(client);
+        if (o) for (const s of subs) this.subscribed(o, s);
+      }),
+    );
+    aedes.on('unsubscribe', (filters, client) => this.safely(() => this.unsubscribed(client, filters)));
+  }
+
+  private unsubscribed(client: Client, filters: readonly string[]): void {
+    // aedes also reports the subscriptions a closing clean session drops: those are no UNSUBSCRIBE.
+    const o = client.closed ? undefined : this.online.get(client);
+    if (!o) return;
+    for (const filter of filters) {
+      this.emit({ event: 'session.unsubscribed', clientid: o.clientid, username: o.username, ts: Date.now(), filter });
+    }
   }
 
   /** From now on a connection that ends was ended by the broker's stop. */
@@ -136,11 +161,11 @@ export class ClientEvents {
   private connected(client: Client): void {
     if (client.closed || this.online.has(client)) return;
     const sent = this.connects.get(client);
-    const peer = this.peer(client);
+    const peer = sent?.peer ?? this.peerOf(client);
     const username = sent?.username ?? null;
     const ts = Date.now();
     this.online.set(client, { clientid: client.id, username, connectedAt: ts });
-    client.conn.once('close', () => this.disconnected(client));
+    client.conn.once('close', () => this.safely(() => this.disconnected(client)));
     this.emit({
       event: 'client.connected',
       clientid: client.id,
@@ -189,7 +214,7 @@ export class ClientEvents {
       ts: Date.now(),
       reason: CONNACK_REASONS[returnCode] ?? `return_code_${returnCode}`,
       ...(detail ? { detail } : {}),
-      ip: this.peer(client).ip,
+      ip: (sent?.peer ?? this.peerOf(client)).ip,
     });
   }
 
