@@ -73,7 +73,8 @@ export class EventPublisher implements Part, EventRecorder {
   private chain: Promise<void> = Promise.resolve();
   private readonly pending = new Set<Promise<void>>();
   private readonly listener = (event: GatewayEvent): void => this.record(event);
-  private running = false;
+  /** Set by stop(): an event after it has no store to go to. */
+  private stopped = false;
   private recorded = 0;
   private failed = 0;
 
@@ -84,7 +85,7 @@ export class EventPublisher implements Part, EventRecorder {
   }
 
   async start(): Promise<void> {
-    this.running = true;
+    this.stopped = false;
     this.ctx.source.on('event', this.listener);
     const left = await this.online.leftOver();
     const now = Date.now();
@@ -116,7 +117,7 @@ export class EventPublisher implements Part, EventRecorder {
   record(event: GatewayEvent): void {
     this.count(event);
     if (!this.ctx.config.enabled) return;
-    if (!this.running) {
+    if (this.stopped) {
       this.ctx.log.warn(
         { event: event.event, client: event.clientid },
         'event after the event publisher stopped: not recorded',
@@ -174,7 +175,7 @@ export class EventPublisher implements Part, EventRecorder {
 
   async stop(): Promise<void> {
     await this.drain();
-    this.running = false;
+    this.stopped = true;
     this.ctx.source.off('event', this.listener);
   }
 

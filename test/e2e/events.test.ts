@@ -5,7 +5,9 @@
 // raised while Kafka cannot be reached arrive once it can, none lost, in order per client.
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { connect as connectTcp, type Socket } from 'node:net';
+import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { GatewayProcess } from '../harness/gateway-process.ts';
@@ -223,5 +225,43 @@ describe('client events in Kafka', () => {
       expect(new Set(rs.map((r) => r.partition)).size).toBe(1);
     }
     await waitFor('backlog drained', async () => (await online.metric('gateway_backlog_records')) === 0, 60_000);
+  });
+});
+
+describe('client events in flows', () => {
+  it('a `gateway in` on $events/client_disconnected and an edge rule see the disconnect', async () => {
+    const ruleTopic = `e2e.events-rule.${run}`;
+    const gw = await GatewayProcess.create({
+      env: {
+        GATEWAY_KAFKA_BROKERS: brokers.join(','),
+        GATEWAY_EVENTS_TOPIC: eventsTopic,
+        GATEWAY_ROUTES: '[]',
+      },
+    });
+    gateways.push(gw);
+    // The operator's flow, as a deploy would have saved it.
+    mkdirSync(join(gw.dataDir, 'data', 'node-red'), { recursive: true });
+    writeFileSync(
+      join(gw.dataDir, 'data', 'node-red', 'flows.json'),
+      JSON.stringify([
+        { id: 'ev_tab', type: 'tab', label: 'events' },
+        { id: 'ev_in', z: 'ev_tab', type: 'gateway in', topic: '$events/client_disconnected', wires: [['ev_rule']] },
+        {
+          id: 'ev_rule',
+          z: 'ev_tab',
+          type: 'edge rule',
+          sql: 'SELECT clientid, payload.reason AS reason FROM "$events/client_disconnected"',
+          wires: [['ev_out']],
+        },
+        { id: 'ev_out', z: 'ev_tab', type: 'cloud out', kafkaTopic: ruleTopic, key: 'rule', wires: [] },
+      ]),
+    );
+    await gw.start();
+    const c = await device(gw, 'ev-flow');
+    await c.endAsync();
+    await waitFor('the rule output in Kafka', () => read(ruleTopic).length === 1, 60_000, 500);
+    expect(read(ruleTopic)[0]?.value).toEqual({ clientid: 'ev-flow', reason: 'normal' });
+    // The event itself went its own way, to the events topic.
+    await waitFor('the event in Kafka', () => eventsOf('ev-flow').length === 2, 60_000, 500);
   });
 });
