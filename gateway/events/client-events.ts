@@ -83,11 +83,6 @@ export class ClientEvents {
     }
   }
 
-  /** Clients connected now (for tests and health). */
-  get size(): number {
-    return this.online.size;
-  }
-
   /** The CONNECT as the client sent it (preConnect runs before aedes validates or replaces anything). */
   noteConnect(client: Client, packet: ConnectPacket): void {
     this.connects.set(client, {
