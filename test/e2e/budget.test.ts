@@ -41,9 +41,12 @@ it('drop-oldest: stays within budget, counts drops, acknowledges everything', as
   });
   const acked = Object.values(ledger.devices).reduce((n, d) => n + d.acked.reduce((a, [x, y]) => a + y - x + 1, 0), 0);
   expect(acked).toBe(5000);
-  await waitFor('budget applied', async () => (await gw.metric('gateway_backlog_bytes')) <= BUDGET);
+  await waitFor(
+    'budget applied',
+    async () => (await gw.metric('gateway_backlog_bytes', { class: 'default' })) <= BUDGET,
+  );
   const dropped = await gw.metric('gateway_dropped_records_total', { reason: 'budget' });
-  const kept = await gw.metric('gateway_backlog_records');
+  const kept = await gw.metric('gateway_backlog_records', { class: 'default' });
   console.log(`drop-oldest: kept ${kept}, dropped ${dropped} (budget ${BUDGET} bytes)`);
   expect(dropped).toBeGreaterThan(0);
   expect(dropped + kept).toBe(5000);
@@ -79,7 +82,7 @@ it('reject: withholds acks when full; after Kafka returns every acked message is
   expect(ackedFirst).toBeGreaterThan(0);
   expect(ackedFirst).toBeLessThan(5000);
   expect(refused).toBeGreaterThan(0);
-  expect(await down.metric('gateway_backlog_bytes')).toBeLessThanOrEqual(BUDGET);
+  expect(await down.metric('gateway_backlog_bytes', { class: 'default' })).toBeLessThanOrEqual(BUDGET);
   expect(await down.metric('gateway_dropped_records_total', { reason: 'budget' })).toBe(0);
 
   // The same data dir, now with Kafka reachable: the buffered records drain and nothing acked is missing.

@@ -45,10 +45,14 @@ it('Kafka unreachable at start: runs, acknowledges, buffers, health says link do
     const h = (await gw.health()) as { kafka: { link: string } };
     return h.kafka.link === 'down';
   });
-  const h = (await gw.health()) as { status: string; broker: { up: boolean }; backlog: { records: number } };
+  const h = (await gw.health()) as {
+    status: string;
+    broker: { up: boolean };
+    backlog: { classes: { default: { records: number } } };
+  };
   expect(h.status).toBe('degraded');
   expect(h.broker.up).toBe(true);
-  expect(h.backlog.records).toBe(10);
+  expect(h.backlog.classes.default.records).toBe(10);
   expect(await gw.metric('gateway_kafka_connected')).toBe(0);
   expect(await gw.metric('gateway_backlog_records', { class: 'default' })).toBe(10);
 });

@@ -33,7 +33,7 @@ it.skipIf(!root)('disk full: no ack without durability, exit 75, clean recovery 
 
   const dev = await mqtt.connectAsync(gw.url, { clientId: 'meter-1', reconnectPeriod: 0 });
   for (let i = 0; i < 200; i++) await dev.publishAsync('sensors/meter-1/kwh', `{"seq":${i}}`, { qos: 1 });
-  expect(await gw.metric('gateway_backlog_records')).toBe(200);
+  expect(await gw.metric('gateway_backlog_records', { class: 'default' })).toBe(200);
 
   const filler = join(dir, 'filler');
   const fd = openSync(filler, 'w');
@@ -67,6 +67,6 @@ it.skipIf(!root)('disk full: no ack without durability, exit 75, clean recovery 
   rmSync(filler);
   await gw.start();
   // Exactly what was acknowledged is on disk: nothing lost, nothing unacknowledged kept.
-  expect(await gw.metric('gateway_backlog_records')).toBe(acked);
+  expect(await gw.metric('gateway_backlog_records', { class: 'default' })).toBe(acked);
   expect((await gw.health()).status).toBe('degraded');
 });

@@ -17,7 +17,10 @@ it('no brokers: acknowledged and buffered, health ok with kafka not configured',
   const c = await mqtt.connectAsync(gw.url, { clientId: 'lock-1', clean: true });
   await c.publishAsync('devices/lock-1/state', '{"locked":true}', { qos: 1 });
   await c.endAsync();
-  await waitFor('the record on disk', async () => (await gw.metric('gateway_backlog_records')) === 1);
+  await waitFor(
+    'the record on disk',
+    async () => (await gw.metric('gateway_backlog_records', { class: 'default' })) === 1,
+  );
   const h = (await gw.health()) as { status: string; kafka: { configured: boolean; link: string } };
   expect(h.status).toBe('ok');
   expect(h.kafka).toMatchObject({ configured: false, link: 'not_configured' });

@@ -62,8 +62,13 @@ it('TCP, TLS and WebSocket publishes are acknowledged after they are stored', as
     for (let i = 0; i < 5; i++) await c.publishAsync(`sensors/${c.options.clientId}/temp`, `{"i":${i}}`, { qos: 1 });
     await c.endAsync();
   }
-  expect(await gw.metric('gateway_backlog_records')).toBe(15);
-  expect(await gw.metric('gateway_ingress_messages_total', { qos: '1' })).toBe(15);
+  expect(await gw.metric('gateway_backlog_records', { class: 'default' })).toBe(15);
+  // The client events (3 connected, 3 disconnected) take the ingest path too (docs/events.md).
+  await waitFor(
+    'the client events',
+    async () => (await gw.metric('gateway_routed_records_total', { route: 'events' })) === 6,
+  );
+  expect(await gw.metric('gateway_ingress_messages_total', { qos: '1' })).toBe(15 + 6);
 });
 
 it('persistent sessions, subscriptions and retained messages survive a SIGKILL', async () => {
@@ -90,7 +95,10 @@ it('persistent sessions, subscriptions and retained messages survive a SIGKILL',
   const retained = new Promise<string>((resolve) => reader.once('message', (_t, p) => resolve(p.toString())));
   await reader.subscribeAsync('config/#', { qos: 1 });
   expect(await retained).toBe('speed=12');
-  await waitFor('stored records counted', async () => (await gw.metric('gateway_backlog_records')) === 2);
+  await waitFor(
+    'stored records counted',
+    async () => (await gw.metric('gateway_backlog_records', { class: 'default' })) === 2,
+  );
 });
 
 it('QoS 2: completed only after it is stored, and stored once', async () => {
@@ -103,5 +111,5 @@ it('QoS 2: completed only after it is stored, and stored once', async () => {
   for (let i = 0; i < 20; i++) await dev.publishAsync('sensors/valve-2/cmd-ack', `{"i":${i}}`, { qos: 2 });
   await dev.endAsync();
   expect(await gw.metric('gateway_ingress_messages_total', { qos: '2' })).toBe(20);
-  expect(await gw.metric('gateway_backlog_records')).toBe(20);
+  expect(await gw.metric('gateway_backlog_records', { class: 'default' })).toBe(20);
 });
