@@ -15,6 +15,7 @@ export interface OnlineEntry {
 export class OnlineSet {
   private readonly meta: MetaDb;
   private chain: Promise<void> = Promise.resolve();
+  private pending: PendingBatch | undefined;
   /** The connection each client id has now (its connected_at), as recorded; the disk follows it. */
   private readonly current = new Map<string, number>();
 
@@ -43,7 +44,7 @@ export class OnlineSet {
   connected(e: OnlineEntry): Promise<void> {
     this.current.set(e.clientid, e.connectedAt);
     const value = JSON.stringify({ connected_at: e.connectedAt, username: e.username });
-    return this.queue(() => this.meta.put(PREFIX + e.clientid, value));
+    return this.write({ clientid: e.clientid, value });
   }
 
   /** The connection `connectedAt` of the client ended: forget it, unless a newer one of the same id is online. */
@@ -53,19 +54,59 @@ export class OnlineSet {
 
   /** Removes the entry once its client.disconnected is durable, unless the client id is online again by then. */
   forget(clientid: string): Promise<void> {
-    return this.queue(async () => {
-      if (!this.current.has(clientid)) await this.meta.del(PREFIX + clientid);
-    });
+    return this.write({ clientid });
   }
 
   /** Resolves when every write asked for so far is done. */
   drain(): Promise<void> {
-    return this.queue(async () => {});
+    return this.pending ? this.pending.written : this.chain;
   }
 
-  private queue(op: () => Promise<void>): Promise<void> {
-    const run = this.chain.then(op);
-    this.chain = run.catch(() => {});
-    return run;
+  /**
+   * Writes gather for one turn of the event loop and go to LevelDB as one batch, in the order they were asked for;
+   * batches are written one at a time. A churn of connections costs a few batches a second, not a write each.
+   */
+  private write(op: PendingOp): Promise<void> {
+    if (!this.pending) {
+      let resolve: () => void = () => {};
+      let reject: (err: unknown) => void = () => {};
+      const written = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      const batch: PendingBatch = { ops: [], written, resolve, reject };
+      this.pending = batch;
+      setImmediate(() => {
+        if (this.pending === batch) this.pending = undefined;
+        const run = this.chain.then(() => this.flush(batch.ops));
+        this.chain = run.catch(() => {});
+        run.then(batch.resolve, batch.reject);
+      });
+    }
+    this.pending.ops.push(op);
+    return this.pending.written;
   }
+
+  private async flush(ops: readonly PendingOp[]): Promise<void> {
+    const batch = this.meta.batch();
+    for (const op of ops) {
+      if (op.value !== undefined) batch.put(PREFIX + op.clientid, op.value);
+      // A removal asked for after a disconnect is skipped when the client id is online again by now.
+      else if (!this.current.has(op.clientid)) batch.del(PREFIX + op.clientid);
+    }
+    await batch.write();
+  }
+}
+
+interface PendingOp {
+  clientid: string;
+  /** The entry to put; undefined: remove it. */
+  value?: string;
+}
+
+interface PendingBatch {
+  ops: PendingOp[];
+  written: Promise<void>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
 }
