@@ -242,6 +242,8 @@ export class BrokerPersistence implements AsyncPersistence {
     const aged = new Transform({
       objectMode: true,
       transform(p: QueuedPacket, _enc, next) {
+        // Swept a moment ago (already counted and reported): the store's delete is on its way.
+        if (queues.isLeaving(client.id, p)) return next();
         if (!queues.isExpired(client.id, p, now())) return next(null, p);
         queues.delete(queues.expiredOnReplay(client.id, p)).then(() => next(), next);
       },
