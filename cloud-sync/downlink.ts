@@ -60,7 +60,7 @@ class DownlinkMetrics {
       get<Counter<'reason'>>('gateway_downlink_skipped_total') ??
       new Counter({
         name: 'gateway_downlink_skipped_total',
-        help: 'Cloud command records skipped as undeliverable, by reason (no_key, bad_topic, bad_header).',
+        help: 'Cloud command records not published, by reason: undeliverable (no_key, bad_topic, bad_header) or already queued or finished (duplicate).',
         labelNames: ['reason'],
         registers,
       });
@@ -251,16 +251,19 @@ export class Downlink implements Part {
     const read = this.readRecord(r);
     if (!read) return;
     const { topic, device, command } = read;
-    const spec = { ...command, topic, payload: r.value ?? Buffer.alloc(0), qos: this.o.qos };
+    const record = `${r.topic}/${r.partition}/${r.offset}`;
+    const spec = { ...command, topic, payload: r.value ?? Buffer.alloc(0), qos: this.o.qos, record };
     const tracking = this.o.commands;
+    if (tracking && (tracking.pending.has(command.id, topic) || tracking.pending.handled(record))) {
+      // Handed over again after a crash between queueing and committing: it is in its device's session, or it is
+      // finished (acknowledged, or expired meanwhile: queued anew it would get a fresh TTL and arrive late).
+      this.m.skipped.inc({ reason: 'duplicate' });
+      this.o.log.debug({ command: command.id, record }, 'command already queued or finished; not published again');
+      return;
+    }
     if (command.expiresAt !== undefined && command.expiresAt <= Date.now()) {
       // Too late already (Kafka handed it over after its expiry): never delivered, reported as dropped.
       tracking?.expiredOnArrival(spec, device);
-      return;
-    }
-    if (tracking?.pending.has(command.id, topic)) {
-      // Handed over again after a crash between queueing and committing: it is already in its device's session.
-      this.o.log.debug({ command: command.id }, 'command already queued; not published again');
       return;
     }
     const release = tracking?.pending.expect(spec);

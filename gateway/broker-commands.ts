@@ -8,6 +8,11 @@
 // (`delivered`), acknowledged (`acked`) or dropped from the queue (`removed`); the downlink registers each command
 // just before publishing it (`expect`), so a queued packet is recognised as that command. One write per command and
 // subscriber, one delete when it is done: device traffic upward never touches this table.
+//
+// A finished command (acknowledged or dropped) leaves a mark under its Kafka record (`cmddone!<topic>/<partition>/
+// <offset>`): a gateway killed after queueing a command but before committing its offset is handed the record again,
+// and without the mark a command that expired meanwhile would be queued anew with a fresh TTL and delivered late.
+// The marks are bounded: each is kept for a day and at most 10,000 are kept (the oldest go first).
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { QueuedPacket } from './broker-offline-queue.ts';
@@ -16,6 +21,10 @@ import type { MetaDb } from './store/store.ts';
 
 const PREFIX = 'cmd!';
 const END = 'cmd"';
+const DONE = 'cmddone!';
+const DONE_END = 'cmddone"';
+const DONE_RETENTION_MS = 24 * 3600_000;
+const DONE_MAX = 10_000;
 const pad = (n: number): string => String(n).padStart(16, '0');
 
 /** A command the downlink is about to publish. */
@@ -28,6 +37,8 @@ export interface CommandSpec {
   arrivedAt: number;
   /** When it expires (ms since the epoch); absent when it does not. */
   expiresAt?: number | undefined;
+  /** The Kafka record it came from (`<topic>/<partition>/<offset>`), marked once the command is finished. */
+  record?: string | undefined;
 }
 
 /** A command queued for one client. */
@@ -38,6 +49,7 @@ export interface PendingCommand {
   qos: number;
   arrivedAt: number;
   expiresAt?: number | undefined;
+  record?: string | undefined;
 }
 
 export interface PendingCommandsEvents {
@@ -53,8 +65,13 @@ export interface PendingCommandsOptions {
   db: MetaDb;
   log: Logger;
   now?: () => number;
+  /** How long a finished command's record stays marked (default a day). */
+  doneRetentionMs?: number;
+  /** How many finished records stay marked at most (default 10,000). */
+  doneMax?: number;
 }
 
+type MarkOp = { type: 'put'; key: string; value: string } | { type: 'del'; key: string };
 type Ref = Pick<QueuedPacket, 'brokerId' | 'brokerCounter'>;
 /** A table row: the command and the queued packet it is (the key is derived from these). */
 interface Row extends PendingCommand {
@@ -83,6 +100,10 @@ export class PendingCommands extends EventEmitter<PendingCommandsEvents> {
   private readonly ids = new Map<string, number>();
   /** Commands being published right now, not yet recognised in a queue. */
   private readonly inflight = new Set<CommandSpec>();
+  /** Finished commands' Kafka records and when they finished, oldest first. */
+  private readonly finished = new Map<string, number>();
+  private readonly doneRetentionMs: number;
+  private readonly doneMax: number;
   private loaded = false;
 
   constructor(o: PendingCommandsOptions) {
@@ -90,6 +111,8 @@ export class PendingCommands extends EventEmitter<PendingCommandsEvents> {
     this.db = o.db;
     this.log = o.log;
     this.now = o.now ?? Date.now;
+    this.doneRetentionMs = o.doneRetentionMs ?? DONE_RETENTION_MS;
+    this.doneMax = o.doneMax ?? DONE_MAX;
   }
 
   /** Reads the table from the store (once; the broker persistence calls it before it indexes the queues). */
@@ -104,6 +127,22 @@ export class PendingCommands extends EventEmitter<PendingCommandsEvents> {
         await this.db.del(key);
       }
     }
+    const marks: [string, number][] = [];
+    for await (const [key, value] of this.db.iterator({ gte: DONE, lt: DONE_END })) {
+      marks.push([key.slice(DONE.length), Number(value) || 0]);
+    }
+    marks.sort((a, b) => a[1] - b[1]);
+    for (const [record, at] of marks) this.finished.set(record, at);
+    const expired = this.prune();
+    if (expired.length) await this.db.batch(expired);
+  }
+
+  /**
+   * The Kafka record `record` was a command that is finished (acknowledged or dropped): handed over again, it must
+   * not be queued again.
+   */
+  handled(record: string): boolean {
+    return this.finished.has(record);
   }
 
   get size(): number {
@@ -155,6 +194,10 @@ export class PendingCommands extends EventEmitter<PendingCommandsEvents> {
   /** A command that never reached a queue of `clientId` (refused at arrival or too large to queue). */
   refused(spec: CommandSpec, clientId: string, reason: DropReason): void {
     this.emit('dropped', this.describe(spec, clientId), reason);
+    const ops = this.finish(spec.record);
+    if (ops.length) {
+      this.db.batch(ops).catch((err: unknown) => this.log.warn({ err, command: spec.id }, 'could not mark a command'));
+    }
   }
 
   /** The expiry of the command queued for `clientId` as `p`, if it is one. */
@@ -209,8 +252,28 @@ export class PendingCommands extends EventEmitter<PendingCommandsEvents> {
     this.forget(key);
     report(this.command(row));
     await this.db
-      .del(key)
+      .batch([{ type: 'del', key }, ...this.finish(row.record)])
       .catch((err: unknown) => this.log.warn({ err, command: row.id }, 'could not delete a command'));
+  }
+
+  /** Marks `record` finished: the writes that do so and drop the marks past their retention or the cap. */
+  private finish(record: string | undefined): MarkOp[] {
+    if (record === undefined) return [];
+    const at = this.now();
+    this.finished.delete(record);
+    this.finished.set(record, at);
+    return [{ type: 'put', key: DONE + record, value: String(at) }, ...this.prune()];
+  }
+
+  private prune(): MarkOp[] {
+    const ops: MarkOp[] = [];
+    const oldest = this.now() - this.doneRetentionMs;
+    for (const [record, at] of this.finished) {
+      if (at >= oldest && this.finished.size <= this.doneMax) break;
+      this.finished.delete(record);
+      ops.push({ type: 'del', key: DONE + record });
+    }
+    return ops;
   }
 
   private command(row: Row): PendingCommand {
@@ -226,6 +289,7 @@ export class PendingCommands extends EventEmitter<PendingCommandsEvents> {
       qos: spec.qos,
       arrivedAt: spec.arrivedAt,
       ...(spec.expiresAt !== undefined ? { expiresAt: spec.expiresAt } : {}),
+      ...(spec.record !== undefined ? { record: spec.record } : {}),
     };
   }
 

@@ -38,13 +38,13 @@ interface FakeBroker {
   once: () => void;
 }
 
-async function open(clock: { t: number }, dir?: string) {
+async function open(clock: { t: number }, dir?: string, marks: { doneRetentionMs?: number; doneMax?: number } = {}) {
   const path = dir ?? mkdtempSync(join(tmpdir(), 'gw-cmd-'));
   const db = new ClassicLevel<string, string>(path);
   await db.open();
   const brokerDb = db.sublevel<string, string>('broker', {});
   const meta = db.sublevel<string, string>('meta', { valueEncoding: 'utf8' }) as unknown as MetaDb;
-  const commands = new PendingCommands({ db: meta, log, now: () => clock.t });
+  const commands = new PendingCommands({ db: meta, log, now: () => clock.t, ...marks });
   const outcomes: Outcome[] = [];
   commands.on('delivered', (c) => outcomes.push({ what: 'delivered', c }));
   commands.on('acked', (c, at) => outcomes.push({ what: 'acked', c, at }));
@@ -65,7 +65,8 @@ async function open(clock: { t: number }, dir?: string) {
   };
   if (!dir) cleanup.push(async () => rmSync(path, { recursive: true, force: true }));
   cleanup.push(close);
-  return { p, commands, outcomes, broker, path, close, rows };
+  const marked = async () => (await meta.keys({ gte: 'cmddone!', lt: 'cmddone"' }).all()).length;
+  return { p, commands, outcomes, broker, path, close, rows, marked };
 }
 
 /** What aedes does for a QoS > 0 publish: a new packet numbered by the broker, queued for the persistent sessions. */
@@ -209,6 +210,57 @@ it('the sweep drops an expired command; a full queue pushes one out as queue_ful
     reason: 'queue_full',
   });
   await expect.poll(() => o.rows()).toBe(0);
+});
+
+it('a finished command stays marked by its Kafka record across a restart, so a re-read is not queued again', async () => {
+  const clock = { t: 0 };
+  const first = await open(clock);
+  // Expired (the sweep), acknowledged, and refused at arrival: each is finished.
+  await publish(first, ['lock-1'], 'unlock', { id: 'c10', arrivedAt: 0, expiresAt: 50, record: 'cmds/0/7' });
+  const pkt = await publish(first, ['lock-1'], 'status', { id: 'c11', arrivedAt: 0, record: 'cmds/0/8' });
+  await publish(first, ['lock-1'], 'pending', { id: 'c12', arrivedAt: 0, record: 'cmds/0/9' });
+  first.commands.refused(
+    { id: 'c13', topic: T, payload: Buffer.from('open'), qos: 1, arrivedAt: 0, record: 'cmds/0/10' },
+    'lock-1',
+    'expired',
+  );
+  expect(first.commands.handled('cmds/0/7')).toBe(false);
+  clock.t = 60;
+  await first.p.queues.delete(first.p.queues.sweep(clock.t));
+  await send(first, 'lock-1', pkt, 1);
+  await ack(first, 'lock-1', 'puback', 1);
+  expect(['cmds/0/7', 'cmds/0/8', 'cmds/0/9', 'cmds/0/10'].map((r) => first.commands.handled(r))).toEqual([
+    true,
+    true,
+    false,
+    true,
+  ]);
+  await expect.poll(() => first.marked()).toBe(3);
+  await first.close();
+
+  const again = await open(clock, first.path);
+  expect(['cmds/0/7', 'cmds/0/8', 'cmds/0/9', 'cmds/0/10'].map((r) => again.commands.handled(r))).toEqual([
+    true,
+    true,
+    false,
+    true,
+  ]);
+  await again.close();
+
+  // Bounded: past their retention the marks go at start, and at most doneMax are kept (the oldest go first).
+  clock.t = 60 + 1000;
+  const later = await open(clock, first.path, { doneRetentionMs: 500, doneMax: 2 });
+  expect(later.commands.handled('cmds/0/7')).toBe(false);
+  expect(await later.marked()).toBe(0);
+  for (const offset of [20, 21, 22]) {
+    later.commands.refused(
+      { id: `c${offset}`, topic: T, payload: Buffer.from('x'), qos: 1, arrivedAt: 0, record: `cmds/0/${offset}` },
+      'lock-1',
+      'expired',
+    );
+  }
+  expect([20, 21, 22].map((o) => later.commands.handled(`cmds/0/${o}`))).toEqual([false, true, true]);
+  await expect.poll(() => later.marked()).toBe(2);
 });
 
 it('a queue discarded by a clean reconnect drops its commands as no_subscriber', async () => {
