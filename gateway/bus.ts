@@ -40,6 +40,8 @@ export interface PublishOptions {
   toBroker?: boolean;
   /** Send through the configured routes to the outbox (default true). */
   toRoutes?: boolean;
+  /** Meta entries the store writes in the same commit as the message's records (the events' online set). */
+  meta?: readonly { key: string; value?: string }[];
 }
 
 /** An explicit outbox append (the Node-RED `cloud out` node): bypasses routes. */

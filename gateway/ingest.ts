@@ -115,7 +115,7 @@ export class Ingest extends EventEmitter<IngestEvents> implements GatewayBus {
   }
 
   /** `device`: an MQTT client's publish (the broker's), which `accepted` names; in-process publishes are not. */
-  private take(msg: IngressMessage, cb: Callback, device: boolean): void {
+  private take(msg: IngressMessage, cb: Callback, device: boolean, meta?: PublishOptions['meta']): void {
     this.counters.received(msg.qos);
     const routes = this.routes.filter((r) => msg.qos >= r.minQos && r.match(msg.topic));
     const tapped: ActiveTap[] = [];
@@ -144,7 +144,7 @@ export class Ingest extends EventEmitter<IngestEvents> implements GatewayBus {
       stamp = this.store.outbox.append(
         msg,
         routes.map((r) => r.to),
-        { taps },
+        meta ? { taps, meta } : { taps },
         onCommit,
       );
     } catch (err) {
@@ -204,7 +204,7 @@ export class Ingest extends EventEmitter<IngestEvents> implements GatewayBus {
         else if (!toBroker || !this.broker?.started) resolve();
         else this.broker.deliver(msg).then(resolve, reject);
       };
-      if (toRoutes) this.take(msg, after, false);
+      if (toRoutes) this.take(msg, after, false, opts.meta);
       else after(null);
     });
   }

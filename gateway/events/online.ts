@@ -1,7 +1,7 @@
 // The clients online, kept in the store's meta (`online!<clientid>` -> connected_at and username) so a gateway that
 // crashed can say at its next start which connections ended with it (client.disconnected, reason gateway_restart).
-// Written on connect and disconnect only, never per message, one write at a time in the order they were asked for
-// (two LevelDB writes in flight may land in either order).
+// Written on connect and disconnect only, never per message: in the same commit as the event's record (the event
+// publisher passes the writes with it), so a crash keeps both or neither.
 import type { MetaDb } from '../store/store.ts';
 
 const PREFIX = 'online!';
@@ -40,11 +40,19 @@ export class OnlineSet {
     return out;
   }
 
-  /** Resolves when the entry is written (before the client.connected record is appended). */
-  connected(e: OnlineEntry): Promise<void> {
+  /** The entry of a new connection, written in the same commit as its client.connected record. */
+  connectedWrite(e: OnlineEntry): { key: string; value: string } {
     this.current.set(e.clientid, e.connectedAt);
-    const value = JSON.stringify({ connected_at: e.connectedAt, username: e.username });
-    return this.write({ clientid: e.clientid, value });
+    return { key: PREFIX + e.clientid, value: JSON.stringify({ connected_at: e.connectedAt, username: e.username }) };
+  }
+
+  /**
+   * The connection `connectedAt` of the client ended: the removal of its entry, written in the same commit as its
+   * client.disconnected record — none when a newer connection of the same client id is online by now.
+   */
+  disconnectedWrite(clientid: string, connectedAt: number): { key: string } | undefined {
+    this.disconnected(clientid, connectedAt);
+    return this.current.has(clientid) ? undefined : { key: PREFIX + clientid };
   }
 
   /** The connection `connectedAt` of the client ended: forget it, unless a newer one of the same id is online. */

@@ -69,7 +69,7 @@ export class EventPublisher implements Part, EventRecorder {
   private readonly ctx: EventPublisherContext;
   private readonly metrics: EventMetrics;
   private readonly online: OnlineSet;
-  /** Appends happen in the order events are recorded; a connect waits for its online entry first. */
+  /** Appends happen in the order events are recorded. */
   private chain: Promise<void> = Promise.resolve();
   private readonly pending = new Set<Promise<void>>();
   private readonly listener = (event: GatewayEvent): void => this.record(event);
@@ -125,19 +125,20 @@ export class EventPublisher implements Part, EventRecorder {
       return;
     }
     this.recorded++;
-    let before: Promise<void> | undefined;
+    // The online set changes in the same commit as the event's record: a crash keeps both or neither.
+    let meta: { key: string; value?: string }[] | undefined;
     if (event.event === 'client.connected') {
-      before = this.online.connected({ clientid: event.clientid, connectedAt: event.ts, username: event.username });
+      meta = [
+        this.online.connectedWrite({ clientid: event.clientid, connectedAt: event.ts, username: event.username }),
+      ];
     } else if (event.event === 'client.disconnected') {
-      this.online.disconnected(event.clientid, event.connected_at);
+      const w = this.online.disconnectedWrite(event.clientid, event.connected_at);
+      if (w) meta = [w];
     }
-    const append = (): void => this.append(event);
-    this.chain = (before ? this.chain.then(() => before).then(append, append) : this.chain.then(append)).catch(
-      () => {},
-    );
+    this.chain = this.chain.then(() => this.append(event, meta)).catch(() => {});
   }
 
-  private append(event: GatewayEvent): void {
+  private append(event: GatewayEvent, meta: { key: string; value?: string }[] | undefined): void {
     const msg = {
       topic: eventTopic(event.event),
       payload: eventValue(event, this.ctx.gatewayId),
@@ -148,10 +149,7 @@ export class EventPublisher implements Part, EventRecorder {
     };
     // No MQTT client may subscribe to `$events/...` (ACL): the event goes to the routes and flow inputs only.
     const p = this.ctx.bus
-      .publish(msg, { toBroker: false })
-      .then(() => {
-        if (event.event === 'client.disconnected') return this.online.forget(event.clientid);
-      })
+      .publish(msg, meta ? { toBroker: false, meta } : { toBroker: false })
       .catch((err: unknown) => {
         this.failed++;
         this.ctx.log.warn({ err, event: event.event, client: event.clientid }, 'event not recorded');

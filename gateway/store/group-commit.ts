@@ -22,7 +22,15 @@ export interface PendingRecord {
 export interface CommitUnit {
   records: PendingRecord[];
   journal: { key: Buffer; value: Buffer }[];
+  /** Meta entries written (value) or removed (no value) in the same batch as the unit's records. */
+  meta?: readonly MetaWrite[];
   cb: (err: Error | null) => void;
+}
+
+/** A meta key (without the sublevel prefix) to set, or to remove when `value` is undefined. */
+export interface MetaWrite {
+  key: string;
+  value?: string;
 }
 
 /** A write on the root database with the sublevel prefix already in the key: no per-op transcoding at commit. */
@@ -117,6 +125,7 @@ export class GroupCommit {
         touched.add(r.cls);
       }
       for (const j of u.journal) ops.push({ type: 'put', key: j.key, value: j.value });
+      if (u.meta) this.unitMeta(u.meta, ops);
     }
     for (const cls of touched) this.#dirtyClasses.add(cls);
     this.metaOps(ops);
@@ -145,6 +154,14 @@ export class GroupCommit {
   }
 
   /** The sequences, the counters of every class that changed, and the device blocks that moved. */
+  private unitMeta(writes: readonly MetaWrite[], ops: Op[]): void {
+    const prefix = this.#c.metaPrefix;
+    for (const w of writes) {
+      const key = Buffer.from(prefix + w.key);
+      ops.push(w.value === undefined ? { type: 'del', key } : { type: 'put', key, value: Buffer.from(w.value) });
+    }
+  }
+
   private metaOps(ops: Op[]): void {
     const meta: { key: string; value: string }[] = [];
     this.#c.sequences.takeMetaWrites(meta);

@@ -7,7 +7,7 @@ import { GatewayError } from '../errors.ts';
 import type { Admission, DropReason } from './admission.ts';
 import { decodeRecord, encodeWithStrings, type StoredRecord } from './codec.ts';
 import { Destination, type DestinationSpec } from './destination.ts';
-import type { CommitUnit, GroupCommit, PendingRecord } from './group-commit.ts';
+import type { CommitUnit, GroupCommit, MetaWrite, PendingRecord } from './group-commit.ts';
 import type { Journal, JournalTap } from './journal.ts';
 import type { OutboxMessage } from './message.ts';
 import { decodeSeq, encodeSeq } from './seq-key.ts';
@@ -21,6 +21,8 @@ export interface AppendOptions {
   taps?: readonly JournalTap[];
   /** Count the records against the device's share of a `reject` class (default true). */
   deviceShare?: boolean;
+  /** Meta entries to write in the same commit as the records (e.g. the online set beside a client event). */
+  meta?: readonly MetaWrite[];
 }
 
 /** What the store stamped on an appended message. */
@@ -113,7 +115,7 @@ export class Outbox {
       const seq = records.length > 0 ? (records[0] as PendingRecord).seq : this.#sequences.next();
       journalKeys = this.#journal.put(taps, seq, msg, { deviceSeq, ingestTs }, journal);
     }
-    const unit: CommitUnit = { records, journal, cb };
+    const unit: CommitUnit = opts.meta ? { records, journal, meta: opts.meta, cb } : { records, journal, cb };
     const unavailable = this.#unavailable();
     if (unavailable) unit.cb(unavailable);
     else this.#writer.queue(unit);
