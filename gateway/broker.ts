@@ -3,27 +3,24 @@
 // Kept behind this module so the broker can be swapped (aedes 2 brings MQTT 5).
 
 import { EventEmitter } from 'node:events';
-import type { Server as HttpServer, IncomingMessage } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
 import { createRequire } from 'node:module';
-import { createServer, type Server as NetServer, Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
-import { createServer as createTlsServer, TLSSocket, type Server as TlsServer } from 'node:tls';
 import { Aedes, type Client, type ConnectPacket, type PublishPacket, type Subscription } from 'aedes';
 import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
-import { createWebSocketStream, WebSocketServer } from 'ws';
-import type { Attempt, Authority, ClientAcl, ConnectInfo } from './auth/index.ts';
+import type { Authority, ClientAcl, ConnectInfo } from './auth/index.ts';
 import type { PendingCommands } from './broker-commands.ts';
+import { BrokerListeners } from './broker-listeners.ts';
 import type { OfflineQueueStats } from './broker-offline-queue.ts';
+import { clientPeer, peerOf } from './broker-peer.ts';
 import { brokerPersistence, offlineQueueMetrics, offlineQueueStats } from './broker-persistence.ts';
 import type { IngressMessage } from './bus.ts';
 import type { MqttConfig } from './config/schema.ts';
-import { ClientEvents, type ClientPeer } from './events/client-events.ts';
+import { ClientEvents } from './events/client-events.ts';
 import type { GatewayEvent } from './events/types.ts';
 import type { BrokerPort, Ingest } from './ingest.ts';
 import type { Limits } from './limits/index.ts';
 import type { Part, PartHealth } from './part.ts';
-import { readPem } from './pem.ts';
 import type { MetaDb } from './store/store.ts';
 
 const require = createRequire(import.meta.url);
@@ -80,11 +77,8 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
   readonly name = 'broker';
   private readonly ctx: BrokerContext;
   aedes: Aedes | undefined;
-  private tcp: NetServer | undefined;
-  private tls: TlsServer | undefined;
-  private wss: WebSocketServer | undefined;
-  private onUpgrade: ((req: IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined;
-  private readonly sockets = new Set<Socket | Duplex>();
+  /** The TCP, TLS and WebSocket listeners. */
+  private readonly endpoints: BrokerListeners;
   /** aedes keeps no username on the client; the envelope format and key templates need it. */
   private readonly usernames = new WeakMap<Client, string>();
   /** The CONNECT as sent (aedes replaces an empty client id before authenticate runs). */
@@ -100,6 +94,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
   constructor(ctx: BrokerContext) {
     super();
     this.ctx = ctx;
+    this.endpoints = new BrokerListeners(ctx);
     this.clientEvents = new ClientEvents({
       emit: (e) => this.raise(e),
       peer: clientPeer,
@@ -141,7 +136,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
   }
 
   async start(): Promise<void> {
-    const { config, log } = this.ctx;
+    const { log } = this.ctx;
     this.ctx.auth.start();
     const aedes = await Aedes.createBroker({
       id: this.ctx.gatewayId,
@@ -170,67 +165,13 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
       this.ctx.limits.connected(client.conn);
     });
 
-    const handle = (socket: Socket | Duplex, req?: IncomingMessage): void => {
-      const address = req ? req.socket.remoteAddress : (socket as Socket).remoteAddress;
-      if (!this.ctx.limits.admit(socket, address)) return;
-      this.sockets.add(socket);
-      socket.once('close', () => this.sockets.delete(socket));
+    const ports = await this.endpoints.start((socket, address, req) => {
+      if (!this.ctx.limits.admit(socket, address)) return false;
       aedes.handle(socket, req);
-    };
-    this.tcp = createServer({ noDelay: true }, (s) => handle(s));
-    this.tcpPort = await listen(this.tcp, config.port, config.host);
-    log.info({ port: this.tcpPort }, 'MQTT listening (TCP)');
-
-    if (config.tls.cert && config.tls.key) {
-      this.tls = createTlsServer(
-        {
-          cert: readPem(config.tls.cert, 'mqtt.tls.cert'),
-          key: readPem(config.tls.key, 'mqtt.tls.key'),
-          minVersion: 'TLSv1.2',
-          // A handshake that stalls holds a socket before any limit sees it: no longer than a CONNECT may take.
-          handshakeTimeout: this.ctx.limits.config.connectTimeoutMs,
-          // With a CA configured, a client certificate is required and verified in the handshake: no certificate or
-          // one not signed by the CA never reaches MQTT.
-          ...(config.tls.ca
-            ? { ca: readPem(config.tls.ca, 'mqtt.tls.ca'), requestCert: true, rejectUnauthorized: true }
-            : {}),
-          noDelay: true,
-        },
-        (s) => handle(s),
-      );
-      this.tls.on('tlsClientError', (err: Error & { code?: string }, socket) =>
-        this.ctx.auth.tlsRefused(socket.remoteAddress ?? '', err.code ?? err.message),
-      );
-      this.tlsPort = await listen(this.tls, config.tls.port, config.host);
-      log.info({ port: this.tlsPort }, 'MQTT listening (TLS)');
-    }
-
-    if (config.ws.enabled) {
-      // One MQTT packet per frame at most as large as a packet may be; ws refuses a bigger frame with 1009.
-      const wss = new WebSocketServer({
-        noServer: true,
-        perMessageDeflate: false,
-        maxPayload: this.ctx.limits.config.maxPacketBytes,
-      });
-      this.wss = wss;
-      const path = config.ws.path;
-      this.onUpgrade = (req, socket, head) => {
-        // Other upgrade paths (the flow editor's comms) are left to their own listeners.
-        if (new URL(req.url ?? '/', 'http://x').pathname !== path) return;
-        wss.handleUpgrade(req, socket, head, (ws) => {
-          const stream = createWebSocketStream(ws);
-          stream.on('error', () => {});
-          ws.on('error', (err: Error & { code?: string }) => {
-            if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
-              this.ctx.limits.refuse('packet_size', { address: req.socket.remoteAddress, transport: 'ws' });
-            }
-          });
-          handle(stream, req);
-        });
-      };
-      this.ctx.http.on('upgrade', this.onUpgrade);
-      log.info({ path }, 'MQTT over WebSocket on the HTTP port');
-    }
+      return true;
+    });
+    this.tcpPort = ports.tcp;
+    this.tlsPort = ports.tls;
   }
 
   private preConnect(client: Client, packet: ConnectPacket, cb: (err: Error | null, ok: boolean) => void): void {
@@ -371,11 +312,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
     // Connections that end from here on end with server_shutdown; those aedes has not reported by the time it closed
     // are reported then.
     this.clientEvents.shutdown();
-    if (this.onUpgrade) this.ctx.http.off('upgrade', this.onUpgrade);
-    const closing = [this.tcp, this.tls].filter((s): s is NetServer => s !== undefined).map(closeServer);
-    this.wss?.close();
-    for (const s of this.sockets) s.destroy();
-    await Promise.all(closing);
+    await this.endpoints.stop();
     const a = this.aedes;
     this.aedes = undefined;
     if (a) await new Promise<void>((r) => a.close(() => r()));
@@ -386,43 +323,4 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
 /** The in-process topics of the client events (`$events/client_connected`...), the gateway's own. */
 function isEventTopic(topic: string): boolean {
   return topic === '$events' || topic.startsWith('$events/');
-}
-
-function socketOf(client: Client): Socket | undefined {
-  const conn = client.conn as unknown;
-  return conn instanceof TLSSocket || conn instanceof Socket ? conn : client.req?.socket;
-}
-
-/** Address, port and certificate common name of a client, for its events. */
-function clientPeer(client: Client): ClientPeer {
-  const { peer, cert } = peerOf(client);
-  return { ip: peer, port: socketOf(client)?.remotePort ?? 0, cn: cert?.cn || undefined };
-}
-
-/** The remote address and, on the TLS listener, the names of the verified client certificate. */
-function peerOf(client: Client): Pick<Attempt, 'peer' | 'cert'> {
-  const conn = client.conn as unknown;
-  const socket = socketOf(client);
-  const peer = socket?.remoteAddress ?? '';
-  if (!(conn instanceof TLSSocket) || !conn.authorized) return { peer, cert: undefined };
-  const c = conn.getPeerCertificate();
-  const alt = (c.subjectaltname ?? '').split(', ');
-  const names = (prefix: string) => alt.filter((n) => n.startsWith(prefix)).map((n) => n.slice(prefix.length));
-  const cn = Array.isArray(c.subject?.CN) ? (c.subject.CN[0] ?? '') : (c.subject?.CN ?? '');
-  return { peer, cert: { cn, dns: names('DNS:'), uri: names('URI:'), email: names('email:') } };
-}
-
-function listen(server: NetServer, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      const addr = server.address();
-      resolve(typeof addr === 'object' && addr ? addr.port : port);
-    });
-  });
-}
-
-function closeServer(server: NetServer): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
 }
