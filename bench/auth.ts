@@ -3,42 +3,18 @@
 // signature, the per-device ACL template checks every publish) against the same gateway without them, in the same
 // run. Runs alternate between the two gateways and the table shows the median of each.
 // All traffic stays on 127.0.0.1. Options: --clients 100 --messages 2000 (per client) --runs 5
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
 import { GatewayProcess } from '../test/harness/gateway-process.ts';
-import { freePort, repoRoot } from '../test/harness/kafka.ts';
+import { freePort } from '../test/harness/kafka.ts';
+import { arg, medianBy, type PubResult, publish as publishRaw } from './lib/cli.ts';
 
-const arg = (name: string, dflt: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
 const CLIENTS = arg('clients', 100);
 const PER_CLIENT = arg('messages', 2000);
 const RUNS = arg('runs', 5);
 const KEY = 'bench:bench-secret';
 
-interface PubResult {
-  acked: number;
-  rate: number;
-  p50: number;
-  p99: number;
-}
-
-async function publish(port: number, env: Record<string, string>): Promise<PubResult> {
-  const p = spawn(
-    process.execPath,
-    [join(repoRoot, 'bench', 'publisher-raw.ts'), String(port), String(CLIENTS), String(PER_CLIENT), '16', '0', '256'],
-    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } },
-  );
-  let out = '';
-  p.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  await once(p, 'exit');
-  return JSON.parse(out.trim().split('\n').pop() ?? '{}') as PubResult;
-}
+const publish = (port: number, env: Record<string, string>): Promise<PubResult> =>
+  publishRaw(port, { clients: CLIENTS, perClient: PER_CLIENT, env });
 
 const SECURED = `
 security:
@@ -52,7 +28,7 @@ security:
     template: per-device
 `;
 
-const median = (rs: PubResult[]): PubResult => [...rs].sort((a, b) => a.rate - b.rate)[rs.length >> 1] as PubResult;
+const median = (rs: PubResult[]): PubResult => medianBy(rs, (r) => r.rate);
 const unreachable = `127.0.0.1:${await freePort()}`;
 const env = { GATEWAY_FLOWS_ENABLED: 'false', GATEWAY_KAFKA_BROKERS: unreachable };
 const open = await GatewayProcess.create({ env });

@@ -3,45 +3,19 @@
 // gateway with client events on (each connect and disconnect a durable record for Kafka) against the same gateway
 // with `events.enabled: false`, in the same run. Runs alternate between the two and the table shows the medians.
 // All traffic stays on 127.0.0.1. Options: --clients 100 --messages 2000 (per client) --runs 3 --churn 1000
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
 import mqttPacket from 'mqtt-packet';
 import { GatewayProcess } from '../test/harness/gateway-process.ts';
-import { freePort, repoRoot } from '../test/harness/kafka.ts';
+import { freePort } from '../test/harness/kafka.ts';
+import { arg, medianBy, type PubResult, publish as publishRaw } from './lib/cli.ts';
 
-const arg = (name: string, dflt: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
 const CLIENTS = arg('clients', 100);
 const PER_CLIENT = arg('messages', 2000);
 const RUNS = arg('runs', 3);
 const CHURN = arg('churn', 1000);
 
-interface PubResult {
-  acked: number;
-  rate: number;
-  p50: number;
-  p99: number;
-}
-
-async function publish(port: number): Promise<PubResult> {
-  const p = spawn(
-    process.execPath,
-    [join(repoRoot, 'bench', 'publisher-raw.ts'), String(port), String(CLIENTS), String(PER_CLIENT), '16', '0', '256'],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  let out = '';
-  p.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const [code] = await once(p, 'exit');
-  if (code !== 0) throw new Error(`the publishers exited with ${code}`);
-  return JSON.parse(out.trim().split('\n').pop() ?? '{}') as PubResult;
-}
+const publish = (port: number): Promise<PubResult> => publishRaw(port, { clients: CLIENTS, perClient: PER_CLIENT });
 
 const DISCONNECT = mqttPacket.generate({ cmd: 'disconnect' });
 
@@ -115,7 +89,7 @@ async function withChurn<T>(port: number, fn: () => Promise<T>): Promise<{ resul
   }
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
+const median = (xs: number[]): number => medianBy(xs, (x) => x);
 const unreachable = `127.0.0.1:${await freePort()}`;
 // 1,000 churning devices and the publishers all come from 127.0.0.1: above the per-address default (1,000).
 const env = {

@@ -1,12 +1,23 @@
 // Raw KafkaSink throughput, no store: the ceiling the forwarder can reach on this machine and broker.
-// usage: node bench/sink-raw.ts [platformatic|kafkajs] [records] [batch]   (HEADERS8=1: the gateway's 8 headers)
+// usage: node bench/sink-raw.ts [platformatic|kafkajs] [records] [batch] [--headers gateway|two] [--devices 100]
+//        [--json]
+// --headers gateway: the 8 headers the forwarder sets on every record, with values of the same sizes (HEADERS8=1
+// means the same); two (the default): gateway.msg_id and device.seq only. Records are keyed by client id, as the
+// forwarder keys them. KAFKA_BROKERS=host:port,... uses that broker instead of starting one. --json prints one JSON
+// line { sink, records, batch, headers, seconds, rate } instead of the sentence.
 import { pino } from 'pino';
-import { createSink, type SinkName, type SinkRecord } from '../cloud-sync/sinks/index.ts';
+import { createSink, type SinkName } from '../cloud-sync/sinks/index.ts';
 import { LocalKafka } from '../test/harness/kafka.ts';
+import { arg, argString } from './lib/cli.ts';
+import { type HeaderSet, recordFactory } from './lib/records.ts';
 
-const name = (process.argv[2] ?? 'platformatic') as SinkName;
-const total = Number(process.argv[3] ?? 100_000);
-const batchSize = Number(process.argv[4] ?? 2000);
+const positional = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'));
+const name = (positional[0] ?? 'platformatic') as SinkName;
+const total = Number(positional[1] ?? 100_000);
+const batchSize = Number(positional[2] ?? 2000);
+const headers: HeaderSet = (argString('headers') ?? (process.env.HEADERS8 ? 'gateway' : 'two')) as HeaderSet;
+if (headers !== 'gateway' && headers !== 'two') throw new Error(`--headers: gateway or two, not ${headers}`);
+const devices = arg('devices', 100);
 const kafka = process.env.KAFKA_BROKERS ? undefined : await LocalKafka.start();
 const brokers = process.env.KAFKA_BROKERS?.split(',') ?? kafka?.brokers ?? [];
 const sink = await createSink(name, {
@@ -19,30 +30,21 @@ const sink = await createSink(name, {
   log: pino({ level: 'silent' }),
 });
 await sink.connect();
-const topic = `raw.${name}.${Date.now()}`;
-const payload = Buffer.alloc(256, 120);
-const batch = (n: number): SinkRecord[] =>
-  Array.from({ length: n }, (_, i) => ({
-    topic,
-    key: Buffer.from(`dev-${i % 100}`),
-    value: payload,
-    headers: (process.env.HEADERS8
-      ? {
-          'mqtt.topic': Buffer.from(`devices/dev-${i % 100}/telemetry`),
-          'mqtt.client_id': Buffer.from(`dev-${i % 100}`),
-          'mqtt.qos': Buffer.from('1'),
-          'gateway.id': Buffer.from('gw'),
-          'gateway.seq': Buffer.from(String(i)),
-          'gateway.msg_id': Buffer.from(`gw-${i}`),
-          'device.seq': Buffer.from(String(i)),
-          'ingest.ts': Buffer.from(String(Date.now())),
-        }
-      : { 'gateway.msg_id': Buffer.from(`gw-${i}`), 'device.seq': Buffer.from(String(i)) }) as Record<string, Buffer>,
-  }));
-await sink.send(batch(1));
+const topic = `raw.${name}.${headers}.${Date.now()}`;
+const record = recordFactory({ topic, devices, payloadBytes: 256, headers });
+// The topic's creation is not part of the measurement.
+await sink.send([record(0)]);
 const t0 = performance.now();
-for (let sent = 0; sent < total; sent += batchSize) await sink.send(batch(batchSize));
+for (let sent = 0; sent < total; sent += batchSize) {
+  const n = Math.min(batchSize, total - sent);
+  await sink.send(Array.from({ length: n }, (_, i) => record(sent + i)));
+}
 const secs = (performance.now() - t0) / 1000;
-console.log(`${name}: ${total} records in batches of ${batchSize}: ${Math.round(total / secs)} msg/s`);
+const rate = total / secs;
+if (process.argv.includes('--json')) {
+  console.log(JSON.stringify({ sink: name, records: total, batch: batchSize, headers, seconds: secs, rate }));
+} else {
+  console.log(`${name}: ${total} records in batches of ${batchSize}, ${headers} headers: ${Math.round(rate)} msg/s`);
+}
 await sink.close();
 await kafka?.close();

@@ -1,0 +1,73 @@
+// The benchmarks' machine-readable output (`./gw bench --json FILE`): every row of the table, with the reference it
+// is compared with and the ratio, plus the machine it ran on.
+import { writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+
+export interface JsonRow {
+  name: string;
+  value: number;
+  unit: string;
+  /** The same measure of a reference taken in the same run. */
+  baseline?: { name: string; value: number };
+  /** value / baseline.value */
+  ratio?: number;
+}
+
+export interface Machine {
+  cores: number;
+  cpu: string;
+  memoryGiB: number;
+  node: string;
+  /** ISO 8601, when the run started. */
+  date: string;
+  /** 1, 5 and 15 minute load averages when the run started: other work on the machine. */
+  loadavg: number[];
+}
+
+export function machine(start = new Date()): Machine {
+  return {
+    cores: cpus().length,
+    cpu: cpus()[0]?.model ?? 'unknown CPU',
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    date: start.toISOString(),
+    loadavg: loadavg().map((l) => Math.round(l * 100) / 100),
+  };
+}
+
+/** A row compared with a reference: the ratio is value / reference (undefined for a reference of 0). */
+export function compared(
+  name: string,
+  value: number,
+  unit: string,
+  baseline: { name: string; value: number },
+): JsonRow {
+  return baseline.value > 0
+    ? { name, value, unit, baseline, ratio: value / baseline.value }
+    : { name, value, unit, baseline };
+}
+
+export interface BenchJson {
+  machine: Machine;
+  /** What was run: options such as publishers and payload size. */
+  setup: Record<string, number | string | boolean>;
+  rows: JsonRow[];
+}
+
+/** Checks every row (finite numbers, a unit, a baseline with a name) so a broken row fails the run, not a reader. */
+export function benchJson(m: Machine, setup: BenchJson['setup'], rows: JsonRow[]): BenchJson {
+  for (const r of rows) {
+    const bad =
+      !r.name ||
+      !r.unit ||
+      !Number.isFinite(r.value) ||
+      (r.baseline !== undefined && (!r.baseline.name || !Number.isFinite(r.baseline.value))) ||
+      (r.ratio !== undefined && !Number.isFinite(r.ratio));
+    if (bad) throw new Error(`bench row is not well formed: ${JSON.stringify(r)}`);
+  }
+  return { machine: m, setup, rows };
+}
+
+export function writeBenchJson(file: string, doc: BenchJson): void {
+  writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
+}
