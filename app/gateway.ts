@@ -233,6 +233,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       retry: c.kafka.retry,
       log: sinkLog,
       configured: this.kafka.brokers.length > 0,
+      stallTimeoutMs: c.kafka.stallTimeoutMs,
+      canaryIntervalMs: c.kafka.canary.intervalMs,
       createSink: () =>
         createSink(c.kafka.client, {
           brokers: this.kafka.brokers,

@@ -1,8 +1,10 @@
 // The parts beyond the gateway's core, in the stage they start at: flows before the broker accepts publishes (so a
 // replayed or new message always finds its flow input), adapters and the downlink after it (they subscribe and
-// publish through the broker). Each is built only when its config turns it on.
+// publish through the broker), then the status page. Each optional part is built only when its config turns it on.
 import { Downlink } from '../cloud-sync/downlink.ts';
 import { Adapters } from '../gateway/adapters/index.ts';
+import { registryCounters } from '../gateway/status/counters.ts';
+import { StatusPart } from '../gateway/status/index.ts';
 import type { Gateway } from './gateway.ts';
 
 export async function withOptionalParts(gateway: Gateway): Promise<Gateway> {
@@ -57,6 +59,20 @@ export async function withOptionalParts(gateway: Gateway): Promise<Gateway> {
               metrics: g.registry,
             })
           : undefined,
+      )
+      // The operator status page at / (docs/status-page.md).
+      .use(
+        (g) =>
+          new StatusPart({
+            app: g.http.app,
+            route: (path, handler) => g.http.route(path, handler),
+            health: () => g.health(),
+            counters: registryCounters(g.registry),
+            devices: g.devices,
+            events: g.broker,
+            tokenSet: g.config.security.http.token !== '',
+            log: g.log.child({ part: 'status' }),
+          }),
       )
   );
 }

@@ -1,5 +1,5 @@
 // The forwarder's Prometheus metrics: records and bytes Kafka acknowledged by storage class, send latency and
-// errors from its events, and the link state read at scrape time.
+// errors, stalls and canaries from its events, and the link state read at scrape time.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Forwarder } from './forwarder.ts';
 
@@ -42,6 +42,42 @@ export function forwarderMetrics(registry: Registry, fwd: Forwarder): void {
     collect() {
       this.set(fwd.state === 'up' ? 1 : 0);
     },
+  });
+  const stalls = new Counter({
+    name: 'gateway_kafka_stalls_total',
+    help: 'Times Kafka stopped answering (a connect, a send with records waiting, or a canary) for kafka.stallTimeoutMs; each recycled the producer.',
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'gateway_kafka_stalled',
+    help: '1 while the Kafka link is stalled: no answer within kafka.stallTimeoutMs, whether the connection looks up or not.',
+    registers: [registry],
+    collect() {
+      this.set(fwd.state === 'stalled' ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'gateway_kafka_last_success_timestamp_seconds',
+    help: 'Unix time of the last send Kafka acknowledged (0: none since the start).',
+    registers: [registry],
+    collect() {
+      this.set(fwd.lastSuccessAt / 1000);
+    },
+  });
+  const canarySeconds = new Gauge({
+    name: 'gateway_kafka_canary_seconds',
+    help: 'Latency of the last successful canary (a metadata round trip to Kafka while no records flow).',
+    registers: [registry],
+  });
+  const canaryFailures = new Counter({
+    name: 'gateway_kafka_canary_failures_total',
+    help: 'Canaries that failed or got no answer within kafka.stallTimeoutMs.',
+    registers: [registry],
+  });
+  fwd.on('stall', () => stalls.inc());
+  fwd.on('canary', (seconds, err) => {
+    if (err) canaryFailures.inc();
+    else canarySeconds.set(seconds);
   });
   fwd.on('forwarded', (cls, records, bytes, ms) => {
     forwarded.labels(cls).inc(records);

@@ -4,6 +4,8 @@
 // crash at any point resumes from the first unacknowledged record. Duplicates can only come from a batch Kafka took
 // but whose ack was lost; each record carries gateway.msg_id (`<gatewayId>-<epoch>-<gateway.seq>`) so consumers can
 // drop them.
+// A connect, send or canary that Kafka does not answer within kafka.stallTimeoutMs is a stall (cloud-sync/stall.ts):
+// the link shows `stalled`, the producer is recycled, and the unacknowledged records are sent again from disk.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { Backoff } from '../gateway/backoff.ts';
@@ -14,6 +16,7 @@ import type { StorageClass } from '../gateway/store/storage-class.ts';
 import type { Store } from '../gateway/store/store.ts';
 import { HEADER } from './record.ts';
 import type { KafkaSink, SinkRecord } from './sinks/types.ts';
+import { type KafkaOp, StallError, settleWithin, withinBound } from './stall.ts';
 
 export interface ForwarderOptions {
   store: Store;
@@ -24,6 +27,18 @@ export interface ForwarderOptions {
   log: Logger;
   /** False when kafka.brokers is empty: nothing is sent, records stay on disk (within their budgets) until it is set. */
   configured?: boolean;
+  /** Longest wait for Kafka's answer to a connect, send or canary before the link counts as stalled (default 30 s). */
+  stallTimeoutMs?: number;
+  /** A metadata round trip this often while no records flow; 0 or absent: none. */
+  canaryIntervalMs?: number;
+}
+
+/** What a stall looked like when it was found. */
+export interface StallInfo {
+  op: KafkaOp;
+  ms: number;
+  /** Records in the outbox waiting for Kafka. */
+  waiting: number;
 }
 
 export interface ForwarderEvents {
@@ -31,9 +46,13 @@ export interface ForwarderEvents {
   forwarded: [cls: string, records: number, bytes: number, latencyMs: number];
   /** A connect or send failed; it is retried with backoff. */
   sendError: [err: Error];
+  /** Kafka stopped answering (once per stall, until the next acknowledged send or canary). */
+  stall: [info: StallInfo];
+  /** A canary round trip: its latency, or the error it failed with. */
+  canary: [seconds: number, err: Error | undefined];
 }
 
-export type LinkState = 'connecting' | 'up' | 'down' | 'stopped' | 'not_configured';
+export type LinkState = 'connecting' | 'up' | 'down' | 'stalled' | 'stopped' | 'not_configured';
 
 /** The Kafka link for /healthz (the composition root adds the configured brokers and TLS). */
 export interface ForwarderHealth extends PartHealth {
@@ -42,8 +61,23 @@ export interface ForwarderHealth extends PartHealth {
   link: LinkState;
   lastError: string | undefined;
   lastErrorAt: string | undefined;
+  /** The last send Kafka acknowledged. */
   lastSuccessAt: string | undefined;
+  /** Failed connects, sends and canaries since the last success. */
+  consecutiveFailures: number;
+  /** While backing off after a failure: when the next attempt is due. */
+  nextRetryAt: string | undefined;
+  /** While stalled: since when. */
+  stalledSince: string | undefined;
+  stalls: number;
   forwarded: number;
+}
+
+/** How long closing a producer may take before its successor is made anyway. */
+const CLOSE_WAIT_MS = 5000;
+
+function iso(ms: number): string | undefined {
+  return ms ? new Date(ms).toISOString() : undefined;
 }
 
 export class Forwarder extends EventEmitter<ForwarderEvents> implements Part {
@@ -54,6 +88,15 @@ export class Forwarder extends EventEmitter<ForwarderEvents> implements Part {
   lastErrorAt = 0;
   lastSuccessAt = 0;
   forwarded = 0;
+  stalls = 0;
+  /** Set from a stall's detection until Kafka answers again; a stall is counted and logged once. */
+  stalledSince = 0;
+  private nextRetryAt = 0;
+  /** The last answer from Kafka (an acknowledged send, a connect, a canary): the canary waits its interval from it. */
+  private lastAnswerAt = 0;
+  private readonly stallMs: number;
+  /** Aborted when stop() has waited long enough for an operation in flight: it is abandoned, its records kept. */
+  private cut = new AbortController();
   private sink: KafkaSink | undefined;
   private running = false;
   private loop: Promise<void> | undefined;
@@ -82,6 +125,7 @@ export class Forwarder extends EventEmitter<ForwarderEvents> implements Part {
     this.o = o;
     this.gatewayIdBuf = Buffer.from(o.gatewayId);
     this.batchRecords = o.batch.maxRecords;
+    this.stallMs = o.stallTimeoutMs ?? 30_000;
     // backoffDelay gives step × (1 ± jitter): three quarters of the step ± one third is half to the whole step.
     this.backoff = new Backoff({ initialMs: o.retry.initialMs * 0.75, maxMs: o.retry.maxMs * 0.75, jitter: 1 / 3 });
   }
@@ -92,8 +136,12 @@ export class Forwarder extends EventEmitter<ForwarderEvents> implements Part {
       configured: this.state !== 'not_configured',
       link: this.state,
       lastError: this.lastError || undefined,
-      lastErrorAt: this.lastErrorAt ? new Date(this.lastErrorAt).toISOString() : undefined,
-      lastSuccessAt: this.lastSuccessAt ? new Date(this.lastSuccessAt).toISOString() : undefined,
+      lastErrorAt: iso(this.lastErrorAt),
+      lastSuccessAt: iso(this.lastSuccessAt),
+      consecutiveFailures: this.backoff.attempts,
+      nextRetryAt: iso(this.nextRetryAt),
+      stalledSince: iso(this.stalledSince),
+      stalls: this.stalls,
       forwarded: this.forwarded,
     };
   }
@@ -107,6 +155,7 @@ export class Forwarder extends EventEmitter<ForwarderEvents> implements Part {
       return;
     }
     this.running = true;
+    this.cut = new AbortController();
     this.state = 'connecting';
     this.o.store.on('append', this.onAppend);
     this.loop = this.run();
@@ -116,8 +165,11 @@ export class Forwarder extends EventEmitter<ForwarderEvents> implements Part {
     this.running = false;
     this.o.store.off('append', this.onAppend);
     this.wake?.();
+    // A send in flight may finish (its records then leave the store); one Kafka does not answer is abandoned.
+    const t = setTimeout(() => this.cut.abort(), CLOSE_WAIT_MS);
     await this.loop;
-    await this.closeSink();
+    clearTimeout(t);
+    await this.closeSink(!this.cut.signal.aborted);
     this.state = 'stopped';
   }
 
@@ -127,6 +179,7 @@ export class Forwarder extends EventEmitter<ForwarderEvents> implements Part {
         if (!this.sink) await this.connect();
         const sent = await this.drainOnce();
         if (!sent) {
+          await this.canaryIfDue();
           await this.idle(1000, true);
           // Give a trickle of records a moment to become a batch.
           if (this.running && this.o.batch.lingerMs > 0) await this.idle(this.o.batch.lingerMs, false);
@@ -138,40 +191,110 @@ export class Forwarder extends EventEmitter<ForwarderEvents> implements Part {
   }
 
   private async connect(): Promise<void> {
-    this.state = this.state === 'up' ? 'up' : 'connecting';
+    // A stall stays visible while its producer is recycled: a connect on the same dead path would hang again.
+    if (this.state !== 'up' && this.state !== 'stalled') this.state = 'connecting';
+    this.nextRetryAt = 0;
     const sink = await this.o.createSink();
     try {
-      await sink.connect();
+      await withinBound(sink.connect(), this.stallMs, 'connect', this.cut.signal);
     } catch (err) {
-      await sink.close().catch(() => {});
+      // A connect Kafka did not answer is let go without waiting: its close would wait on the same silence.
+      const closing = sink.close();
+      await settleWithin(closing, err instanceof StallError ? 0 : CLOSE_WAIT_MS);
       throw err;
     }
     this.sink = sink;
+    this.lastAnswerAt = Date.now();
+    // Connected with nothing waiting: nothing can be stuck (records that wait end a stall only once acknowledged).
+    if (this.waiting() === 0) this.answered();
     this.o.log.info({ sink: sink.name }, 'connected to Kafka');
   }
 
+  /** Records in the outbox, not yet acknowledged by Kafka. */
+  private waiting(): number {
+    let n = 0;
+    for (const cls of this.o.store.outbox.classes.values()) n += Math.max(0, cls.count);
+    return n;
+  }
+
+  /** Kafka answered: a stall, if any, is over. */
+  private answered(): void {
+    this.lastAnswerAt = Date.now();
+    if (!this.stalledSince) return;
+    this.o.log.info({ stalledMs: this.lastAnswerAt - this.stalledSince }, 'Kafka answers again; stall over');
+    this.stalledSince = 0;
+    if (this.state === 'stalled') this.state = 'up';
+  }
+
+  /** A metadata round trip when the link has been quiet for the canary interval; a failure is handled as a send's. */
+  private async canaryIfDue(): Promise<void> {
+    const every = this.o.canaryIntervalMs ?? 0;
+    const sink = this.sink;
+    if (every <= 0 || !sink?.ping || !this.running || Date.now() - this.lastAnswerAt < every) return;
+    const t0 = Date.now();
+    try {
+      await withinBound(sink.ping(), this.stallMs, 'canary', this.cut.signal);
+    } catch (err) {
+      this.emit('canary', (Date.now() - t0) / 1000, err as Error);
+      throw err;
+    }
+    this.emit('canary', (Date.now() - t0) / 1000, undefined);
+    this.backoff.reset();
+    this.answered();
+    if (this.state === 'connecting') this.state = 'up';
+  }
+
+  /** A stall found: counted and logged once until Kafka answers again. */
+  private stalled(err: StallError): void {
+    this.state = 'stalled';
+    if (this.stalledSince) {
+      this.o.log.debug({ op: err.op }, 'Kafka still not answering; recycling the producer again');
+      return;
+    }
+    this.stalledSince = Date.now();
+    this.stalls += 1;
+    const waiting = this.waiting();
+    this.emit('stall', { op: err.op, ms: err.ms, waiting });
+    const secs = Math.round(err.ms / 1000);
+    const what = err.op === 'send' ? 'acknowledgement' : `answer to a ${err.op}`;
+    this.o.log.warn(
+      { op: err.op, waiting, stallTimeoutMs: err.ms },
+      `no ${what} from Kafka for ${secs} s with ${waiting} records waiting; recycling the producer`,
+    );
+  }
+
   private async failed(err: Error): Promise<void> {
+    this.prefetched.clear();
+    // Stopping: an operation abandoned by stop() is no link failure; its records wait on disk for the next start.
+    if (!this.running) return;
     const delay = this.backoff.next();
     const failures = this.backoff.attempts;
-    this.state = 'down';
+    if (err instanceof StallError) this.stalled(err);
+    else this.state = 'down';
     this.lastError = err.message;
     this.lastErrorAt = Date.now();
     this.emit('sendError', err);
-    if (failures === 1 || failures % 10 === 0) {
+    if (!(err instanceof StallError) && (failures === 1 || failures % 10 === 0)) {
       this.o.log.warn({ err: err.message, failures }, 'Kafka link down; records stay buffered');
     }
     // A fresh producer after a failure: an idempotent producer's sequence state is not trusted across errors.
     this.prefetched.clear();
     // Only a batch Kafka found too large is cut: a transient error (or one without a code) retries the same batch.
     if (errorCode(err) === 'GW_ERR_KAFKA_TOO_LARGE') this.batchRecords = Math.max(1, Math.floor(this.batchRecords / 2));
-    await this.closeSink();
+    await this.closeSink(!(err instanceof StallError));
+    this.nextRetryAt = Date.now() + delay;
     await this.idle(delay, false);
+    this.nextRetryAt = 0;
   }
 
-  private async closeSink(): Promise<void> {
+  /** Closes the producer, waiting for it (bounded) unless Kafka is known not to answer (`wait` false). */
+  private async closeSink(wait: boolean): Promise<void> {
     const s = this.sink;
     this.sink = undefined;
-    if (s) await s.close().catch((err: unknown) => this.o.log.debug({ err }, 'closing Kafka producer'));
+    if (!s) return;
+    const closing = s.close().catch((err: unknown) => this.o.log.debug({ err }, 'closing Kafka producer'));
+    // Bounded even so: on a dead link a client may wait for answers that never come before it lets go.
+    await settleWithin(closing, wait ? CLOSE_WAIT_MS : 0);
   }
 
   /** Sends one batch from every class that has records; false when all classes were empty. */
@@ -197,7 +320,7 @@ export class Forwarder extends EventEmitter<ForwarderEvents> implements Part {
     const sink = this.sink;
     if (!sink) throw new Error('Kafka producer closed');
     const t0 = Date.now();
-    const sending = sink.send(recs.map((r) => this.toSink(r)));
+    const sending = withinBound(sink.send(recs.map((r) => this.toSink(r))), this.stallMs, 'send', this.cut.signal);
     const last = recs[recs.length - 1] as StoredRecord;
     // Read ahead while Kafka acknowledges; used only if this send succeeds (failed() discards it).
     const next = this.read(cls, last.seq + 1);
@@ -214,6 +337,7 @@ export class Forwarder extends EventEmitter<ForwarderEvents> implements Part {
     this.batchRecords = Math.min(this.o.batch.maxRecords, this.batchRecords * 2);
     this.state = 'up';
     this.lastSuccessAt = Date.now();
+    this.answered();
     this.emit('forwarded', cls.name, recs.length, bytes, this.lastSuccessAt - t0);
   }
 
@@ -269,7 +393,7 @@ export class Forwarder extends EventEmitter<ForwarderEvents> implements Part {
       this.wake = () => {
         if (onAppend || !this.running) done();
       };
-      if (onAppend && this.appended) done();
+      if (!this.running || (onAppend && this.appended)) done();
     });
   }
 }

@@ -31,6 +31,18 @@ export const KafkaSchema = Section(
       maxMs: Type.Integer({ minimum: 1, default: 30000, description: 'Longest backoff between retries.' }),
     }),
     requestTimeoutMs: Type.Integer({ minimum: 1, default: 30000, description: 'Timeout of one Kafka request.' }),
+    stallTimeoutMs: Type.Integer({
+      minimum: 1000,
+      default: 30000,
+      description:
+        'No answer from Kafka within this bound to a connect, a send with records waiting, or a canary: the link is `stalled` (even if the connection looks up: a silent blackhole, a broker that never answers a produce), counted, logged once, and the producer recycled; the records in flight are sent again from disk.',
+    }),
+    canary: Section({
+      intervalMs: Millis(
+        15000,
+        'While no records flow, a metadata round trip to Kafka this often, timed (`gateway_kafka_canary_seconds`) and bounded by `stallTimeoutMs`, so an idle link that stopped answering is found before data waits on it. 0: off.',
+      ),
+    }),
     maxRecordBytes: Type.Integer({
       minimum: 1024,
       default: 1000000,

@@ -1,5 +1,5 @@
 // KafkaSink on kafkajs 2.2 (the product's named Kafka client): idempotent producer, one request in flight, acks=all.
-import { CompressionTypes, Kafka, type Producer } from 'kafkajs';
+import { type Admin, CompressionTypes, Kafka, type Producer } from 'kafkajs';
 import { kafkajsConfig } from './kafkajs-connection.ts';
 import { kafkajsError } from './kafkajs-errors.ts';
 import type { KafkaSink, KafkaSinkOptions, SinkRecord } from './types.ts';
@@ -16,6 +16,9 @@ export class KafkajsSink implements KafkaSink {
   readonly name = 'kafkajs';
   private readonly opts: KafkaSinkOptions;
   private producer: Producer | undefined;
+  private kafka: Kafka | undefined;
+  /** The canary's client, made on the first ping: the kafkajs producer has no metadata call of its own. */
+  private admin: Admin | undefined;
 
   constructor(opts: KafkaSinkOptions) {
     if (opts.compression !== 'none' && opts.compression !== 'gzip') {
@@ -36,6 +39,22 @@ export class KafkajsSink implements KafkaSink {
       throw kafkajsError('Kafka connect', this.opts.brokers, err);
     }
     this.producer = producer;
+    this.kafka = kafka;
+  }
+
+  async ping(): Promise<void> {
+    const kafka = this.kafka;
+    if (!kafka) throw new Error('kafkajs sink is not connected');
+    try {
+      if (!this.admin) {
+        const admin = kafka.admin({ retry: { retries: 0 } });
+        await admin.connect();
+        this.admin = admin;
+      }
+      await this.admin.describeCluster();
+    } catch (err) {
+      throw kafkajsError('Kafka metadata', this.opts.brokers, err);
+    }
   }
 
   async send(records: readonly SinkRecord[]): Promise<void> {
@@ -64,7 +83,10 @@ export class KafkajsSink implements KafkaSink {
 
   async close(): Promise<void> {
     const p = this.producer;
+    const admin = this.admin;
     this.producer = undefined;
-    await p?.disconnect();
+    this.admin = undefined;
+    this.kafka = undefined;
+    await Promise.all([p?.disconnect(), admin?.disconnect()]);
   }
 }

@@ -56,6 +56,16 @@ export class PlatformaticSink implements KafkaSink {
     }
   }
 
+  async ping(): Promise<void> {
+    const p = this.producer;
+    if (!p) throw new Error('platformatic sink is not connected');
+    try {
+      await p.metadata({ topics: [] });
+    } catch (err) {
+      throw platformaticError('Kafka metadata', this.opts.brokers, err);
+    }
+  }
+
   async close(): Promise<void> {
     const p = this.producer;
     this.producer = undefined;

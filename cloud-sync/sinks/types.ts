@@ -28,6 +28,8 @@ export interface KafkaSink {
    * records in smaller batches can pass) or GW_ERR_KAFKA_REFUSED (no retry can help), the library's error as `cause`.
    */
   send(records: readonly SinkRecord[]): Promise<void>;
+  /** One metadata round trip to the cluster (the forwarder's canary while no data flows); rejects like send(). */
+  ping?(): Promise<void>;
   close(): Promise<void>;
 }
 
