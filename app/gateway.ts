@@ -1,7 +1,7 @@
 // The composition root's core: builds the parts from the validated config, starts them in order and stops them in
 // reverse. Constructors do no I/O; everything happens in start().
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -29,9 +29,15 @@ import { routeWarnings } from '../gateway/route-check.ts';
 import { BudgetKeeper } from '../gateway/store/budget.ts';
 import { storeMetrics } from '../gateway/store/metrics.ts';
 import { Store } from '../gateway/store/store.ts';
+import { SystemInfo, systemMetrics } from '../gateway/system.ts';
 import type { GatewayConfig } from './config/schema.ts';
+import { BacklogMeter, KafkaErrorHistory, type Readiness, readiness } from './health.ts';
 
 export type PartStage = 'before-broker' | 'after-broker';
+
+/** The version in package.json, for /healthz and gateway_build_info. */
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
+  .version;
 
 export interface GatewayEvents {
   /** The store can take no more writes: app/main.ts exits so a fresh process reopens it. */
@@ -60,6 +66,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   devices!: DeviceRegistry;
   /** Kafka brokers, TLS and SASL as every Kafka client of the gateway (sinks, downlink) connects. */
   kafka!: KafkaConnection;
+  /** Version, uptime and the data disk for /healthz and /metrics. */
+  readonly system: SystemInfo;
+  /** The outbox's recent in and out rates (started with the forwarder). */
+  private backlogMeter: BacklogMeter | undefined;
+  /** The recent Kafka errors: the current one is in /healthz only while the link is not up. */
+  private readonly kafkaErrors = new KafkaErrorHistory();
   /** The parts started so far, in order; stop() stops them in reverse. */
   private readonly started: Part[] = [];
   /** Optional parts by stage: flows start before the broker accepts publishes (so a replayed or new message always
@@ -71,6 +83,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.config = config;
     this.log = log;
     this.dataDir = resolve(config.dataDir);
+    this.system = new SystemInfo({ dataDir: this.dataDir, storeDir: join(this.dataDir, 'store'), version: VERSION });
   }
 
   use(factory: (gw: Gateway) => Part | undefined, stage: PartStage = 'after-broker'): this {
@@ -93,6 +106,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     await this.run(this.store);
     // The store's metrics read its storage classes, which exist once it is open.
     storeMetrics(this.registry, this.store);
+    systemMetrics(this.registry, this.system);
     this.gatewayId = await this.resolveGatewayId();
     this.ingest = this.buildIngest();
     this.limits = new Limits({
@@ -113,6 +127,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const budget = new BudgetKeeper({ store: this.store, log: this.log.child({ part: 'budget' }) });
     // The registry loads before the broker raises events and flushes after it stopped (before the store closes).
     for (const part of [this.devices, this.http, budget, this.forwarder]) await this.run(part);
+    const forwarder = this.forwarder;
+    this.backlogMeter = new BacklogMeter(this.store, () => forwarder.forwarded);
+    this.backlogMeter.start();
     await this.startExtras('before-broker');
     // After the flows (their inputs see the gateway_restart events), before the broker (the first connect).
     this.events = this.buildEvents();
@@ -162,6 +179,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       registry: this.registry,
       log: this.log.child({ part: 'http' }),
       health: () => this.health(),
+      ready: () => this.ready(),
       security: this.config.security.http,
       limits: this.limits,
     });
@@ -247,6 +265,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         }),
     });
     forwarderMetrics(this.registry, forwarder);
+    forwarder.on('sendError', (err) => this.kafkaErrors.record(err.message));
     return forwarder;
   }
 
@@ -277,6 +296,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         kafka: c.kafka.brokers.join(',') || 'not configured',
         kafkaTls: this.kafka.tls !== undefined,
         sink: c.kafka.client,
+        version: this.system.version,
       },
       'gateway ready',
     );
@@ -284,6 +304,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   /** Stops the parts in reverse order: no new messages, then flush the group commit, close Kafka cleanly. */
   async stop(): Promise<void> {
+    this.backlogMeter?.stop();
     while (this.started.length > 0) {
       const part = this.started.pop() as Part;
       try {
@@ -321,16 +342,39 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       .filter(([, h]) => (h as { state?: unknown }).state === 'down')
       .map(([name]) => name);
     const linkOk = link === 'up' || link === 'not_configured';
+    const backlog = this.store.outbox.backlog();
+    const rates = this.backlogMeter?.rates(backlog.records, link === 'up');
+    const disk = this.system.disk();
     return {
       // No brokers configured is a choice, not an outage: the box buffers as designed.
       status: !broker.up ? 'down' : linkOk && partsDown.length === 0 ? 'ok' : 'degraded',
       ...(partsDown.length > 0 ? { partsDown } : {}),
       gatewayId: this.gatewayId,
+      version: this.system.version,
+      startedAt: this.system.startedAt.toISOString(),
+      uptimeSec: this.system.uptimeSec,
       broker,
-      kafka: { ...kafka, brokers: this.config.kafka.brokers, tls: this.kafka.tls !== undefined },
-      backlog: this.store.outbox.backlog(),
+      kafka: {
+        ...kafka,
+        // The error of the current outage only: once the link is up it stays in `errors` with its time.
+        lastError: link === 'up' ? undefined : kafka.lastError,
+        errors: this.kafkaErrors.list(),
+        brokers: this.config.kafka.brokers,
+        tls: this.kafka.tls !== undefined,
+      },
+      backlog: { ...backlog, inRate: 0, outRate: 0, drainEtaSec: null, ...rates },
+      disk: { dataDir: this.dataDir, ...disk },
       store,
       ...parts,
     };
+  }
+
+  /** /readyz: the broker accepts and the store is writable. */
+  ready(): Readiness {
+    return readiness({
+      brokerUp: this.broker?.health().up ?? false,
+      storeState: this.store?.health().state ?? 'stopped',
+      diskFreeBytes: this.system.disk().freeBytes,
+    });
   }
 }

@@ -2,7 +2,8 @@
 // The gateway's own command line (`./gw start`, or `node app/main.ts` with Node 24): runs the gateway until
 // SIGTERM/SIGINT. Without a config file it starts with embedded defaults and buffers until Kafka is reachable.
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
+import pretty from 'pino-pretty';
 import { ConfigError, loadConfig, redactConfig } from './config/index.ts';
 import { closest } from './config/validate.ts';
 import { Gateway } from './gateway.ts';
@@ -10,13 +11,14 @@ import { withOptionalParts } from './parts.ts';
 
 const HELP = `edge-gateway: MQTT/serial/Modbus in, durable LevelDB outbox, Kafka out.
 
-usage: ./gw start [--config <file.yaml>]       (or: node app/main.ts [options], with Node 24)
+usage: ./gw start [--config <file.yaml>] [--pretty]  (or: node app/main.ts [options], with Node 24)
        ./gw check-config [--config <file.yaml>]
        ./gw print-config [--config <file.yaml>]
 
   --config <file>   YAML config (or GATEWAY_CONFIG); every key can be overridden by GATEWAY_<SECTION>_<KEY>
   --check-config    validate the config and exit: 0 valid, 2 invalid (one line per problem, naming the key)
   --print-config    print the effective config (secrets redacted) and exit
+  --pretty          log one readable line per entry (log.pretty: on); default: pretty only on a terminal, not in CI
   -h, --help        this help
 
 An unknown option exits with status 2. Configuration reference: docs/configuration.md`;
@@ -25,10 +27,11 @@ const OPTIONS = {
   config: { type: 'string' },
   'check-config': { type: 'boolean' },
   'print-config': { type: 'boolean' },
+  pretty: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-type Args = { config?: string; checkConfig: boolean; printConfig: boolean; help: boolean };
+type Args = { config?: string; checkConfig: boolean; printConfig: boolean; pretty: boolean; help: boolean };
 
 /** Strict parsing: a misspelt option must never fall through to starting the gateway on its defaults. */
 function parseCommandLine(argv: string[]): Args | { error: string } {
@@ -39,6 +42,7 @@ function parseCommandLine(argv: string[]): Args | { error: string } {
       config: values.config,
       checkConfig: values['check-config'] ?? false,
       printConfig: values['print-config'] ?? false,
+      pretty: values.pretty ?? false,
       help: values.help ?? false,
     };
   } catch (err) {
@@ -58,6 +62,32 @@ function parseCommandLine(argv: string[]): Args | { error: string } {
     }
     throw err;
   }
+}
+
+/** JSON lines for collectors; one readable line per entry on a terminal (log.pretty, --pretty). */
+function createLogger(config: ReturnType<typeof loadConfig>, prettyFlag: boolean): Logger {
+  const mode = prettyFlag ? 'on' : config.log.pretty;
+  const tty = process.stdout.isTTY === true;
+  const on = mode === 'on' || (mode === 'auto' && tty && !process.env.CI);
+  const opts = { level: config.log.level, base: { svc: 'edge-gateway' } };
+  if (!on) return pino(opts);
+  // In-process and synchronous: the last line before an exit is written, and no worker thread is started.
+  const stream = pretty({
+    errorLikeObjectKeys: [],
+    sync: true,
+    singleLine: true,
+    colorize: tty,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname,svc',
+  });
+  return pino(opts, stream);
+}
+
+/** "stopped with N records buffered: default=…, events=…": what waits for Kafka on the next start. */
+function stoppedLine(gw: Gateway): string {
+  const classes = gw.store ? [...gw.store.outbox.classes.values()] : [];
+  const total = classes.reduce((n, c) => n + c.count, 0);
+  return `stopped with ${total} records buffered: ${classes.map((c) => `${c.name}=${c.count}`).join(', ') || 'none'}`;
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -88,7 +118,7 @@ async function main(argv: string[]): Promise<void> {
     console.log('config ok');
     return;
   }
-  const log = pino({ level: config.log.level, base: { svc: 'edge-gateway' } });
+  const log = createLogger(config, args.pretty);
   const gw = await withOptionalParts(new Gateway(config, log));
   // A failed store write (disk full, I/O error) leaves LevelDB unsafe to write through the same handle. Nothing after
   // it was acknowledged; exit with EX_TEMPFAIL (75) so the supervisor (balena, systemd) starts a fresh process,
@@ -110,7 +140,7 @@ async function main(argv: string[]): Promise<void> {
     force.unref();
     gw.stop().then(
       () => {
-        log.info('stopped');
+        log.info(stoppedLine(gw));
         process.exit(0);
       },
       (err: unknown) => {

@@ -1,7 +1,7 @@
-// The gateway's HTTP server: health, metrics and status; MQTT over WebSocket and the flow editor attach to it.
-// Express 4, because Node-RED's http-in node does not load under Express 5. With security.http.tls it is HTTPS only
-// (and MQTT over WebSocket is wss); WebSocket upgrades pass an Origin allow-list; /metrics and /healthz can require
-// a bearer token.
+// The gateway's HTTP server: health (/healthz, and /livez and /readyz for a supervisor's probes), metrics and status;
+// MQTT over WebSocket and the flow editor attach to it. Express 4, because Node-RED's http-in node does not load under
+// Express 5. With security.http.tls it is HTTPS only (and MQTT over WebSocket is wss); WebSocket upgrades pass an
+// Origin allow-list; /metrics and the health routes can require a bearer token.
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -25,6 +25,8 @@ export interface HttpContext {
   registry: Registry;
   log: Logger;
   health: () => HealthReport;
+  /** /readyz: whether the gateway takes messages now, and why not. */
+  ready: () => { ready: boolean; reasons: string[] };
   security: HttpSecurityConfig;
   limits: Limits;
 }
@@ -80,6 +82,15 @@ export class HttpPart implements Part {
       const h = this.ctx.health();
       // The gateway is healthy while it accepts and buffers, even with Kafka down: the body says so.
       res.status(h.status === 'down' ? 503 : 200).json(h);
+    });
+    // Liveness: the process and its event loop answer. A supervisor restarts on failure only.
+    this.app.get('/livez', auth, (_req, res) => {
+      res.json({ status: 'ok', uptimeSec: Math.round(process.uptime()) });
+    });
+    // Readiness: the broker accepts and the store is writable; Kafka down is not a reason (the gateway buffers).
+    this.app.get('/readyz', auth, (_req, res) => {
+      const r = this.ctx.ready();
+      res.status(r.ready ? 200 : 503).json(r.ready ? { status: 'ready' } : { status: 'not_ready', reasons: r.reasons });
     });
     this.app.get('/metrics', auth, (_req, res) => {
       this.ctx.registry.metrics().then(

@@ -33,6 +33,81 @@ export interface KafkaFailure {
   authenticationFailed: boolean;
   /** The most telling messages of the error and its causes, outermost first. */
   messages: readonly string[];
+  /** The broker the library named in the error (kafkajs' `broker`, @platformatic/kafka's "Connection to h:p"). */
+  broker?: string | undefined;
+  /** The library reported a connection or request timeout. */
+  timedOut?: boolean;
+}
+
+/** Node's TLS and certificate error codes, as an operator reads them. */
+const TLS_CODES: Record<string, string> = {
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'self-signed certificate (set kafka.tls.ca)',
+  SELF_SIGNED_CERT_IN_CHAIN: 'self-signed certificate in the chain (set kafka.tls.ca)',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'certificate not trusted (set kafka.tls.ca)',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'certificate issuer unknown (set kafka.tls.ca)',
+  CERT_HAS_EXPIRED: 'certificate expired',
+  CERT_NOT_YET_VALID: 'certificate not yet valid (check the clock)',
+  ERR_TLS_CERT_ALTNAME_INVALID: "certificate does not name the broker's host",
+  ERR_SSL_WRONG_VERSION_NUMBER: 'the broker does not speak TLS on this port',
+  ERR_SSL_PACKET_LENGTH_TOO_LONG: 'the broker does not speak TLS on this port',
+};
+
+/** Codes of the errors Node raises for a socket, and how they read. */
+const NET_CODES: Record<string, (where: string) => string> = {
+  ECONNREFUSED: (w) => `connection refused by ${w}`,
+  ECONNRESET: (w) => `connection reset by ${w}`,
+  EPIPE: (w) => `connection closed by ${w}`,
+  ETIMEDOUT: (w) => `timed out connecting to ${w}`,
+  EHOSTUNREACH: (w) => `host unreachable: ${w}`,
+  ENETUNREACH: (w) => `network unreachable for ${w}`,
+  EADDRNOTAVAIL: (w) => `address not available: ${w}`,
+};
+
+/** DNS failures: the name does not resolve (ENOTFOUND) or the resolver did not answer (EAI_AGAIN). */
+const DNS_CODES: Record<string, string> = {
+  ENOTFOUND: 'not found',
+  EAI_AGAIN: 'no answer from the resolver',
+  EAI_FAIL: 'resolver failure',
+  ENODATA: 'no address',
+};
+
+const isTls = (code: string): boolean => code in TLS_CODES || /^ERR_(SSL|TLS)_|^EPROTO$|CERT/.test(code);
+
+/** "host:port" of a Node socket error, when it says. */
+function socketAddress(e: Record<string, unknown>): string | undefined {
+  if (typeof e.address !== 'string') return undefined;
+  return typeof e.port === 'number' ? `${e.address}:${e.port}` : e.address;
+}
+
+/**
+ * What went wrong, in the words an operator acts on, naming the broker it concerns: "connection refused by
+ * 127.0.0.1:9093", "DNS lookup of kafka.local failed (ENOTFOUND: not found)", "TLS handshake with k1:9093 failed:
+ * certificate expired", "SASL authentication failed at k1:9092", "timed out waiting for k1:9092". Undefined when the
+ * error carries none of these (a protocol error is named by kafkaError itself).
+ */
+export function kafkaCause(err: unknown, f: KafkaFailure, brokers: readonly string[]): string | undefined {
+  const where = f.broker ?? (brokers.join(',') || 'the brokers');
+  for (const e of errorTree(err)) {
+    const code = typeof e.code === 'string' ? e.code : '';
+    const net = NET_CODES[code];
+    if (net && (e.syscall !== undefined || e.address !== undefined)) return net(socketAddress(e) ?? where);
+    if (code in DNS_CODES) {
+      const host = typeof e.hostname === 'string' ? e.hostname : where.replace(/:\d+$/, '');
+      return `DNS lookup of ${host} failed (${code}: ${DNS_CODES[code]})`;
+    }
+    if (code !== '' && isTls(code)) {
+      return `TLS handshake with ${where} failed: ${TLS_CODES[code] ?? `${code}: ${String(e.message ?? '')}`}`;
+    }
+  }
+  if (f.authenticationFailed) return `SASL authentication failed at ${where} (check kafka.sasl)`;
+  if (f.timedOut) return `timed out waiting for ${where}`;
+  // A library that kept only the text of the socket error (kafkajs' "Connection error: connect ECONNREFUSED ...").
+  const text = f.messages.join(' ');
+  const refused = /ECONNREFUSED (\S+:\d+)/.exec(text);
+  if (refused) return `connection refused by ${refused[1]}`;
+  const dns = /(ENOTFOUND|EAI_AGAIN) (\S+)/.exec(text);
+  if (dns) return `DNS lookup of ${dns[2]} failed (${dns[1]}: ${DNS_CODES[dns[1] as string]})`;
+  return undefined;
 }
 
 /** Refused wins over too large (halving cannot help a batch that is also refused); anything else is transient. */
@@ -45,9 +120,10 @@ export function kafkaErrorCode(f: KafkaFailure): KafkaErrorCode {
 /** The GatewayError for a failed operation: the code, a message naming the brokers and the cause, the cause itself. */
 export function kafkaError(what: string, brokers: readonly string[], f: KafkaFailure, cause: unknown): GatewayError {
   const detail = [...new Set([...f.messages, ...f.protocolErrors])].filter(Boolean).slice(0, 4).join('; ');
-  return new GatewayError(kafkaErrorCode(f), `${what} (${brokers.join(',')}): ${detail || String(cause)}`, {
-    cause,
-  });
+  // The cause an operator acts on first, then what the library said.
+  const named = kafkaCause(cause, f, brokers);
+  const text = named ? `${named} (${detail || String(cause)})` : detail || String(cause);
+  return new GatewayError(kafkaErrorCode(f), `${what} (${brokers.join(',')}): ${text}`, { cause });
 }
 
 /** Walks an error and what it wraps (`cause`, `errors`), each once, outermost first. */

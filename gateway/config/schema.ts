@@ -136,7 +136,14 @@ export const DataDirSchema = Type.String({
   default: './data',
   description: 'Directory of the durable store.',
 });
-export const LogSchema = Section({ level: OneOf(LOG_LEVELS, { default: 'info', description: 'Log level.' }) });
+export const LogSchema = Section({
+  level: OneOf(LOG_LEVELS, { default: 'info', description: 'Log level.' }),
+  pretty: OneOf(['auto', 'on', 'off'], {
+    default: 'auto',
+    description:
+      'Log format on stdout: `off` JSON lines, `on` one coloured line per entry for a terminal (pino-pretty), `auto` pretty when stdout is a terminal and `CI` is unset. `--pretty` on the command line is `on`.',
+  }),
+});
 export const ClassesSchema = Type.Record(Type.String({ minLength: 1 }), ClassSchema, {
   default: { default: DEFAULT_CLASS, events: EVENTS_CLASS },
   description:

@@ -73,7 +73,7 @@ export const HttpSecuritySchema = Section(
       default: '',
       writeOnly: true,
       description:
-        'Bearer token required on /metrics, /healthz and /api/devices (`Authorization: Bearer <token>`). Empty: they are open.',
+        'Bearer token required on /metrics, /healthz, /livez, /readyz and /api/devices (`Authorization: Bearer <token>`). Empty: they are open.',
     }),
   },
   'Hardening of the HTTP port.',

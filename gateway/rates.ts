@@ -1,0 +1,62 @@
+// Recent rates of a few monotonic counters (records appended, records forwarded): a bounded ring of samples taken on a
+// timer, never per message. A rate is the counters' growth since the oldest sample still inside the window, divided
+// by the time between them.
+
+export interface RateWindowOptions {
+  /** How far back a rate looks. */
+  windowMs: number;
+  /** How often a sample is taken while started. */
+  everyMs: number;
+  /** The counters now, always in the same order. */
+  read: () => readonly number[];
+  now?: () => number;
+}
+
+interface Sample {
+  at: number;
+  values: readonly number[];
+}
+
+/** Below this span a rate says 0: two samples a few milliseconds apart give no rate worth reading. */
+const MIN_SPAN_MS = 500;
+
+export class RateWindow {
+  private readonly o: RateWindowOptions;
+  private readonly now: () => number;
+  private readonly samples: Sample[] = [];
+  /** The window's samples plus one older (the span's start once the window is full). */
+  private readonly max: number;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(o: RateWindowOptions) {
+    this.o = o;
+    this.now = o.now ?? Date.now;
+    this.max = Math.ceil(o.windowMs / o.everyMs) + 1;
+  }
+
+  start(): void {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), this.o.everyMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  sample(): void {
+    this.samples.push({ at: this.now(), values: [...this.o.read()] });
+    if (this.samples.length > this.max) this.samples.splice(0, this.samples.length - this.max);
+  }
+
+  /** Per counter, its growth per second over the window (0 until the window spans half a second). */
+  rates(): number[] {
+    const now = this.now();
+    const values = this.o.read();
+    const from = this.samples.find((s) => now - s.at <= this.o.windowMs) ?? this.samples[this.samples.length - 1];
+    const span = from ? now - from.at : 0;
+    if (!from || span < MIN_SPAN_MS) return values.map(() => 0);
+    return values.map((v, i) => Math.max(0, v - (from.values[i] ?? 0)) / (span / 1000));
+  }
+}
