@@ -17,7 +17,7 @@ import { freePort, LocalKafka, repoRoot } from '../test/harness/kafka.ts';
 import { arg, argString, medianBy, type PubResult, publish as publishRaw } from './lib/cli.ts';
 import { createTopic, producerPerformance } from './lib/java-producer.ts';
 import type { HeaderSet } from './lib/records.ts';
-import { benchJson, compared, type JsonRow, machine, writeBenchJson } from './lib/report.ts';
+import { benchJson, compared, type JsonRow, loadAverage, machine, sampleLoad, writeBenchJson } from './lib/report.ts';
 
 const USAGE = `usage: ./gw bench [--quick] [--json FILE] [--clients 100] [--messages 2000] [--drain-messages 2000]
                  [--window 16] [--ref-runs 3] [--raw-batch 1500] [--sinks platformatic,kafkajs]
@@ -376,6 +376,7 @@ const load = machine(startedAt);
 console.error(
   `bench: ${CLIENTS} publishers, ${SIZE}-byte payloads, window ${WINDOW}; load average ${load.loadavg.join(' ')}`,
 );
+const loadDuringRun = sampleLoad();
 const kafka = await LocalKafka.start({ brokerProps: { 'log.message.timestamp.type': 'LogAppendTime' } });
 const unreachable = `127.0.0.1:${await freePort()}`;
 try {
@@ -386,8 +387,8 @@ try {
   await kafka.close();
 }
 
-const m = load;
-const header = `machine: ${m.cores} x ${m.cpu}, ${m.memoryGiB} GiB, Node ${m.node}, ${m.date}, load average at the start ${m.loadavg.join(' ')}; ${CLIENTS} publishers, ${SIZE}-byte payloads, QoS 1, window ${WINDOW}/client`;
+const m = { ...load, loadavgAtEnd: loadAverage(), loadDuringRun: loadDuringRun() };
+const header = `machine: ${m.cores} x ${m.cpu}, ${m.memoryGiB} GiB, Node ${m.node}, ${m.date}, load average at the start ${m.loadavg.join(' ')}, at the end ${m.loadavgAtEnd.join(' ')}, during the run ${m.loadDuringRun.mean} (mean) ${m.loadDuringRun.max} (max); ${CLIENTS} publishers, ${SIZE}-byte payloads, QoS 1, window ${WINDOW}/client`;
 const titles = ['measure', 'gateway', 'baseline', 'ratio', 'target'];
 const w = titles.map((t, i) => Math.max(...rows.map((r) => r[i]?.length ?? 0), t.length));
 const line = (r: string[]): string => `| ${r.map((c, i) => c.padEnd(w[i] ?? 0)).join(' | ')} |`;

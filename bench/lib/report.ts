@@ -22,6 +22,10 @@ export interface Machine {
   date: string;
   /** 1, 5 and 15 minute load averages when the run started: other work on the machine. */
   loadavg: number[];
+  /** The same when the run ended (set by the benchmark). */
+  loadavgAtEnd?: number[];
+  /** The 1-minute load average sampled every 10 s during the run (set by the benchmark). */
+  loadDuringRun?: { mean: number; max: number };
 }
 
 export function machine(start = new Date()): Machine {
@@ -31,7 +35,23 @@ export function machine(start = new Date()): Machine {
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     node: process.version,
     date: start.toISOString(),
-    loadavg: loadavg().map((l) => Math.round(l * 100) / 100),
+    loadavg: loadAverage(),
+  };
+}
+
+export function loadAverage(): number[] {
+  return loadavg().map((l) => Math.round(l * 100) / 100);
+}
+
+/** Samples the 1-minute load average every `ms` until the returned function is called, which gives mean and max. */
+export function sampleLoad(ms = 10_000): () => { mean: number; max: number } {
+  const xs: number[] = [loadavg()[0] ?? 0];
+  const t = setInterval(() => xs.push(loadavg()[0] ?? 0), ms);
+  t.unref();
+  return () => {
+    clearInterval(t);
+    const round = (n: number): number => Math.round(n * 100) / 100;
+    return { mean: round(xs.reduce((a, b) => a + b, 0) / xs.length), max: round(Math.max(...xs)) };
   };
 }
 
