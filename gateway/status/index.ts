@@ -3,7 +3,6 @@
 // of the last hour it charts, sampled in this process every few seconds. Everything it reads is handed in: the
 // HTTP part's app and token-checked route(), the gateway's health(), the totals, the device registry, the broker's
 // client events. docs/status-page.md.
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Express, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
@@ -42,16 +41,18 @@ export interface StatusOptions {
 }
 
 const ASSETS = fileURLToPath(new URL('./assets/', import.meta.url));
-const requireFrom = createRequire(import.meta.url);
 const FILES: Record<string, { file: string; type: string }> = {
   '/': { file: `${ASSETS}index.html`, type: 'text/html; charset=utf-8' },
   '/status/status.js': { file: `${ASSETS}status.js`, type: 'text/javascript; charset=utf-8' },
   '/status/status.css': { file: `${ASSETS}status.css`, type: 'text/css; charset=utf-8' },
   '/status/uPlot.iife.min.js': {
-    file: requireFrom.resolve('uplot/dist/uPlot.iife.min.js'),
+    file: fileURLToPath(import.meta.resolve('uplot/dist/uPlot.iife.min.js')),
     type: 'text/javascript; charset=utf-8',
   },
-  '/status/uPlot.min.css': { file: requireFrom.resolve('uplot/dist/uPlot.min.css'), type: 'text/css; charset=utf-8' },
+  '/status/uPlot.min.css': {
+    file: fileURLToPath(import.meta.resolve('uplot/dist/uPlot.min.css')),
+    type: 'text/css; charset=utf-8',
+  },
 };
 /** Only this host's files: no inline script, nothing fetched from elsewhere, not framed. */
 const CSP =
