@@ -1,0 +1,140 @@
+// "Connected but not forwarding": the real gateway sends to a real Kafka through a TCP relay that turns into a silent
+// blackhole (accepts, reads, never answers, never resets) while devices publish a steady QoS 1 trickle. The gateway
+// must call the link `stalled` (health, metrics, one log line), recycle its producer, and once the path heals deliver
+// every acknowledged message, in order per device, none lost — with each Kafka client.
+import { randomBytes } from 'node:crypto';
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GatewayProcess } from '../harness/gateway-process.ts';
+import { freePort, LocalKafka } from '../harness/kafka.ts';
+import { kcatRead } from '../harness/kcat.ts';
+import { TcpProxy } from '../harness/tcp-proxy.ts';
+import { waitFor } from '../harness/wait.ts';
+
+/** The bound under test: small, so the test is quick; the poll below allows far more. */
+const STALL_TIMEOUT_MS = 5000;
+const DEVICES = ['stall-a', 'stall-b', 'stall-c'];
+
+let kafka: LocalKafka | undefined;
+let proxyPort = 0;
+let relayedPort = 0;
+// The global Kafka advertises its own address, so a client would leave the relay after its first metadata answer:
+// this Kafka has a second listener that advertises the relay's port, and kcat reads through the direct one.
+beforeAll(async () => {
+  proxyPort = await freePort();
+  const port = await freePort();
+  const relayed = await freePort();
+  relayedPort = relayed;
+  kafka = await LocalKafka.start({
+    port,
+    extraListeners: [{ name: 'RELAYED', protocol: 'PLAINTEXT', port: relayed }],
+    brokerProps: {
+      'advertised.listeners': `PLAINTEXT://127.0.0.1:${port},RELAYED://127.0.0.1:${proxyPort}`,
+    },
+  });
+});
+afterAll(async () => {
+  await kafka?.close();
+});
+
+type Health = { status: string; kafka: { link: string; stalls: number; lastSuccessAt?: string } };
+
+/** Publishes `${device}:${n}` with QoS 1 every `everyMs` per device, each after the previous PUBACK. */
+class Trickle {
+  readonly acked = new Map<string, number>(DEVICES.map((d) => [d, 0]));
+  private running = true;
+  private readonly loops: Promise<void>[] = [];
+  private readonly clients: MqttClient[] = [];
+
+  async start(url: string, everyMs: number): Promise<void> {
+    for (const d of DEVICES) {
+      const c = await mqtt.connectAsync(url, { clientId: d, clean: true, reconnectPeriod: 0 });
+      this.clients.push(c);
+      this.loops.push(this.loop(c, d, everyMs));
+    }
+  }
+
+  private async loop(c: MqttClient, d: string, everyMs: number): Promise<void> {
+    for (let n = 0; this.running; n++) {
+      await c.publishAsync(`devices/${d}/telemetry`, `${d}:${n}`, { qos: 1 });
+      this.acked.set(d, n + 1);
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  }
+
+  get total(): number {
+    return [...this.acked.values()].reduce((a, b) => a + b, 0);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await Promise.all(this.loops);
+    for (const c of this.clients) await c.endAsync();
+  }
+}
+
+describe.each(['platformatic', 'kafkajs'])('a silent blackhole to Kafka (kafka.client %s)', (client) => {
+  let gw: GatewayProcess | undefined;
+  let proxy: TcpProxy | undefined;
+  let trickle: Trickle | undefined;
+  afterAll(async () => {
+    await trickle?.stop().catch(() => {});
+    await gw?.close();
+    await proxy?.close();
+  });
+
+  it('is reported stalled, the producer recycled, and after healing nothing is lost or out of order', async () => {
+    const k = kafka as LocalKafka;
+    const topic = `e2e.stall.${client}.${randomBytes(4).toString('hex')}`;
+    const relay = new TcpProxy(relayedPort);
+    proxy = relay;
+    await relay.start(proxyPort);
+    const g = await GatewayProcess.create({
+      env: {
+        GATEWAY_KAFKA_BROKERS: `127.0.0.1:${proxyPort}`,
+        GATEWAY_KAFKA_CLIENT: client,
+        GATEWAY_KAFKA_STALL_TIMEOUT_MS: String(STALL_TIMEOUT_MS),
+        GATEWAY_KAFKA_RETRY_MAX_MS: '2000',
+        GATEWAY_ROUTES: JSON.stringify([{ filter: 'devices/#', topic }]),
+      },
+    });
+    gw = g;
+    await g.start();
+    const health = async (): Promise<Health> => (await g.health()) as Health;
+    const t = new Trickle();
+    trickle = t;
+    await t.start(g.url, 50);
+    await waitFor('records flowing to Kafka', async () => (await g.metric('gateway_forwarded_records_total')) >= 30);
+    expect((await health()).kafka.link).toBe('up');
+
+    relay.blackhole();
+    const atBlackhole = t.total;
+    await waitFor('link reported stalled', async () => (await health()).kafka.link === 'stalled', 30_000, 200);
+    const h = await health();
+    expect(h.status).toBe('degraded');
+    expect(h.kafka.stalls).toBeGreaterThanOrEqual(1);
+    expect(await g.metric('gateway_kafka_stalls_total')).toBeGreaterThanOrEqual(1);
+    expect(await g.metric('gateway_kafka_stalled')).toBe(1);
+    expect(g.output).toContain('records waiting; recycling the producer');
+    // Devices are still acknowledged meanwhile: the records wait on disk.
+    await waitFor('publishing through the stall', () => t.total > atBlackhole + 30);
+    // The recycled producer's new connections fall into the blackhole as well.
+    await waitFor('the producer recycled', () => relay.swallowed > 0 && relay.accepted > 2);
+
+    relay.heal();
+    await waitFor('link up again', async () => (await health()).kafka.link === 'up', 120_000, 200);
+    await t.stop();
+    await waitFor('backlog drained', async () => (await g.metric('gateway_backlog_records')) === 0, 120_000, 200);
+    expect(await g.metric('gateway_kafka_stalled')).toBe(0);
+    expect(g.output).toContain('stall over');
+
+    const got = kcatRead(k.brokers, topic);
+    for (const d of DEVICES) {
+      // At least once: a batch whose answer was lost may come twice; its first copies are in publish order.
+      const firsts = [...new Set(got.filter((r) => r.key === d).map((r) => r.payload))];
+      const n = t.acked.get(d) ?? 0;
+      expect(n).toBeGreaterThan(20);
+      expect(firsts).toEqual(Array.from({ length: n }, (_, i) => `${d}:${i}`));
+    }
+  });
+});
