@@ -121,10 +121,7 @@ function renderHeader(h) {
 
 function renderKafka(h) {
   const k = h.kafka || {};
-  fillList(
-    $('kafka'),
-    flatten(k, ['link', 'stalled', 'brokers', 'lastError', 'lastErrorAt', 'lastSuccessAt']),
-  );
+  fillList($('kafka'), flatten(k, ['link', 'stalled', 'brokers', 'lastError', 'lastErrorAt', 'lastSuccessAt']));
 }
 
 function classDrops(name, c, hist) {
