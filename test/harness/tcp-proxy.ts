@@ -3,6 +3,8 @@
 // error — the "connected but not forwarding" link. Bytes read in a blackhole are gone, as on a route that lost the
 // connection's state: those connections stay dead after `heal()`, and only connections made afterwards carry bytes
 // again (a client that recycles its connections recovers, one that waits on the old ones does not).
+// `dropProduce()` is the other silent failure: a broker that takes connections and answers metadata but never a
+// produce — the relay reads the Kafka request frames and drops every Produce request (API key 0).
 import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
@@ -14,6 +16,9 @@ export class TcpProxy {
   /** Client sockets whose bytes are read and dropped. */
   private readonly dead = new WeakSet<Socket>();
   private blackholed = false;
+  private droppingProduce = false;
+  /** Produce requests dropped so far. */
+  droppedProduce = 0;
   private readonly target: { host: string; port: number };
   port = 0;
   /** Connections accepted so far, and how many of them fell into a blackhole. */
@@ -50,8 +55,11 @@ export class TcpProxy {
     }
     const upstream = connect({ ...this.target, noDelay: true });
     this.track(upstream);
+    let pending: Buffer = Buffer.alloc(0);
     client.on('data', (b: Buffer) => {
-      if (!this.dead.has(client)) upstream.write(b);
+      if (this.dead.has(client)) return;
+      pending = pending.length ? Buffer.concat([pending, b]) : b;
+      pending = this.forwardFrames(pending, upstream);
     });
     upstream.on('data', (b: Buffer) => {
       if (!this.dead.has(client)) client.write(b);
@@ -61,6 +69,20 @@ export class TcpProxy {
       if (!this.dead.has(client)) client.destroy();
     });
     client.on('close', () => upstream.destroy());
+  }
+
+  /** Writes each whole request frame (int32 size, then int16 API key…) on, but a Produce while dropping; keeps the rest. */
+  private forwardFrames(buf: Buffer, to: Socket): Buffer {
+    let at = 0;
+    while (buf.length - at >= 6) {
+      const size = buf.readInt32BE(at);
+      if (buf.length - at < 4 + size) break;
+      const frame = buf.subarray(at, at + 4 + size);
+      if (this.droppingProduce && frame.readInt16BE(4) === 0) this.droppedProduce += 1;
+      else to.write(frame);
+      at += 4 + size;
+    }
+    return at === 0 ? buf : Buffer.from(buf.subarray(at));
   }
 
   private swallow(client: Socket): void {
@@ -75,9 +97,15 @@ export class TcpProxy {
     for (const c of this.clients) if (!this.dead.has(c)) this.swallow(c);
   }
 
-  /** New connections carry bytes again; those caught in the blackhole stay dead. */
+  /** From now on Produce requests are read and never answered; everything else passes. */
+  dropProduce(): void {
+    this.droppingProduce = true;
+  }
+
+  /** New connections carry bytes again, and Produce requests pass; those caught in the blackhole stay dead. */
   heal(): void {
     this.blackholed = false;
+    this.droppingProduce = false;
   }
 
   async close(): Promise<void> {
