@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, repoRoot } from './kafka.ts';
 
+const READY = '"gateway ready"';
+
 export interface GatewayProcessOptions {
   /** GATEWAY_* variables (and others) for the child; they win over the defaults set here. */
   env?: Record<string, string>;
@@ -101,7 +103,7 @@ export class GatewayProcess {
     this.proc = proc;
     this.starts += 1;
     this.stopping = false;
-    const mark = this.output.length;
+    let carry = '';
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error(`gateway not ready in ${timeoutMs} ms:\n${this.output.slice(-3000)}`)),
@@ -110,7 +112,10 @@ export class GatewayProcess {
       const onData = (chunk: Buffer): void => {
         this.output += chunk.toString();
         if (this.output.length > 2_000_000) this.output = this.output.slice(-1_000_000);
-        if (this.output.indexOf('"gateway ready"', Math.max(0, mark - 100)) !== -1) {
+        // Only this start's output (the previous run's ready line may be the last thing it printed), across chunks.
+        const text = carry + chunk.toString();
+        carry = text.slice(-READY.length);
+        if (text.includes(READY)) {
           clearTimeout(timer);
           resolve();
         }
