@@ -1,11 +1,10 @@
 // KafkaSource on @platformatic/kafka 2: a consumer group stream without autocommit, each offset committed after its
 // record was handled, records taken one at a time from the stream.
-import { EventEmitter } from 'node:events';
 import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka';
 import { platformaticOptions } from '../sinks/platformatic-connection.ts';
-import type { KafkaSource, KafkaSourceOptions, RecordHandler, SourceEvents, SourceRecord } from './types.ts';
+import { SourceBase } from './base.ts';
+import type { KafkaSource, KafkaSourceOptions, RecordHandler, SourceRecord } from './types.ts';
 
-type State = ReturnType<KafkaSource['health']>['state'];
 type Msg = Message<Buffer, Buffer, Buffer, Buffer>;
 
 function toRecord(m: Msg): SourceRecord {
@@ -24,16 +23,11 @@ function toRecord(m: Msg): SourceRecord {
   };
 }
 
-export class PlatformaticSource extends EventEmitter<SourceEvents> implements KafkaSource {
+export class PlatformaticSource extends SourceBase implements KafkaSource {
   readonly name = 'platformatic';
   readonly #o: KafkaSourceOptions;
   #consumer: Consumer<Buffer, Buffer, Buffer, Buffer> | undefined;
   #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
-  #state: State = 'stopped';
-  #committed = 0;
-  /** Set once the handler rejected or stop() began: no record is handed over after that. */
-  #halted = false;
-  #inflight: Promise<void> = Promise.resolve();
 
   constructor(o: KafkaSourceOptions) {
     super();
@@ -42,7 +36,7 @@ export class PlatformaticSource extends EventEmitter<SourceEvents> implements Ka
 
   async start(onRecord: RecordHandler): Promise<void> {
     const o = this.#o;
-    this.#state = 'connecting';
+    this.state = 'connecting';
     const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
       ...platformaticOptions(o),
       groupId: o.groupId,
@@ -55,24 +49,14 @@ export class PlatformaticSource extends EventEmitter<SourceEvents> implements Ka
       retryDelay: 300,
     });
     this.#consumer = consumer;
-    consumer.on('consumer:group:join', () => {
-      if (this.#halted) return;
-      this.#state = 'up';
-      this.emit('up');
-    });
-    consumer.on('consumer:heartbeat:error', ({ error }) => {
-      if (this.#halted) return;
-      this.#state = 'down';
-      this.emit('down', error);
-    });
+    consumer.on('consumer:group:join', () => this.joined());
+    consumer.on('consumer:heartbeat:error', ({ error }) => this.lost(error));
     // A heartbeat that goes through again after failed ones: still in the group, no rejoin needed.
     consumer.on('consumer:heartbeat:end', () => {
-      if (this.#halted || this.#state !== 'down') return;
-      this.#state = 'up';
-      this.emit('up');
+      if (this.state === 'down') this.joined();
     });
     // A rejoin that failed: the consumer stays out of the group.
-    consumer.on('error', (err: Error) => this.#crash(err));
+    consumer.on('error', (err: Error) => this.crash(err));
     const stream = await consumer.consume({
       topics: [...o.topics],
       mode: 'committed',
@@ -80,47 +64,23 @@ export class PlatformaticSource extends EventEmitter<SourceEvents> implements Ka
       autocommit: false,
     });
     this.#stream = stream;
-    stream.on('error', (err: Error) => this.#crash(err));
-    this.#consume(stream, onRecord).catch((err: unknown) => this.#crash(err as Error));
+    stream.on('error', (err: Error) => this.crash(err));
+    this.#consume(stream, onRecord).catch((err: unknown) => this.crash(err as Error));
   }
 
   async #consume(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>, onRecord: RecordHandler): Promise<void> {
     for await (const m of stream as AsyncIterable<Msg>) {
-      if (this.#halted) return;
-      this.#inflight = this.#handle(m, onRecord);
-      await this.#inflight;
+      if (this.halted) return;
+      await this.handle(toRecord(m), onRecord, () => m.commit());
     }
-  }
-
-  async #handle(m: Msg, onRecord: RecordHandler): Promise<void> {
-    try {
-      await onRecord(toRecord(m));
-    } catch (err) {
-      this.#crash(err as Error);
-      return;
-    }
-    await m.commit();
-    this.#committed++;
-  }
-
-  #crash(err: Error): void {
-    if (this.#halted) return;
-    this.#halted = true;
-    this.#state = 'crashed';
-    this.emit('crash', err);
   }
 
   async stop(): Promise<void> {
-    this.#halted = true;
-    await this.#inflight.catch(() => {});
+    await this.halt();
     await this.#stream?.close().catch(() => {});
     await this.#consumer?.close().catch(() => {});
     this.#stream = undefined;
     this.#consumer = undefined;
-    this.#state = 'stopped';
-  }
-
-  health(): ReturnType<KafkaSource['health']> {
-    return { state: this.#state, committed: this.#committed };
+    this.state = 'stopped';
   }
 }

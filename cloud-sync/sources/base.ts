@@ -1,0 +1,65 @@
+// What both KafkaSource implementations share: the state health reports, the halt once the handler rejected or
+// stop() began, and handing one record over at a time with its offset committed only after the handler resolved.
+import { EventEmitter } from 'node:events';
+import type { KafkaSource, RecordHandler, SourceEvents, SourceRecord } from './types.ts';
+
+type State = ReturnType<KafkaSource['health']>['state'];
+
+export abstract class SourceBase extends EventEmitter<SourceEvents> {
+  protected state: State = 'stopped';
+  /** Set once the handler rejected or stop() began: no record is handed over after that. */
+  protected halted = false;
+  private committed = 0;
+  private inflight: Promise<void> = Promise.resolve();
+
+  /** The consumer is in its group (again). */
+  protected joined(): void {
+    if (this.halted) return;
+    this.state = 'up';
+    this.emit('up');
+  }
+
+  /** The consumer lost its broker for now; the client retries by itself. */
+  protected lost(err: Error): void {
+    if (this.halted) return;
+    this.state = 'down';
+    this.emit('down', err);
+  }
+
+  /** The source consumes no more. */
+  protected crash(err: Error): void {
+    if (this.halted) return;
+    this.halted = true;
+    this.state = 'crashed';
+    this.emit('crash', err);
+  }
+
+  /**
+   * Hands `record` over, then commits its offset with `commit`. A handler that rejects halts the source (no commit:
+   * the record stays for the next consumer of the group); a commit that fails rejects the returned promise.
+   */
+  protected handle(record: SourceRecord, onRecord: RecordHandler, commit: () => unknown): Promise<void> {
+    this.inflight = (async () => {
+      if (this.halted) return;
+      try {
+        await onRecord(record);
+      } catch (err) {
+        this.crash(err as Error);
+        return;
+      }
+      await commit();
+      this.committed++;
+    })();
+    return this.inflight;
+  }
+
+  /** No record is handed over from now on; resolves once the one being handled (and its commit) is done. */
+  protected async halt(): Promise<void> {
+    this.halted = true;
+    await this.inflight.catch(() => {});
+  }
+
+  health(): ReturnType<KafkaSource['health']> {
+    return { state: this.state, committed: this.committed };
+  }
+}
