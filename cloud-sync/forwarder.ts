@@ -231,14 +231,14 @@ export class Forwarder extends EventEmitter<ForwarderEvents> implements Part {
     const every = this.o.canaryIntervalMs ?? 0;
     const sink = this.sink;
     if (every <= 0 || !sink?.ping || !this.running || Date.now() - this.lastAnswerAt < every) return;
-    const t0 = Date.now();
+    const t0 = performance.now();
     try {
       await withinBound(sink.ping(), this.stallMs, 'canary', this.cut.signal);
     } catch (err) {
-      this.emit('canary', (Date.now() - t0) / 1000, err as Error);
+      this.emit('canary', (performance.now() - t0) / 1000, err as Error);
       throw err;
     }
-    this.emit('canary', (Date.now() - t0) / 1000, undefined);
+    this.emit('canary', (performance.now() - t0) / 1000, undefined);
     this.backoff.reset();
     this.answered();
     if (this.state === 'connecting') this.state = 'up';

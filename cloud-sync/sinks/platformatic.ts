@@ -60,7 +60,8 @@ export class PlatformaticSink implements KafkaSink {
     const p = this.producer;
     if (!p) throw new Error('platformatic sink is not connected');
     try {
-      await p.metadata({ topics: [] });
+      // forceUpdate: a cached answer would prove nothing about the link.
+      await p.metadata({ topics: [], forceUpdate: true });
     } catch (err) {
       throw platformaticError('Kafka metadata', this.opts.brokers, err);
     }

@@ -148,3 +148,45 @@ describe.each(CASES)('$fault (kafka.client $client)', ({ client, fault }) => {
     }
   });
 });
+
+describe.each(['platformatic', 'kafkajs'])('an idle link that stops answering (kafka.client %s)', (client) => {
+  let gw: GatewayProcess | undefined;
+  let proxy: TcpProxy | undefined;
+  afterAll(async () => {
+    await gw?.close();
+    await proxy?.close();
+  });
+
+  it('is found by the canary, and its answer after healing ends the stall', async () => {
+    const relay = new TcpProxy(relayedPort);
+    proxy = relay;
+    await relay.start(proxyPort);
+    const g = await GatewayProcess.create({
+      env: {
+        GATEWAY_KAFKA_BROKERS: `127.0.0.1:${proxyPort}`,
+        GATEWAY_KAFKA_CLIENT: client,
+        GATEWAY_KAFKA_STALL_TIMEOUT_MS: String(STALL_TIMEOUT_MS),
+        GATEWAY_KAFKA_CANARY_INTERVAL_MS: '1000',
+        GATEWAY_KAFKA_RETRY_MAX_MS: '2000',
+      },
+    });
+    gw = g;
+    await g.start();
+    const health = async (): Promise<Health> => (await g.health()) as Health;
+    // No record is published: only the canary asks Kafka anything.
+    await waitFor('a canary answered', async () => (await g.metric('gateway_kafka_canary_seconds')) > 0);
+    expect((await health()).kafka.link).toBe('up');
+    expect(await g.metric('gateway_kafka_canary_failures_total')).toBe(0);
+
+    relay.blackhole();
+    await waitFor('link reported stalled', async () => (await health()).kafka.link === 'stalled', 30_000, 200);
+    expect((await health()).status).toBe('degraded');
+    expect(await g.metric('gateway_kafka_stalls_total')).toBe(1);
+    expect(await g.metric('gateway_kafka_canary_failures_total')).toBeGreaterThanOrEqual(1);
+    expect(g.output).toContain('no answer to a canary from Kafka');
+
+    relay.heal();
+    await waitFor('link up again', async () => (await health()).kafka.link === 'up', 120_000, 200);
+    expect(await g.metric('gateway_kafka_stalled')).toBe(0);
+  });
+});
