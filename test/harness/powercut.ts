@@ -1,0 +1,214 @@
+// Power cuts under load: the real gateway keeps its store on test/fixtures/powercut-fs.py, a FUSE file system that
+// keeps every write not yet fsync'd in memory only. QoS 1 publishers write a ledger of what was PUBACK'd while the
+// gateway forwards to a real Kafka; a cut SIGKILLs the gateway and then the file system (its unsynced writes vanish,
+// the backing dir holds exactly what was synced), remounts it and starts the gateway again on what is left. After the
+// last cut the gateway drains its backlog and kcat reads the topic: every acknowledged message must be there.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import { GatewayProcess, pollUntil } from './gateway-process.ts';
+import { repoRoot } from './kafka.ts';
+import { kcatRead } from './kcat.ts';
+
+const FS_SCRIPT = join(repoRoot, 'test', 'fixtures', 'powercut-fs.py');
+
+/** The FUSE file system, mounted on `mountpoint` over `backing`. */
+export class PowercutFs {
+  private proc: ChildProcess | undefined;
+  readonly backing: string;
+  readonly mountpoint: string;
+  mounts = 0;
+  constructor(backing: string, mountpoint: string) {
+    this.backing = backing;
+    this.mountpoint = mountpoint;
+  }
+
+  async mount(timeoutMs = 20_000): Promise<void> {
+    const proc = spawn('/usr/bin/python3', [FS_SCRIPT, this.backing, this.mountpoint], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.proc = proc;
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`powercut-fs not mounted in ${timeoutMs} ms: ${out}`)),
+        timeoutMs,
+      );
+      const onData = (b: Buffer): void => {
+        out += b.toString();
+        if (out.includes('powercut-fs ready')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      proc.stdout?.on('data', onData);
+      proc.stderr?.on('data', onData);
+      proc.once('exit', (code, sig) => {
+        clearTimeout(timer);
+        reject(new Error(`powercut-fs exited (${code ?? sig}): ${out}`));
+      });
+    });
+    this.mounts += 1;
+  }
+
+  /** The power cut: the file system process ends, its unsynced writes with it; the dead mount is detached. */
+  async cut(): Promise<void> {
+    const p = this.proc;
+    this.proc = undefined;
+    if (p && p.exitCode === null && p.signalCode === null) {
+      const exited = once(p, 'exit');
+      p.kill('SIGUSR1');
+      await exited;
+    }
+    spawnSync('fusermount3', ['-u', '-z', this.mountpoint], { stdio: 'ignore' });
+  }
+}
+
+/** QoS 1 publishers, each with up to `window` publishes in flight; `acked` holds every payload that was PUBACK'd. */
+class Publishers {
+  readonly acked = new Set<string>();
+  private readonly clients: MqttClient[] = [];
+  private running = true;
+  private readonly loops: Promise<void>[] = [];
+  private readonly devices: string[];
+  private readonly window: number;
+
+  constructor(devices: string[], window: number) {
+    this.devices = devices;
+    this.window = window;
+  }
+
+  async start(url: string, cycle: number): Promise<void> {
+    for (const d of this.devices) {
+      const c = await mqtt.connectAsync(url, { clientId: d, clean: true, reconnectPeriod: 0 });
+      c.on('error', () => {});
+      this.clients.push(c);
+      this.loops.push(this.loop(c, d, cycle));
+    }
+  }
+
+  private async loop(c: MqttClient, d: string, cycle: number): Promise<void> {
+    let inflight = 0;
+    let wake: (() => void) | undefined;
+    for (let n = 0; this.running && c.connected; n++) {
+      const payload = `${d}:${cycle}:${n}`;
+      inflight += 1;
+      c.publish(`devices/${d}/telemetry`, payload, { qos: 1 }, (err) => {
+        inflight -= 1;
+        if (!err && this.running) this.acked.add(payload);
+        wake?.();
+      });
+      while (inflight >= this.window && this.running && c.connected) {
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, 100);
+        });
+      }
+    }
+  }
+
+  /** Stops counting acknowledgements at once (the power is cut now), then drops the connections. */
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const c of this.clients) c.end(true);
+    await Promise.all(this.loops);
+  }
+}
+
+export interface PowercutOptions {
+  durability: 'fsync' | 'os';
+  cuts: number;
+  brokers: readonly string[];
+  topic: string;
+  devices?: number;
+  /** Publishes in flight per device. */
+  window?: number;
+  /** Each cycle publishes until this many messages were acknowledged in it, then for a random extra 0-500 ms. */
+  ackedPerCycle?: number;
+  log?: (line: string) => void;
+}
+
+export interface CycleResult {
+  cycle: number;
+  acked: number;
+  lost: number;
+}
+
+export interface PowercutResult {
+  durability: 'fsync' | 'os';
+  cuts: number;
+  acked: number;
+  lost: number;
+  /** Acknowledged payloads not found in Kafka (the first 20). */
+  lostSample: string[];
+  perCycle: CycleResult[];
+  gatewayStarts: number;
+}
+
+export async function runPowercut(o: PowercutOptions): Promise<PowercutResult> {
+  const log = o.log ?? (() => {});
+  const work = mkdtempSync(join(tmpdir(), 'powercut-'));
+  const backing = join(work, 'backing');
+  const mnt = join(work, 'mnt');
+  mkdirSync(backing);
+  mkdirSync(mnt);
+  const fs = new PowercutFs(backing, mnt);
+  const gw = await GatewayProcess.create({
+    dataDir: work,
+    env: {
+      GATEWAY_DATA_DIR: join(mnt, 'data'),
+      GATEWAY_STORE_DURABILITY: o.durability,
+      GATEWAY_KAFKA_BROKERS: o.brokers.join(','),
+      GATEWAY_KAFKA_RETRY_MAX_MS: '1000',
+      GATEWAY_FLOWS_ENABLED: 'false',
+      GATEWAY_ROUTES: JSON.stringify([{ filter: 'devices/#', topic: o.topic }]),
+    },
+  });
+  const devices = Array.from({ length: o.devices ?? 4 }, (_, i) => `pc-${o.durability}-${i}`);
+  const ackedByCycle: Set<string>[] = [];
+  try {
+    await fs.mount();
+    for (let cycle = 0; cycle < o.cuts; cycle++) {
+      await gw.start();
+      const pubs = new Publishers(devices, o.window ?? 32);
+      await pubs.start(gw.url, cycle);
+      const want = o.ackedPerCycle ?? 500;
+      await pollUntil(`${want} acknowledged in cycle ${cycle}`, () => pubs.acked.size >= want, 60_000, 20);
+      await new Promise((r) => setTimeout(r, Math.random() * 500)); // where in the load the cut lands
+      // The cut: acknowledgements stop counting, the gateway dies, then the unsynced writes vanish. Nothing runs on
+      // the file system between the two, so this is the disk as it was when the gateway died.
+      const stopping = pubs.stop();
+      await gw.kill('SIGKILL');
+      await stopping;
+      await fs.cut();
+      ackedByCycle.push(pubs.acked);
+      log(`cut ${cycle + 1}/${o.cuts} (${o.durability}): ${pubs.acked.size} acknowledged in this cycle`);
+      await fs.mount();
+    }
+    await gw.start();
+    await pollUntil('the backlog drained', async () => (await gw.metric('gateway_backlog_records')) === 0, 120_000);
+    const found = new Set(kcatRead(o.brokers, o.topic).map((r) => r.payload));
+    const perCycle = ackedByCycle.map((acked, cycle) => ({
+      cycle,
+      acked: acked.size,
+      lost: [...acked].filter((p) => !found.has(p)).length,
+    }));
+    const lostAll = ackedByCycle.flatMap((acked) => [...acked].filter((p) => !found.has(p)));
+    return {
+      durability: o.durability,
+      cuts: o.cuts,
+      acked: perCycle.reduce((a, c) => a + c.acked, 0),
+      lost: lostAll.length,
+      lostSample: lostAll.slice(0, 20),
+      perCycle,
+      gatewayStarts: gw.starts,
+    };
+  } finally {
+    await gw.kill('SIGKILL');
+    await fs.cut();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
