@@ -53,6 +53,10 @@ export interface LocalKafkaOptions {
   brokerProps?: Record<string, string>;
   /** More client listeners besides PLAINTEXT, e.g. `{ name: 'SSL', protocol: 'SSL', port }` (configure it in brokerProps). */
   extraListeners?: { name: string; protocol: string; port: number }[];
+  /** Controller listener port; 0 or absent picks a free one (a cluster fixes them all before any node starts). */
+  controllerPort?: number;
+  /** KRaft cluster id to format the data dir with (the nodes of a cluster share one); random when absent. */
+  clusterId?: string;
   /** Print the broker's output (default: only when KAFKA_VERBOSE is set). */
   verbose?: boolean;
   startTimeoutMs?: number;
@@ -92,7 +96,7 @@ export class LocalKafka {
   static async start(opts: LocalKafkaOptions = {}): Promise<LocalKafka> {
     ensureKafkaJars();
     const port = opts.port || (await freePort());
-    const controllerPort = await freePort();
+    const controllerPort = opts.controllerPort || (await freePort());
     const ownsDir = !opts.dataDir;
     const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'kafka-'));
     const k = new LocalKafka(port, controllerPort, dataDir, ownsDir, opts);
@@ -160,7 +164,7 @@ export class LocalKafka {
 
   private format(): void {
     if (existsSync(join(this.dataDir, 'logs', 'meta.properties'))) return;
-    const clusterId = randomBytes(16).toString('base64url');
+    const clusterId = this.opts.clusterId ?? randomBytes(16).toString('base64url');
     const r = spawnSync(
       'java',
       this.javaArgs('kafka.tools.StorageTool', [
