@@ -4,9 +4,22 @@
 // every PUBACK'd message reaches Kafka; in `os` mode the same cuts lose acknowledged messages, which shows the file
 // system really drops writes and the harness can see a loss. POWERCUT_CUTS=20 runs a longer series.
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { runPowercut } from '../harness/powercut.ts';
+import { PowercutFs, runPowercut } from '../harness/powercut.ts';
 
 const CUTS = Number(process.env.POWERCUT_CUTS ?? 5);
 const fuse = existsSync('/dev/fuse');
@@ -16,6 +29,50 @@ describe.skipIf(!fuse)('power cut under load', () => {
   const brokers = (): string[] => inject('kafkaBrokers');
   const topic = (mode: string): string => `powercut.${mode}.${randomBytes(4).toString('hex')}`;
   const log = (line: string): void => console.log(`powercut: ${line}`);
+
+  it("the file system keeps what was fsync'd and forgets the rest when the power is cut", async () => {
+    const work = mkdtempSync(join(tmpdir(), 'powercut-fs-'));
+    const backing = join(work, 'backing');
+    const mnt = join(work, 'mnt');
+    mkdirSync(backing);
+    mkdirSync(mnt);
+    const fs = new PowercutFs(backing, mnt);
+    try {
+      await fs.mount();
+      const write = (name: string, parts: [string, boolean][]): void => {
+        const fd = openSync(join(mnt, name), 'w');
+        for (const [text, sync] of parts) {
+          writeSync(fd, text);
+          if (sync) fsyncSync(fd);
+        }
+        closeSync(fd);
+      };
+      write('synced', [['kept', true]]);
+      write('tail', [
+        ['kept', true],
+        [' forgotten', false],
+      ]);
+      write('never', [['forgotten', false]]);
+      const fd = openSync(join(mnt, 'cut-short'), 'w');
+      writeSync(fd, 'kept whole');
+      fsyncSync(fd);
+      ftruncateSync(fd, 4); // unsynced: the cut undoes it
+      closeSync(fd);
+      // Before the cut, the mount shows every write.
+      expect(readFileSync(join(mnt, 'tail'), 'utf8')).toBe('kept forgotten');
+      expect(readFileSync(join(mnt, 'cut-short'), 'utf8')).toBe('kept');
+      await fs.cut();
+      expect(readFileSync(join(backing, 'synced'), 'utf8')).toBe('kept');
+      expect(readFileSync(join(backing, 'tail'), 'utf8')).toBe('kept');
+      expect(readFileSync(join(backing, 'never'), 'utf8')).toBe(''); // the create is durable at once, its data not
+      expect(readFileSync(join(backing, 'cut-short'), 'utf8')).toBe('kept whole');
+      await fs.mount();
+      expect(readFileSync(join(mnt, 'tail'), 'utf8')).toBe('kept');
+    } finally {
+      await fs.cut();
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
 
   it(`store.durability fsync: no acknowledged message lost over ${CUTS} cuts`, async () => {
     const r = await runPowercut({ durability: 'fsync', cuts: CUTS, brokers: brokers(), topic: topic('fsync'), log });
