@@ -134,6 +134,8 @@ export interface PowercutOptions {
 export interface CycleResult {
   cycle: number;
   acked: number;
+  /** Records in the store not yet acknowledged by Kafka, sampled just before the cut: what only the disk held. */
+  backlogAtCut: number;
   lost: number;
 }
 
@@ -145,6 +147,8 @@ export interface PowercutResult {
   /** Acknowledged payloads not found in Kafka (the first 20). */
   lostSample: string[];
   perCycle: CycleResult[];
+  /** Sum of the per-cycle backlogs at the cut. */
+  backlogAtCuts: number;
   gatewayStarts: number;
 }
 
@@ -169,6 +173,7 @@ export async function runPowercut(o: PowercutOptions): Promise<PowercutResult> {
   });
   const devices = Array.from({ length: o.devices ?? 4 }, (_, i) => `pc-${o.durability}-${i}`);
   const ackedByCycle: Set<string>[] = [];
+  const backlogs: number[] = [];
   try {
     await fs.mount();
     for (let cycle = 0; cycle < o.cuts; cycle++) {
@@ -178,6 +183,7 @@ export async function runPowercut(o: PowercutOptions): Promise<PowercutResult> {
       const want = o.ackedPerCycle ?? 500;
       await pollUntil(`${want} acknowledged in cycle ${cycle}`, () => pubs.acked.size >= want, 60_000, 20);
       await new Promise((r) => setTimeout(r, Math.random() * 500)); // where in the load the cut lands
+      backlogs.push(await gw.metric('gateway_backlog_records'));
       // The cut: acknowledgements stop counting, the gateway dies, then the unsynced writes vanish. Nothing runs on
       // the file system between the two, so this is the disk as it was when the gateway died.
       const stopping = pubs.stop();
@@ -194,6 +200,7 @@ export async function runPowercut(o: PowercutOptions): Promise<PowercutResult> {
     const perCycle = ackedByCycle.map((acked, cycle) => ({
       cycle,
       acked: acked.size,
+      backlogAtCut: backlogs[cycle] ?? 0,
       lost: [...acked].filter((p) => !found.has(p)).length,
     }));
     const lostAll = ackedByCycle.flatMap((acked) => [...acked].filter((p) => !found.has(p)));
@@ -204,6 +211,7 @@ export async function runPowercut(o: PowercutOptions): Promise<PowercutResult> {
       lost: lostAll.length,
       lostSample: lostAll.slice(0, 20),
       perCycle,
+      backlogAtCuts: backlogs.reduce((a, b) => a + b, 0),
       gatewayStarts: gw.starts,
     };
   } finally {

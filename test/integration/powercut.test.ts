@@ -76,16 +76,18 @@ describe.skipIf(!fuse)('power cut under load', () => {
 
   it(`store.durability fsync: no acknowledged message lost over ${CUTS} cuts`, async () => {
     const r = await runPowercut({ durability: 'fsync', cuts: CUTS, brokers: brokers(), topic: topic('fsync'), log });
-    log(JSON.stringify({ mode: r.durability, cuts: r.cuts, acked: r.acked, lost: r.lost, perCycle: r.perCycle }));
+    log(JSON.stringify(r));
     expect(r.gatewayStarts).toBe(CUTS + 1); // the store opened after every cut
     expect(r.acked).toBeGreaterThan(CUTS * 500 - 1);
+    // Not vacuous: some cuts caught acknowledged records that had not reached Kafka yet, so only the disk had them.
+    expect(r.backlogAtCuts).toBeGreaterThan(0);
     expect(r.lostSample).toEqual([]);
     expect(r.lost).toBe(0);
   });
 
   it(`store.durability os: the same cuts lose acknowledged messages (the negative control)`, async () => {
     const r = await runPowercut({ durability: 'os', cuts: CUTS, brokers: brokers(), topic: topic('os'), log });
-    log(JSON.stringify({ mode: r.durability, cuts: r.cuts, acked: r.acked, lost: r.lost, perCycle: r.perCycle }));
+    log(JSON.stringify(r));
     expect(r.acked).toBeGreaterThan(CUTS * 500 - 1);
     expect(r.lost).toBeGreaterThan(0);
   });
