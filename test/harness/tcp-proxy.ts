@@ -21,9 +21,8 @@ export class TcpProxy {
   droppedProduce = 0;
   private readonly target: { host: string; port: number };
   port = 0;
-  /** Connections accepted so far, and how many of them fell into a blackhole. */
+  /** Connections accepted so far (a recycled client makes new ones). */
   accepted = 0;
-  swallowed = 0;
 
   constructor(targetPort: number, targetHost = '127.0.0.1') {
     this.target = { host: targetHost, port: targetPort };
@@ -86,7 +85,6 @@ export class TcpProxy {
   }
 
   private swallow(client: Socket): void {
-    this.swallowed += 1;
     this.dead.add(client);
     client.on('data', () => {});
   }
