@@ -63,7 +63,7 @@ export class PowercutFs {
       p.kill('SIGUSR1');
       await exited;
     }
-    spawnSync('fusermount3', ['-u', '-z', this.mountpoint], { stdio: 'ignore' });
+    spawnSync('umount', ['-l', this.mountpoint], { stdio: 'ignore' });
   }
 }
 
