@@ -161,128 +161,137 @@ describe.each(CLIENTS)('Kafka cluster failover (kafka.client %s)', (client) => {
     await gw?.close();
   });
 
-  it('loses no acknowledged message and keeps each device in order through leader loss and lost min.insync', async () => {
-    const c = cluster as LocalKafkaCluster;
-    const topic = `e2e.failover.${client}.${randomBytes(4).toString('hex')}`;
-    c.createTopic(topic, {
-      partitions: PARTITIONS,
-      replicationFactor: 3,
-      config: { 'min.insync.replicas': '2' },
-    });
-    const g = await GatewayProcess.create({
-      env: {
-        GATEWAY_KAFKA_BROKERS: c.brokers.join(','),
-        GATEWAY_KAFKA_CLIENT: client,
-        GATEWAY_KAFKA_RETRY_MAX_MS: '2000',
-        GATEWAY_KAFKA_STALL_TIMEOUT_MS: '10000',
-        GATEWAY_ROUTES: JSON.stringify([{ filter: 'devices/#', topic }]),
-      },
-    });
-    gw = g;
-    await g.start();
-    const health = async (): Promise<Health> => (await g.health()) as Health;
-    const t = new Trickle();
-    trickle = t;
-    await t.start(g.url, 20);
-    await waitFor('records flowing to Kafka', async () => (await g.metric('gateway_forwarded_records_total')) >= 200);
-
-    const seenUnderReplicated: Health['kafka'][] = [];
-    const statuses: string[] = [];
-    const shown: string[] = [];
-    for (let round = 1; round <= ROUNDS; round++) {
-      // 1. The leader of the busiest partition dies: another in-sync replica takes over, sends go on.
-      const partition = busiestPartition(c, topic);
-      const first = c.leaderOf(topic, partition);
-      expect(first).toBeGreaterThan(0);
-      await c.node(first).kill();
-      const forwardedAtKill = await g.metric('gateway_forwarded_records_total');
-      await waitFor(
-        'a new leader for the partition',
-        () => ![-1, first].includes(c.leaderOf(topic, partition)),
-        60_000,
-        500,
-      );
-      await waitFor(
-        'records forwarded to the new leaders',
-        async () => (await g.metric('gateway_forwarded_records_total')) > forwardedAtKill + 200,
-        60_000,
-        200,
-      );
-
-      // 2. A second broker dies: one replica in sync, below min.insync.replicas, every produce is refused.
-      const second = c.leaderOf(topic, partition);
-      const sampler = new HealthSampler();
-      sampler.start(g);
-      await c.node(second).kill();
-      await waitFor(
-        'one replica in sync everywhere',
-        () => c.partitions(topic).every((p) => p.isrs.length === 1),
-        60_000,
-        500,
-      );
-      // The clients retry a refused produce a couple of times; a request held by the leader while its follower was
-      // still counted in sync may first run into the stall bound. Either way health ends up naming Kafka's refusal.
-      await waitFor(
-        'health: the link not up, with the refusal as its cause',
-        async () => {
-          const h = await health();
-          if (h.kafka.link === 'up' || !/fewer in-sync replicas/i.test(h.kafka.lastError ?? '')) return false;
-          seenUnderReplicated.push(h.kafka);
-          statuses.push(h.status);
-          return true;
+  it(
+    'loses no acknowledged message and keeps each device in order through leader loss and lost min.insync',
+    async () => {
+      const c = cluster as LocalKafkaCluster;
+      const topic = `e2e.failover.${client}.${randomBytes(4).toString('hex')}`;
+      c.createTopic(topic, {
+        partitions: PARTITIONS,
+        replicationFactor: 3,
+        config: { 'min.insync.replicas': '2' },
+      });
+      const g = await GatewayProcess.create({
+        env: {
+          GATEWAY_KAFKA_BROKERS: c.brokers.join(','),
+          GATEWAY_KAFKA_CLIENT: client,
+          GATEWAY_KAFKA_RETRY_MAX_MS: '2000',
+          GATEWAY_KAFKA_STALL_TIMEOUT_MS: '10000',
+          GATEWAY_ROUTES: JSON.stringify([{ filter: 'devices/#', topic }]),
         },
-        120_000,
-        250,
-      );
-      // Devices are still acknowledged: their messages wait on disk.
-      const ackedThen = t.total;
-      const backlogThen = await g.metric('gateway_backlog_records');
-      await waitFor('devices acknowledged while Kafka refuses', () => t.total > ackedThen + 100, 60_000, 100);
-      await waitFor(
-        'the backlog growing',
-        async () => (await g.metric('gateway_backlog_records')) > backlogThen + 50,
-        60_000,
-        200,
-      );
+      });
+      gw = g;
+      await g.start();
+      const health = async (): Promise<Health> => (await g.health()) as Health;
+      const t = new Trickle();
+      trickle = t;
+      await t.start(g.url, 20);
+      await waitFor('records flowing to Kafka', async () => (await g.metric('gateway_forwarded_records_total')) >= 200);
 
-      // 3. Both come back: the replicas catch up, the backlog drains.
-      sampler.stop();
-      shown.push(...sampler.seen);
-      await Promise.all([c.node(first).restart(), c.node(second).restart()]);
-      await waitFor('all replicas in sync', () => c.partitions(topic).every((p) => p.isrs.length === 3), 120_000, 500);
-      await waitFor('link up again', async () => (await health()).kafka.link === 'up', 120_000, 200);
-      await waitFor(
-        'records forwarded after the restore',
-        async () => (await g.metric('gateway_backlog_records')) < 100,
-        120_000,
-        200,
-      );
-    }
-    await t.stop();
-    await waitFor('backlog drained', async () => (await g.metric('gateway_backlog_records')) === 0, 120_000, 200);
+      const seenUnderReplicated: Health['kafka'][] = [];
+      const statuses: string[] = [];
+      const shown: string[] = [];
+      for (let round = 1; round <= ROUNDS; round++) {
+        // 1. The leader of the busiest partition dies: another in-sync replica takes over, sends go on.
+        const partition = busiestPartition(c, topic);
+        const first = c.leaderOf(topic, partition);
+        expect(first).toBeGreaterThan(0);
+        await c.node(first).kill();
+        const forwardedAtKill = await g.metric('gateway_forwarded_records_total');
+        await waitFor(
+          'a new leader for the partition',
+          () => ![-1, first].includes(c.leaderOf(topic, partition)),
+          60_000,
+          500,
+        );
+        await waitFor(
+          'records forwarded to the new leaders',
+          async () => (await g.metric('gateway_forwarded_records_total')) > forwardedAtKill + 200,
+          60_000,
+          200,
+        );
 
-    const got = kcatRead(c.brokers, topic);
-    const r = tally(got, t.acked);
-    const seen = seenUnderReplicated.map((h, i) => `${statuses[i]}, link ${h.link}: ${h.lastError}`).join(' | ');
-    console.log(
-      `failover (${client}, ${ROUNDS} round(s)): acked ${r.acked}, found ${r.found}, lost ${r.lost}, ` +
-        `duplicates ${r.duplicates} (resent with the same gateway.msg_id: ${r.resent}), out of order ${r.outOfOrder}; ` +
-        `records in Kafka ${got.length}; health below min.insync.replicas: ${seen}`,
-    );
-    console.log(`health while one replica was in sync, in order:\n  ${shown.join('\n  ')}`);
-    if (r.problems.length > 0) console.log(r.problems.join('\n'));
-    if (process.env.FAILOVER_DEBUG)
+        // 2. A second broker dies: one replica in sync, below min.insync.replicas, every produce is refused.
+        const second = c.leaderOf(topic, partition);
+        const sampler = new HealthSampler();
+        sampler.start(g);
+        await c.node(second).kill();
+        await waitFor(
+          'one replica in sync everywhere',
+          () => c.partitions(topic).every((p) => p.isrs.length === 1),
+          60_000,
+          500,
+        );
+        // The clients retry a refused produce a couple of times; a request held by the leader while its follower was
+        // still counted in sync may first run into the stall bound. Either way health ends up naming Kafka's refusal.
+        await waitFor(
+          'health: the link not up, with the refusal as its cause',
+          async () => {
+            const h = await health();
+            if (h.kafka.link === 'up' || !/fewer in-sync replicas/i.test(h.kafka.lastError ?? '')) return false;
+            seenUnderReplicated.push(h.kafka);
+            statuses.push(h.status);
+            return true;
+          },
+          120_000,
+          250,
+        );
+        // Devices are still acknowledged: their messages wait on disk.
+        const ackedThen = t.total;
+        const backlogThen = await g.metric('gateway_backlog_records');
+        await waitFor('devices acknowledged while Kafka refuses', () => t.total > ackedThen + 100, 60_000, 100);
+        await waitFor(
+          'the backlog growing',
+          async () => (await g.metric('gateway_backlog_records')) > backlogThen + 50,
+          60_000,
+          200,
+        );
+
+        // 3. Both come back: the replicas catch up, the backlog drains.
+        sampler.stop();
+        shown.push(...sampler.seen);
+        await Promise.all([c.node(first).restart(), c.node(second).restart()]);
+        await waitFor(
+          'all replicas in sync',
+          () => c.partitions(topic).every((p) => p.isrs.length === 3),
+          120_000,
+          500,
+        );
+        await waitFor('link up again', async () => (await health()).kafka.link === 'up', 120_000, 200);
+        await waitFor(
+          'records forwarded after the restore',
+          async () => (await g.metric('gateway_backlog_records')) < 100,
+          120_000,
+          200,
+        );
+      }
+      await t.stop();
+      await waitFor('backlog drained', async () => (await g.metric('gateway_backlog_records')) === 0, 120_000, 200);
+
+      const got = kcatRead(c.brokers, topic);
+      const r = tally(got, t.acked);
+      const seen = seenUnderReplicated.map((h, i) => `${statuses[i]}, link ${h.link}: ${h.lastError}`).join(' | ');
       console.log(
-        g.output
-          .split('\n')
-          .filter((l) => /"level":(40|50)/.test(l))
-          .join('\n'),
+        `failover (${client}, ${ROUNDS} round(s)): acked ${r.acked}, found ${r.found}, lost ${r.lost}, ` +
+          `duplicates ${r.duplicates} (resent with the same gateway.msg_id: ${r.resent}), out of order ${r.outOfOrder}; ` +
+          `records in Kafka ${got.length}; health below min.insync.replicas: ${seen}`,
       );
-    expect(r.acked).toBeGreaterThan(DEVICES.length * 100);
-    expect(r.lost).toBe(0);
-    expect(r.found).toBe(r.acked);
-    expect(r.outOfOrder).toBe(0);
-    expect(seenUnderReplicated).toHaveLength(ROUNDS);
-    expect(statuses.filter((s) => s === 'ok')).toEqual([]);
-  });
+      console.log(`health while one replica was in sync, in order:\n  ${shown.join('\n  ')}`);
+      if (r.problems.length > 0) console.log(r.problems.join('\n'));
+      if (process.env.FAILOVER_DEBUG)
+        console.log(
+          g.output
+            .split('\n')
+            .filter((l) => /"level":(40|50)/.test(l))
+            .join('\n'),
+        );
+      expect(r.acked).toBeGreaterThan(DEVICES.length * 100);
+      expect(r.lost).toBe(0);
+      expect(r.found).toBe(r.acked);
+      expect(r.outOfOrder).toBe(0);
+      expect(seenUnderReplicated).toHaveLength(ROUNDS);
+      expect(statuses.filter((s) => s === 'ok')).toEqual([]);
+    },
+    150_000 + ROUNDS * 90_000,
+  );
 });
