@@ -253,6 +253,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       configured: this.kafka.brokers.length > 0,
       stallTimeoutMs: c.kafka.stallTimeoutMs,
       canaryIntervalMs: c.kafka.canary.intervalMs,
+      headers: c.kafka.headers,
       createSink: () =>
         createSink(c.kafka.client, {
           brokers: this.kafka.brokers,

@@ -1,17 +1,20 @@
 // Forwarder drain micro-benchmark: N records already in the store, then time the forwarder emptying them into a
-// real local Kafka. usage: node bench/drain.ts [platformatic|kafkajs]   (MAXREC, MAXBYTES env: batch limits)
+// real local Kafka. usage: node bench/drain.ts [platformatic|kafkajs]   (MAXREC, MAXBYTES env: batch limits; HEADERS
+// env: the kafka.headers profile, full (default), compact or none)
 
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Forwarder } from '../cloud-sync/forwarder.ts';
+import type { HeaderProfile } from '../cloud-sync/sink-record.ts';
 import { createSink } from '../cloud-sync/sinks/index.ts';
 import { Store } from '../gateway/store/store.ts';
 import { LocalKafka } from '../test/harness/kafka.ts';
 
 const log = pino({ level: 'warn' });
 const sinkName = (process.argv[2] ?? 'platformatic') as 'platformatic' | 'kafkajs';
+const headers = (process.env.HEADERS ?? 'full') as HeaderProfile;
 const N = 100_000;
 const kafka = await LocalKafka.start();
 const store = new Store({
@@ -63,6 +66,7 @@ const fwd = new Forwarder({
   },
   retry: { initialMs: 100, maxMs: 1000 },
   log,
+  headers,
   createSink: () => createSink(sinkName, opts),
 });
 // warm up topic creation
@@ -75,7 +79,7 @@ fwd.start();
 while (cls.count > 0) await new Promise((r) => setTimeout(r, 20));
 const secs = (performance.now() - t0) / 1000;
 console.log(
-  `${sinkName}: drained ${N} in ${secs.toFixed(2)} s = ${Math.round(N / secs)} msg/s; cpu ${JSON.stringify(process.cpuUsage())}`,
+  `${sinkName}, ${headers} headers: drained ${N} in ${secs.toFixed(2)} s = ${Math.round(N / secs)} msg/s; cpu ${JSON.stringify(process.cpuUsage())}`,
 );
 await fwd.stop();
 await store.stop();

@@ -14,8 +14,8 @@ import type { Part, PartHealth } from '../gateway/part.ts';
 import type { StoredRecord } from '../gateway/store/codec.ts';
 import type { StorageClass } from '../gateway/store/storage-class.ts';
 import type { Store } from '../gateway/store/store.ts';
-import { HEADER } from './record.ts';
-import type { KafkaSink, SinkRecord } from './sinks/types.ts';
+import { type HeaderProfile, SinkRecordBuilder } from './sink-record.ts';
+import type { KafkaSink } from './sinks/types.ts';
 import { type KafkaOp, StallError, settleWithin, withinBound } from './stall.ts';
 
 export interface ForwarderOptions {
@@ -31,6 +31,8 @@ export interface ForwarderOptions {
   stallTimeoutMs?: number;
   /** A metadata round trip this often while no records flow; 0 or absent: none. */
   canaryIntervalMs?: number;
+  /** The Kafka headers each record carries (kafka.headers; default `full`). */
+  headers?: HeaderProfile;
 }
 
 /** What a stall looked like when it was found. */
@@ -115,15 +117,13 @@ export class Forwarder extends EventEmitter<ForwarderEvents> implements Part {
   /** Records per batch now: halved after a send Kafka refused as too large (GW_ERR_KAFKA_TOO_LARGE), so such a
    * batch does not stall the class, doubled back after each success up to the configured size. */
   private batchRecords: number;
-  private readonly gatewayIdBuf: Buffer;
-  /** `<gatewayId>-<epoch>-`: the store's epoch makes the id unique across wiped data dirs, not only across boxes. */
-  private msgIdPrefix = '';
-  private readonly qosBufs = [Buffer.from('0'), Buffer.from('1'), Buffer.from('2')];
+  /** Made at start(): the msg id prefix `<gatewayId>-<epoch>-` needs the store's epoch, which makes the id unique
+   * across wiped data dirs, not only across boxes. */
+  private records: SinkRecordBuilder | undefined;
 
   constructor(o: ForwarderOptions) {
     super();
     this.o = o;
-    this.gatewayIdBuf = Buffer.from(o.gatewayId);
     this.batchRecords = o.batch.maxRecords;
     this.stallMs = o.stallTimeoutMs ?? 30_000;
     // backoffDelay gives step × (1 ± jitter): three quarters of the step ± one third is half to the whole step.
@@ -147,7 +147,11 @@ export class Forwarder extends EventEmitter<ForwarderEvents> implements Part {
   }
 
   start(): void {
-    this.msgIdPrefix = `${this.o.gatewayId}-${this.o.store.epoch}-`;
+    this.records = new SinkRecordBuilder({
+      profile: this.o.headers ?? 'full',
+      gatewayId: this.o.gatewayId,
+      msgIdPrefix: `${this.o.gatewayId}-${this.o.store.epoch}-`,
+    });
     if (this.o.configured === false) {
       // Not an outage: a box deployed before its Kafka address is known keeps what it accepts.
       this.state = 'not_configured';
@@ -318,9 +322,11 @@ export class Forwarder extends EventEmitter<ForwarderEvents> implements Part {
   /** Sends one batch; once Kafka acknowledged it, removes it from the store. */
   private async send(cls: StorageClass, recs: StoredRecord[]): Promise<void> {
     const sink = this.sink;
-    if (!sink) throw new Error('Kafka producer closed');
+    const builder = this.records;
+    if (!sink || !builder) throw new Error('Kafka producer closed');
     const t0 = Date.now();
-    const sending = withinBound(sink.send(recs.map((r) => this.toSink(r))), this.stallMs, 'send', this.cut.signal);
+    const records = recs.map((r) => builder.build(r));
+    const sending = withinBound(sink.send(records), this.stallMs, 'send', this.cut.signal);
     const last = recs[recs.length - 1] as StoredRecord;
     // Read ahead while Kafka acknowledges; used only if this send succeeds (failed() discards it).
     const next = this.read(cls, last.seq + 1);
@@ -346,38 +352,6 @@ export class Forwarder extends EventEmitter<ForwarderEvents> implements Part {
     // A batch cut down after a too-large refusal is cut in bytes too.
     const maxBytes = Math.max(1, Math.floor((this.o.batch.maxBytes * maxRecords) / this.o.batch.maxRecords));
     return this.o.store.outbox.read(cls, cursor, { maxRecords, maxBytes });
-  }
-
-  private toSink(r: StoredRecord): SinkRecord {
-    const gwSeq = String(r.seq);
-    const value = r.envelope
-      ? Buffer.from(
-          JSON.stringify({
-            client_id: r.clientId,
-            username: r.username || null,
-            topic: r.mqttTopic,
-            payload: r.payload.toString('base64'),
-            qos: r.qos,
-            node: this.o.gatewayId,
-            ts: r.ingestTs,
-          }),
-        )
-      : r.payload;
-    return {
-      topic: r.kafkaTopic,
-      key: Buffer.from(r.key),
-      value,
-      headers: {
-        [HEADER.topic]: Buffer.from(r.mqttTopic),
-        [HEADER.clientId]: Buffer.from(r.clientId),
-        [HEADER.qos]: this.qosBufs[r.qos] ?? Buffer.from(String(r.qos)),
-        [HEADER.gatewayId]: this.gatewayIdBuf,
-        [HEADER.gatewaySeq]: Buffer.from(gwSeq),
-        [HEADER.msgId]: Buffer.from(this.msgIdPrefix + gwSeq),
-        [HEADER.deviceSeq]: Buffer.from(String(r.deviceSeq)),
-        [HEADER.ingestTs]: Buffer.from(String(r.ingestTs)),
-      },
-    };
   }
 
   /** Waits `ms`; stop() always cuts it short, a new append only when `onAppend` is set (not during backoff). */
