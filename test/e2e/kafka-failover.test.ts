@@ -16,7 +16,7 @@ import { waitFor } from '../harness/wait.ts';
 const ROUNDS = Number(process.env.FAILOVER_ROUNDS ?? 1);
 /** The default client only: with kafkajs 2.2 a produce retried after a leader moved to a broker that had already
  * answered for its other partitions resolves without resending the moved partition's records (they are lost), so
- * that case fails until the kafkajs sink works around it. FAILOVER_CLIENTS=platformatic,kafkajs runs both. */
+ * that case fails in some runs until the kafkajs sink works around it. FAILOVER_CLIENTS=platformatic,kafkajs runs both. */
 const CLIENTS = (process.env.FAILOVER_CLIENTS ?? 'platformatic').split(',');
 const DEVICES = Array.from({ length: 6 }, (_, i) => `fo-${i}`);
 const PARTITIONS = 3;
