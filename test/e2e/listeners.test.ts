@@ -71,6 +71,19 @@ it('TCP, TLS and WebSocket publishes are acknowledged after they are stored', as
   expect(await gw.metric('gateway_ingress_messages_total', { qos: '1' })).toBe(15 + 6);
 });
 
+/** `p`, or a failure naming what did not come and the gateway's last output. */
+async function within<T>(what: string, p: Promise<T>, gw: GatewayProcess, ms = 60_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no ${what} in ${ms} ms; gateway output:\n${gw.tail}`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 it('persistent sessions, subscriptions and retained messages survive a SIGKILL', async () => {
   const gw = await GatewayProcess.create({ env: { GATEWAY_KAFKA_BROKERS: '127.0.0.1:1' } });
   cleanup.push(() => gw.close());
@@ -88,13 +101,17 @@ it('persistent sessions, subscriptions and retained messages survive a SIGKILL',
 
   const back = mqtt.connect(gw.url, { clientId: 'panel-1', clean: false });
   cleanup.push(() => back.endAsync());
-  const queued = await new Promise<string>((resolve) => back.once('message', (_t, p) => resolve(p.toString())));
+  const queued = await within(
+    'the queued message after the restart',
+    new Promise<string>((resolve) => back.once('message', (_t, p) => resolve(p.toString()))),
+    gw,
+  );
   expect(queued).toBe('overheat');
   const reader = await mqtt.connectAsync(gw.url, { clientId: 'hmi-1' });
   cleanup.push(() => reader.endAsync());
   const retained = new Promise<string>((resolve) => reader.once('message', (_t, p) => resolve(p.toString())));
   await reader.subscribeAsync('config/#', { qos: 1 });
-  expect(await retained).toBe('speed=12');
+  expect(await within('the retained message after the restart', retained, gw)).toBe('speed=12');
   await waitFor(
     'stored records counted',
     async () => (await gw.metric('gateway_backlog_records', { class: 'default' })) === 2,

@@ -132,6 +132,8 @@ export class GatewayProcess {
 
   private selfExit(how: number | string | null): void {
     this.selfExits += 1;
+    // A gateway that dies under a test leaves the test waiting on a closed port: say so where CI shows it.
+    if (!this.opts.supervise) console.error(`gateway exited by itself (${how}); its last output:\n${this.tail}`);
     if (!this.opts.supervise || this.restartTimer) return;
     this.output += `\n[supervisor] gateway exited by itself (${how}); restarting in 2 s\n`;
     this.restartTimer = setTimeout(() => {
