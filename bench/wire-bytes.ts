@@ -9,6 +9,10 @@ import { type HeaderProfile, SinkRecordBuilder } from '../cloud-sync/sink-record
 import type { StoredRecord } from '../gateway/store/codec.ts';
 import { arg } from './lib/cli.ts';
 
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  console.log('usage: ./gw bench wire-bytes [--batch 500] [--devices 50] [--json]');
+  process.exit(0);
+}
 const batch = arg('batch', 500);
 const devices = arg('devices', 50);
 const profiles: HeaderProfile[] = ['full', 'compact', 'none'];
@@ -72,7 +76,7 @@ if (process.argv.includes('--json')) {
   console.log(
     `bytes per record on the wire, one record batch of ${batch} records from ${devices} devices, 256-byte payload`,
   );
-  console.log(`| kafka.headers | ${codecs.join(' | ')} |`);
+  console.log(`| kafka.headers \\ kafka.compression | ${codecs.join(' | ')} |`);
   console.log(`| --- | ${codecs.map(() => '---').join(' | ')} |`);
   for (const profile of profiles) {
     const cells = codecs.map((c) =>

@@ -17,9 +17,9 @@ export interface RecordShape {
 }
 
 /**
- * Record `i` (from 0) as the forwarder builds it from the stored message (cloud-sync/forwarder.ts): key = client id,
- * the 8 headers of HEADER with values of the same sizes (client id `rawbench-<pid>-<n>`, topic
- * `devices/<client id>/telemetry`, msg id `<gateway id>-<12 hex epoch>-<seq>`, millisecond ingest time), or only
+ * Record `i` (from 0) as the forwarder builds it from the stored message with `kafka.headers: full`
+ * (cloud-sync/sink-record.ts): key = client id, the 8 headers of HEADER with values of the same sizes (client id
+ * `rawbench-<pid>-<n>`, topic `devices/<client id>/telemetry`, msg id `<gateway id>-<12 hex epoch>-<seq>`, millisecond ingest time), or only
  * gateway.msg_id and device.seq for `two`.
  */
 export function recordFactory(shape: RecordShape): (i: number) => SinkRecord {
