@@ -58,11 +58,12 @@ describe.each([
       inflight: 10,
       quiet: true,
     });
+    // Drained first: the topic exists (created by the first send) before an independent reader asks for it.
+    await waitFor('backlog to drain', async () => (await gw.metric('gateway_backlog_records')) === 0, 60_000);
     const report = await runVerify({ ledger, brokers, topics: [topic], idleTimeoutMs: 30_000 });
     expect(report.totals.expected).toBe(400);
     expect(report.totals.lost).toBe(0);
     expect(report.totals.outOfOrder).toBe(0);
-    await waitFor('backlog to drain', async () => (await gw.metric('gateway_backlog_records')) === 0, 30_000);
 
     const records = kcatRead(brokers, topic);
     expect(records.length).toBeGreaterThanOrEqual(400);
