@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { pollUntil } from './gateway-process.ts';
 import { freePort, repoRoot } from './kafka.ts';
 
-export const toxiproxyBin = join(repoRoot, '.cache', 'toxiproxy', 'toxiproxy-server');
+const toxiproxyBin = join(repoRoot, '.cache', 'toxiproxy', 'toxiproxy-server');
 
 /** Which direction a toxic acts on: `upstream` is client → server, `downstream` server → client. */
 export type Stream = 'upstream' | 'downstream';
