@@ -15,6 +15,7 @@ import type { StoredRecord } from '../gateway/store/codec.ts';
 import type { StorageClass } from '../gateway/store/storage-class.ts';
 import type { Store } from '../gateway/store/store.ts';
 import { type HeaderProfile, SinkRecordBuilder } from './sink-record.ts';
+import { KafkaOpError } from './sinks/kafka-errors.ts';
 import type { KafkaSink } from './sinks/types.ts';
 import { type KafkaOp, StallError, settleWithin, withinBound } from './stall.ts';
 
@@ -82,6 +83,16 @@ function iso(ms: number): string | undefined {
   return ms ? new Date(ms).toISOString() : undefined;
 }
 
+/** How long after a cut the batch stays at the size that went through before a bigger one is tried. */
+const PROBE_AFTER_CUT_MS = 60_000;
+
+/** A batch Kafka found too large, or a send that got no answer within its bound (ours, or the client's timeout). */
+function cutsBatch(err: Error): boolean {
+  if (errorCode(err) === 'GW_ERR_KAFKA_TOO_LARGE') return true;
+  if (err instanceof StallError) return err.op === 'send';
+  return err instanceof KafkaOpError && err.timedOut && err.op === 'Kafka send';
+}
+
 export class Forwarder extends EventEmitter<ForwarderEvents> implements Part {
   readonly name = 'forwarder';
   private readonly o: ForwarderOptions;
@@ -114,9 +125,17 @@ export class Forwarder extends EventEmitter<ForwarderEvents> implements Part {
   };
   /** Retry delays: each between half and the whole of an exponential step from retry.initialMs to retry.maxMs. */
   private readonly backoff: Backoff;
-  /** Records per batch now: halved after a send Kafka refused as too large (GW_ERR_KAFKA_TOO_LARGE), so such a
-   * batch does not stall the class, doubled back after each success up to the configured size. */
+  /**
+   * Records per batch now: halved after a send Kafka refused as too large (GW_ERR_KAFKA_TOO_LARGE) or one that got
+   * no answer within its bound (on a thin uplink a full request takes longer to cross than the timeouts allow, and
+   * would be cut off and sent again forever), so such a batch does not stall the class. Doubled back after each
+   * success, but no higher than the size that last went through until a minute without a cut has passed: the link
+   * is probed with a bigger batch at most once a minute.
+   */
   private batchRecords: number;
+  /** The batch size after the last cut, and when it was cut (0: never). */
+  private batchCeiling: number;
+  private batchCutAt = 0;
   /** Made at start(): the msg id prefix `<gatewayId>-<epoch>-` needs the store's epoch, which makes the id unique
    * across wiped data dirs, not only across boxes. */
   private records: SinkRecordBuilder | undefined;
@@ -125,6 +144,7 @@ export class Forwarder extends EventEmitter<ForwarderEvents> implements Part {
     super();
     this.o = o;
     this.batchRecords = o.batch.maxRecords;
+    this.batchCeiling = o.batch.maxRecords;
     this.stallMs = o.stallTimeoutMs ?? 30_000;
     // backoffDelay gives step × (1 ± jitter): three quarters of the step ± one third is half to the whole step.
     this.backoff = new Backoff({ initialMs: o.retry.initialMs * 0.75, maxMs: o.retry.maxMs * 0.75, jitter: 1 / 3 });
@@ -283,8 +303,13 @@ export class Forwarder extends EventEmitter<ForwarderEvents> implements Part {
     }
     // A fresh producer after a failure: an idempotent producer's sequence state is not trusted across errors.
     this.prefetched.clear();
-    // Only a batch Kafka found too large is cut: a transient error (or one without a code) retries the same batch.
-    if (errorCode(err) === 'GW_ERR_KAFKA_TOO_LARGE') this.batchRecords = Math.max(1, Math.floor(this.batchRecords / 2));
+    // Only a batch too large, or one a send could not get through in time, is cut: another transient error (or one
+    // without a code) retries the same batch.
+    if (cutsBatch(err)) {
+      this.batchRecords = Math.max(1, Math.floor(this.batchRecords / 2));
+      this.batchCeiling = this.batchRecords;
+      this.batchCutAt = Date.now();
+    }
     await this.closeSink(!(err instanceof StallError));
     this.nextRetryAt = Date.now() + delay;
     await this.idle(delay, false);
@@ -340,7 +365,8 @@ export class Forwarder extends EventEmitter<ForwarderEvents> implements Part {
     const bytes = sizes.reduce((a, b) => a + b, 0);
     this.forwarded += recs.length;
     this.backoff.reset();
-    this.batchRecords = Math.min(this.o.batch.maxRecords, this.batchRecords * 2);
+    const limit = Date.now() - this.batchCutAt >= PROBE_AFTER_CUT_MS ? this.o.batch.maxRecords : this.batchCeiling;
+    this.batchRecords = Math.min(limit, this.batchRecords * 2);
     this.state = 'up';
     this.lastSuccessAt = Date.now();
     this.answered();

@@ -117,13 +117,32 @@ export function kafkaErrorCode(f: KafkaFailure): KafkaErrorCode {
   return 'GW_ERR_KAFKA';
 }
 
+/** A failed Kafka operation (`op`: what was tried, e.g. `Kafka send`) and whether the library gave up waiting. */
+export class KafkaOpError extends GatewayError {
+  override name = 'KafkaOpError';
+  readonly op: string;
+  /** The library reported a connection or request timeout: no answer, rather than a refusal. */
+  readonly timedOut: boolean;
+  constructor(code: KafkaErrorCode, message: string, op: string, timedOut: boolean, cause: unknown) {
+    super(code, message, { cause });
+    this.op = op;
+    this.timedOut = timedOut;
+  }
+}
+
 /** The GatewayError for a failed operation: the code, a message naming the brokers and the cause, the cause itself. */
-export function kafkaError(what: string, brokers: readonly string[], f: KafkaFailure, cause: unknown): GatewayError {
+export function kafkaError(what: string, brokers: readonly string[], f: KafkaFailure, cause: unknown): KafkaOpError {
   const detail = [...new Set([...f.messages, ...f.protocolErrors])].filter(Boolean).slice(0, 4).join('; ');
   // The cause an operator acts on first, then what the library said.
   const named = kafkaCause(cause, f, brokers);
   const text = named ? `${named} (${detail || String(cause)})` : detail || String(cause);
-  return new GatewayError(kafkaErrorCode(f), `${what} (${brokers.join(',')}): ${text}`, { cause });
+  return new KafkaOpError(
+    kafkaErrorCode(f),
+    `${what} (${brokers.join(',')}): ${text}`,
+    what,
+    f.timedOut === true,
+    cause,
+  );
 }
 
 /** Walks an error and what it wraps (`cause`, `errors`), each once, outermost first. */

@@ -8,7 +8,9 @@ import { pino } from 'pino';
 import { afterEach, expect, it, vi } from 'vitest';
 import { Forwarder } from '../../cloud-sync/forwarder.ts';
 import { HEADER } from '../../cloud-sync/record.ts';
+import { KafkaOpError } from '../../cloud-sync/sinks/kafka-errors.ts';
 import type { KafkaSink, SinkRecord } from '../../cloud-sync/sinks/types.ts';
+import { StallError } from '../../cloud-sync/stall.ts';
 import { GatewayError } from '../../gateway/errors.ts';
 import { Store } from '../../gateway/store/store.ts';
 
@@ -180,6 +182,26 @@ it('a batch Kafka refuses as too large is split until it goes through: the class
   // 7 refused, halved to 3, refused, halved to 1: sent; then doubled back up to what Kafka takes.
   expect(MemorySink.batches.slice(0, 3)).toEqual([7, 3, 1]);
 });
+
+it.each([
+  ['the client timed out', () => new KafkaOpError('GW_ERR_KAFKA', 'timed out waiting', 'Kafka send', true, undefined)],
+  ['no answer within the stall bound', () => new StallError('send', 1000)],
+])(
+  'a send that got no answer in time (%s) is sent again in halves, and stays small after it went through',
+  async (_what, failWith) => {
+    // A thin uplink: a request takes longer to cross than the bound; cut, the batch fits and must not grow right back.
+    MemorySink.reset();
+    MemorySink.failWith = failWith;
+    MemorySink.failNext = 2;
+    const { store, fwd } = await setup();
+    for (let i = 0; i < 20; i++) await append(store, 'd', i);
+    fwd.start();
+    await expect.poll(() => backlog(store), { timeout: 10_000 }).toBe(0);
+    expect(MemorySink.batches.slice(0, 3)).toEqual([7, 3, 1]);
+    expect(Math.max(...MemorySink.batches.slice(2))).toBe(1);
+    expect(MemorySink.sent.map((r) => r.value.toString())).toEqual(Array.from({ length: 20 }, (_, i) => `d:${i}`));
+  },
+);
 
 it.each([
   ['a transient error (GW_ERR_KAFKA)', () => new GatewayError('GW_ERR_KAFKA', 'broker not available')],
