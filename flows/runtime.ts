@@ -16,6 +16,7 @@ import { SYSTEM_NODE_FILES } from '../gateway/limits/editor.ts';
 import { isLoopback } from '../gateway/limits/loopback.ts';
 import type { EditorSecurityConfig } from '../gateway/limits/schema.ts';
 import type { Part, PartHealth } from '../gateway/part.ts';
+import { nodeRedLogHandler } from './node-red-log.ts';
 import type { FlowsConfig } from './schema.ts';
 import { compileRule } from './sql/compile.ts';
 import { CompletionTracker, type FlowResult } from './tracker.ts';
@@ -81,46 +82,6 @@ interface CompleteEvent {
   node: { id: string };
   error?: unknown;
 }
-interface NodeRedLogMessage {
-  level: number;
-  msg: unknown;
-  type?: string;
-  id?: string;
-  name?: string;
-}
-
-/** Node-RED's start-up notices about settings the gateway chose on purpose: nothing to act on, so debug. */
-const NODE_RED_QUIET = [
-  /^Projects disabled/,
-  /^Palette editor disabled/,
-  /flow credentials file is encrypted using a system-generated key/, // the gateway warns about it itself
-  /^Encrypted credentials not found/,
-];
-
-/**
- * Folds Node-RED's start-up banner ("Welcome to Node-RED", its version, the Node.js version, the OS: four messages)
- * into one line: gives that line in place of the last, `hold` for the others, undefined outside the banner.
- */
-function bannerFolder(): (text: string) => string | undefined {
-  let banner: Record<string, string> | undefined;
-  return (text) => {
-    if (/Welcome to Node-RED/.test(text)) {
-      banner = {};
-      return 'hold';
-    }
-    if (!banner) return undefined;
-    const m = /^(Node-RED|Node\.js)\s+version:\s*(\S+)/.exec(text);
-    if (m) {
-      banner[m[1] === 'Node-RED' ? 'nodeRed' : 'node'] = m[2] as string;
-      return 'hold';
-    }
-    // The OS line ends the banner.
-    const { nodeRed = '?', node = '?' } = banner;
-    banner = undefined;
-    return `Node-RED ${nodeRed} on Node.js ${node} (${text.trim()})`;
-  };
-}
-
 const HOOK = 'gatewayFlows';
 /** Node-RED is a process-wide singleton: it can be initialised once per process. */
 let embeddedInProcess = false;
@@ -342,7 +303,7 @@ export class FlowRuntime implements Part {
       functionExternalModules: false,
       logging: {
         console: { level: 'off' },
-        gateway: { level: 'info', metrics: false, audit: false, handler: () => this.#logHandler() },
+        gateway: { level: 'info', metrics: false, audit: false, handler: () => nodeRedLogHandler(this.#log) },
       },
       gatewayFlows,
     };
@@ -395,23 +356,6 @@ export class FlowRuntime implements Part {
         });
       }
       next();
-    };
-  }
-
-  #logHandler(): (m: NodeRedLogMessage) => void {
-    const log = this.#log.child({ src: 'node-red' });
-    const fold = bannerFolder();
-    return (m) => {
-      const msg = typeof m.msg === 'string' ? m.msg : m.msg instanceof Error ? m.msg.message : JSON.stringify(m.msg);
-      const fields = m.id ? { node: { id: m.id, type: m.type, name: m.name } } : {};
-      const banner = m.level > 20 ? fold(msg) : undefined;
-      if (banner === 'hold') return;
-      const text = banner ?? msg;
-      if (m.level > 20 && NODE_RED_QUIET.some((re) => re.test(text))) log.debug(fields, text);
-      else if (m.level <= 20) log.error(fields, text);
-      else if (m.level <= 30) log.warn(fields, text);
-      else if (m.level <= 40) log.info(fields, text);
-      else log.debug(fields, text);
     };
   }
 }
