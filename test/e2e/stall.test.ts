@@ -7,8 +7,9 @@ import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayProcess } from '../harness/gateway-process.ts';
-import { freePort, LocalKafka } from '../harness/kafka.ts';
+import type { LocalKafka } from '../harness/kafka.ts';
 import { kcatRead } from '../harness/kcat.ts';
+import { startRelayedKafka } from '../harness/relayed-kafka.ts';
 import { TcpProxy } from '../harness/tcp-proxy.ts';
 import { waitFor } from '../harness/wait.ts';
 
@@ -19,20 +20,9 @@ const DEVICES = ['stall-a', 'stall-b', 'stall-c'];
 let kafka: LocalKafka | undefined;
 let proxyPort = 0;
 let relayedPort = 0;
-// The global Kafka advertises its own address, so a client would leave the relay after its first metadata answer:
-// this Kafka has a second listener that advertises the relay's port, and kcat reads through the direct one.
+// The gateway reaches this Kafka only through the relay (test/harness/relayed-kafka.ts); kcat reads directly.
 beforeAll(async () => {
-  proxyPort = await freePort();
-  const port = await freePort();
-  const relayed = await freePort();
-  relayedPort = relayed;
-  kafka = await LocalKafka.start({
-    port,
-    extraListeners: [{ name: 'RELAYED', protocol: 'PLAINTEXT', port: relayed }],
-    brokerProps: {
-      'advertised.listeners': `PLAINTEXT://127.0.0.1:${port},RELAYED://127.0.0.1:${proxyPort}`,
-    },
-  });
+  ({ kafka, relayedPort, proxyPort } = await startRelayedKafka());
 });
 afterAll(async () => {
   await kafka?.close();

@@ -6,8 +6,9 @@ import { randomBytes } from 'node:crypto';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { GatewayProcess } from '../harness/gateway-process.ts';
-import { freePort, LocalKafka } from '../harness/kafka.ts';
+import type { LocalKafka } from '../harness/kafka.ts';
 import { kcatRead } from '../harness/kcat.ts';
+import { startRelayedKafka } from '../harness/relayed-kafka.ts';
 import { Toxiproxy } from '../harness/toxiproxy.ts';
 import { waitFor } from '../harness/wait.ts';
 
@@ -22,19 +23,9 @@ let toxi: Toxiproxy | undefined;
 let gw: GatewayProcess | undefined;
 let kafkaProxyPort = 0;
 let relayedPort = 0;
-// As in weak-links.test.ts: this Kafka's second listener advertises the proxy's port, so every connection of the
-// gateway's client goes through Toxiproxy; kcat reads through the direct one.
+// The gateway reaches Kafka only through Toxiproxy (test/harness/relayed-kafka.ts); kcat reads directly.
 beforeAll(async () => {
-  kafkaProxyPort = await freePort();
-  const port = await freePort();
-  relayedPort = await freePort();
-  kafka = await LocalKafka.start({
-    port,
-    extraListeners: [{ name: 'RELAYED', protocol: 'PLAINTEXT', port: relayedPort }],
-    brokerProps: {
-      'advertised.listeners': `PLAINTEXT://127.0.0.1:${port},RELAYED://127.0.0.1:${kafkaProxyPort}`,
-    },
-  });
+  ({ kafka, relayedPort, proxyPort: kafkaProxyPort } = await startRelayedKafka());
   toxi = await Toxiproxy.start();
 }, 180_000);
 afterAll(async () => {
