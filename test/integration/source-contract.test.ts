@@ -43,7 +43,17 @@ async function produce(topic: string, from: number, count: number, keys = 6): Pr
       headers: { 'mqtt.topic': Buffer.from(`devices/dev-${n % keys}/command`), 'gateway.seq': Buffer.from(String(n)) },
     });
   }
-  await sink.send(records);
+  // A topic's first send asks the broker to create it; until every broker knows it, the answer can be "Unknown topic"
+  // (retriable in Kafka's terms). Send again a bounded number of times, as the gateway's forwarder would.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await sink.send(records);
+      break;
+    } catch (err) {
+      if (attempt >= 20 || !String(err).includes('Unknown topic')) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
   await sink.close();
 }
 
