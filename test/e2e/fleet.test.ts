@@ -11,10 +11,10 @@
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, expect, inject, it } from 'vitest';
 import { GatewayProcess } from '../harness/gateway-process.ts';
 import { type KcatRecord, kcatRead } from '../harness/kcat.ts';
+import { Trickle } from '../harness/trickle.ts';
 import { waitFor } from '../harness/wait.ts';
 
 const GATEWAYS = 5;
@@ -24,49 +24,11 @@ const EVERY_MS = 40;
 const PLANT = process.env.FLEET_PLANT ?? '';
 
 const gateways: GatewayProcess[] = [];
-const fleets: Devices[] = [];
+const fleets: Trickle[] = [];
 afterAll(async () => {
   for (const f of fleets) await f.stop().catch(() => {});
   for (const g of gateways) await g.close();
 });
-
-/** The devices of one gateway, each publishing `${device}:${n}` with QoS 1 every EVERY_MS after the previous PUBACK.
- * The ledger counts acknowledged messages per device (sequences 0 .. n-1); a new Devices may continue it. */
-class Devices {
-  private running = true;
-  private readonly loops: Promise<void>[] = [];
-  private readonly clients: MqttClient[] = [];
-  readonly acked: Map<string, number>;
-  constructor(acked: Map<string, number>) {
-    this.acked = acked;
-  }
-
-  async start(url: string): Promise<void> {
-    for (const d of this.acked.keys()) {
-      const c = await mqtt.connectAsync(url, { clientId: d, clean: true, reconnectPeriod: 0 });
-      this.clients.push(c);
-      this.loops.push(this.loop(c, d));
-    }
-  }
-
-  private async loop(c: MqttClient, d: string): Promise<void> {
-    for (let n = this.acked.get(d) ?? 0; this.running; n++) {
-      await c.publishAsync(`devices/${d}/telemetry`, `${d}:${n}`, { qos: 1 });
-      this.acked.set(d, n + 1);
-      await new Promise((r) => setTimeout(r, EVERY_MS));
-    }
-  }
-
-  get total(): number {
-    return [...this.acked.values()].reduce((a, b) => a + b, 0);
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await Promise.all(this.loops);
-    for (const c of this.clients.splice(0)) await c.endAsync();
-  }
-}
 
 interface Tally {
   acked: number;
@@ -151,9 +113,9 @@ it('five gateways into one topic, one volume wiped mid-run: no id collisions, no
   for (const [g, gw] of gateways.entries()) expect((await gw.health()).gatewayId).toBe(uuids[g]);
   const epochBefore = readyEpoch(gateways[WIPED] as GatewayProcess);
   for (const [g, gw] of gateways.entries()) {
-    const f = new Devices(ledgers[g] as Map<string, number>);
+    const f = new Trickle(ledgers[g] as Map<string, number>);
     fleets[g] = f;
-    await f.start(gw.url);
+    await f.start(gw.url, EVERY_MS);
   }
   const forwarded = (gw: GatewayProcess): Promise<number> => gw.metric('gateway_forwarded_records_total');
   await waitFor(
@@ -164,7 +126,7 @@ it('five gateways into one topic, one volume wiped mid-run: no id collisions, no
 
   // Gateway 3: its devices stop (their ledger is final for this part), the backlog is read, SIGKILL, volume gone.
   const wiped = gateways[WIPED] as GatewayProcess;
-  await (fleets[WIPED] as Devices).stop();
+  await (fleets[WIPED] as Trickle).stop();
   const beforeWipe = new Map(ledgers[WIPED]);
   const ackedBefore = [...beforeWipe.values()].reduce((a, b) => a + b, 0);
   const backlogAtKill = await wiped.metric('gateway_backlog_records');
@@ -173,9 +135,9 @@ it('five gateways into one topic, one volume wiped mid-run: no id collisions, no
   await wiped.start(120_000);
   expect((await wiped.health()).gatewayId).toBe(uuids[WIPED]);
   const epochAfter = readyEpoch(wiped);
-  const resumed = new Devices(ledgers[WIPED] as Map<string, number>);
+  const resumed = new Trickle(ledgers[WIPED] as Map<string, number>);
   fleets[WIPED] = resumed;
-  await resumed.start(wiped.url);
+  await resumed.start(wiped.url, EVERY_MS);
   await waitFor('the wiped gateway forwarding again', async () => (await forwarded(wiped)) >= 100, 90_000);
   const othersAt = await Promise.all(gateways.map(forwarded));
   await waitFor(

@@ -6,11 +6,11 @@
 // client) must find every acknowledged message, in order per device; duplicates are counted and printed.
 // FAILOVER_ROUNDS=10 repeats the kill/restore cycle (default 1); FAILOVER_CLIENTS picks the Kafka clients.
 import { randomBytes } from 'node:crypto';
-import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayProcess } from '../harness/gateway-process.ts';
 import { LocalKafkaCluster } from '../harness/kafka-cluster.ts';
 import { type KcatRecord, kcatRead } from '../harness/kcat.ts';
+import { Trickle } from '../harness/trickle.ts';
 import { waitFor } from '../harness/wait.ts';
 
 const ROUNDS = Number(process.env.FAILOVER_ROUNDS ?? 1);
@@ -33,41 +33,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await cluster?.close();
 });
-
-/** Publishes `${device}:${n}` with QoS 1 every `everyMs` per device, each after the previous PUBACK: the ledger is
- * the count of acknowledged messages per device (sequences 0 .. n-1). */
-class Trickle {
-  readonly acked = new Map<string, number>(DEVICES.map((d) => [d, 0]));
-  private running = true;
-  private readonly loops: Promise<void>[] = [];
-  private readonly clients: MqttClient[] = [];
-
-  async start(url: string, everyMs: number): Promise<void> {
-    for (const d of DEVICES) {
-      const c = await mqtt.connectAsync(url, { clientId: d, clean: true, reconnectPeriod: 0 });
-      this.clients.push(c);
-      this.loops.push(this.loop(c, d, everyMs));
-    }
-  }
-
-  private async loop(c: MqttClient, d: string, everyMs: number): Promise<void> {
-    for (let n = 0; this.running; n++) {
-      await c.publishAsync(`devices/${d}/telemetry`, `${d}:${n}`, { qos: 1 });
-      this.acked.set(d, n + 1);
-      await new Promise((r) => setTimeout(r, everyMs));
-    }
-  }
-
-  get total(): number {
-    return [...this.acked.values()].reduce((a, b) => a + b, 0);
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await Promise.all(this.loops);
-    for (const c of this.clients) await c.endAsync();
-  }
-}
 
 interface Tally {
   acked: number;
@@ -183,7 +148,7 @@ describe.each(CLIENTS)('Kafka cluster failover (kafka.client %s)', (client) => {
       gw = g;
       await g.start();
       const health = async (): Promise<Health> => (await g.health()) as Health;
-      const t = new Trickle();
+      const t = new Trickle(DEVICES);
       trickle = t;
       await t.start(g.url, 20);
       await waitFor('records flowing to Kafka', async () => (await g.metric('gateway_forwarded_records_total')) >= 200);

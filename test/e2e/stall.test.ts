@@ -4,13 +4,13 @@
 // every acknowledged message, in order per device, none lost — with each Kafka client. The same for a broker that
 // answers connects and metadata but never a produce.
 import { randomBytes } from 'node:crypto';
-import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayProcess } from '../harness/gateway-process.ts';
 import type { LocalKafka } from '../harness/kafka.ts';
 import { kcatRead } from '../harness/kcat.ts';
 import { startRelayedKafka } from '../harness/relayed-kafka.ts';
 import { TcpProxy } from '../harness/tcp-proxy.ts';
+import { Trickle } from '../harness/trickle.ts';
 import { waitFor } from '../harness/wait.ts';
 
 /** The bound under test: small, so the test is quick; the poll below allows far more. */
@@ -29,40 +29,6 @@ afterAll(async () => {
 });
 
 type Health = { status: string; kafka: { link: string; stalls: number; lastSuccessAt?: string } };
-
-/** Publishes `${device}:${n}` with QoS 1 every `everyMs` per device, each after the previous PUBACK. */
-class Trickle {
-  readonly acked = new Map<string, number>(DEVICES.map((d) => [d, 0]));
-  private running = true;
-  private readonly loops: Promise<void>[] = [];
-  private readonly clients: MqttClient[] = [];
-
-  async start(url: string, everyMs: number): Promise<void> {
-    for (const d of DEVICES) {
-      const c = await mqtt.connectAsync(url, { clientId: d, clean: true, reconnectPeriod: 0 });
-      this.clients.push(c);
-      this.loops.push(this.loop(c, d, everyMs));
-    }
-  }
-
-  private async loop(c: MqttClient, d: string, everyMs: number): Promise<void> {
-    for (let n = 0; this.running; n++) {
-      await c.publishAsync(`devices/${d}/telemetry`, `${d}:${n}`, { qos: 1 });
-      this.acked.set(d, n + 1);
-      await new Promise((r) => setTimeout(r, everyMs));
-    }
-  }
-
-  get total(): number {
-    return [...this.acked.values()].reduce((a, b) => a + b, 0);
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await Promise.all(this.loops);
-    for (const c of this.clients) await c.endAsync();
-  }
-}
 
 const CASES = [
   { client: 'platformatic', fault: 'blackhole' },
@@ -99,7 +65,7 @@ describe.each(CASES)('$fault (kafka.client $client)', ({ client, fault }) => {
     gw = g;
     await g.start();
     const health = async (): Promise<Health> => (await g.health()) as Health;
-    const t = new Trickle();
+    const t = new Trickle(DEVICES);
     trickle = t;
     await t.start(g.url, 50);
     await waitFor('records flowing to Kafka', async () => (await g.metric('gateway_forwarded_records_total')) >= 30);
