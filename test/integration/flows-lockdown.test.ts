@@ -1,75 +1,36 @@
 // The real Node-RED runtime with flows.adminAuth on a server reachable from the network: anonymous deploys and
 // diagnostics are refused with 401, system-touching nodes (exec, file, tcp, udp, http request, ...) are not in the
 // palette unless allowed, and every deploy is logged with its user. Its own file: Node-RED is one runtime per process.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { Value } from '@sinclair/typebox/value';
-import express from 'express';
-import pino from 'pino';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { FlowRuntime } from '../../flows/runtime.ts';
-import { type FlowsConfig, FlowsSchema } from '../../flows/schema.ts';
-import { type IngestHarness, openIngest } from '../harness/ingest.ts';
+import { editorToken, type FlowRig, startFlowRig } from '../harness/flow-runtime.ts';
 
 // bcrypt (cost 8) of 's3cret-pass'.
 const PASSWORD_HASH = '$2b$08$k9e7TfJ8uVJGASSeAsmX4OaaoDh0WvrA.gxCgySmx7lwloMCQZRbq';
 
-let server: Server;
+let rig: FlowRig;
 let base: string;
-let dataDir: string;
-let runtime: FlowRuntime;
-let h: IngestHarness;
+let runtime: FlowRig['runtime'];
+let logLines: FlowRig['logLines'];
 let bearer: string;
-const logLines: Array<Record<string, unknown>> = [];
 
 beforeAll(async () => {
-  h = await openIngest();
-  dataDir = await mkdtemp(path.join(tmpdir(), 'flows-lock-'));
-  const app = express();
-  server = createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const config = Value.Default(FlowsSchema, {
-    adminAuth: { username: 'operator', passwordHash: PASSWORD_HASH },
-    credentialSecret: 'a-long-test-secret',
-    installDefaultFlows: false,
-  }) as FlowsConfig;
-  const log = pino({ level: 'info' }, { write: (line: string) => logLines.push(JSON.parse(line)) });
-  runtime = new FlowRuntime({
-    config,
-    bus: h.ingest,
-    log,
-    metrics: new Registry(),
-    app,
-    server,
-    dataDir,
+  rig = await startFlowRig({
+    host: '0.0.0.0',
+    flows: {
+      adminAuth: { username: 'operator', passwordHash: PASSWORD_HASH },
+      credentialSecret: 'a-long-test-secret',
+      installDefaultFlows: false,
+    },
     // The operator asked for the UDP nodes back; every other system-touching node stays out.
     security: { allowNodes: ['32-udp.js'] },
   });
-  await runtime.start();
-  const res = await fetch(`${base}/editor/auth/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      client_id: 'node-red-admin',
-      grant_type: 'password',
-      scope: '*',
-      username: 'operator',
-      password: 's3cret-pass',
-    }),
-  });
+  ({ base, runtime, logLines } = rig);
+  const res = await editorToken(base, 'operator', 's3cret-pass');
   bearer = `Bearer ${((await res.json()) as { access_token: string }).access_token}`;
 }, 60_000);
 
 afterAll(async () => {
-  await runtime?.stop();
-  await new Promise((resolve) => server?.close(resolve));
-  await h?.close();
-  await rm(dataDir, { recursive: true, force: true });
+  await rig?.close();
 });
 
 function deploy(headers: Record<string, string>): Promise<Response> {
