@@ -1,6 +1,9 @@
 // A self-contained HTML report (inline SVG, no external assets): rate, backlog, connections and latency over time,
-// plus the verify result when there is one.
+// the gateway's gauges in chaos runs (RSS, disk vs budget, backlog, rates, drain ETA), plus the verify result and the
+// outage figures when there are.
 import type { VerifyReport } from './analyze.ts';
+import type { GaugeKey, Gauges } from './chaos/gauges.ts';
+import type { CheckResult, RunFigures } from './chaos/outage.ts';
 import { type Ledger, ledgerTotals } from './ledger.ts';
 import type { ProgressSample } from './progress.ts';
 
@@ -12,8 +15,10 @@ export interface HtmlInput {
   verify?: VerifyReport;
   /** Timed events to mark on the charts (chaos steps), in ms since the run started. */
   marks?: { t: number; label: string }[];
-  /** The gateway's outbox backlog over time (chaos runs sample its metrics). */
-  gatewayBacklog?: { t: number; records: number | undefined }[];
+  /** The gateway's gauges over time (chaos runs sample its /healthz and its process). */
+  gauges?: Gauges;
+  figures?: RunFigures;
+  checks?: CheckResult[];
 }
 
 interface Series {
@@ -93,6 +98,86 @@ function kv(obj: object): string {
   return `<table>${rows.join('')}</table>`;
 }
 
+const MB = 2 ** 20;
+
+/** The gateway's curves: backlog, outbox bytes on disk vs the budget, in/out rates, drain ETA, RSS. */
+function gaugeCharts(g: Gauges, marks: HtmlInput['marks']): string[] {
+  const xs = g.t.map((t) => t / 1000);
+  const col = (k: GaugeKey, scale = 1): (number | undefined)[] =>
+    g.series[k].map((v) => (v === null ? undefined : v / scale));
+  const budget = Math.max(0, ...g.series.budgetBytes.map((v) => v ?? 0));
+  const disk = Math.max(0, ...g.series.diskBytes.map((v) => v ?? 0), ...g.series.backlogBytes.map((v) => v ?? 0));
+  // The budget line only when it is near enough to the curves to leave them readable.
+  const budgetLine =
+    budget > 0 && disk >= budget / 20 ? [{ name: 'budget', color: '#c00', values: col('budgetBytes', MB) }] : [];
+  return [
+    lineChart(
+      'Gateway backlog (outbox, not yet in Kafka)',
+      'records',
+      xs,
+      [{ name: 'backlog', color: '#edc948', values: col('backlogRecords') }],
+      marks,
+    ),
+    lineChart(
+      `Gateway store on disk${budget ? ` (budget ${(budget / MB).toFixed(0)} MB)` : ''}`,
+      'MB',
+      xs,
+      [
+        { name: 'data dir', color: '#4e79a7', values: col('diskBytes', MB) },
+        { name: 'backlog', color: '#f28e2b', values: col('backlogBytes', MB) },
+        ...budgetLine,
+      ],
+      marks,
+    ),
+    lineChart(
+      'Gateway outbox in/out (30 s window)',
+      'records/s',
+      xs,
+      [
+        { name: 'in', color: '#4e79a7', values: col('inRate') },
+        { name: 'out', color: '#59a14f', values: col('outRate') },
+      ],
+      marks,
+    ),
+    lineChart(
+      'Drain ETA given by /healthz',
+      's',
+      xs,
+      [{ name: 'ETA', color: '#b07aa1', values: col('drainEtaSec') }],
+      marks,
+    ),
+    lineChart('Gateway RSS', 'MB', xs, [{ name: 'RSS', color: '#9c755f', values: col('rssBytes', MB) }], marks),
+  ];
+}
+
+const mbText = (b: number | null): string => (b === null ? '–' : `${(b / MB).toFixed(1)} MB`);
+
+/** The run's figures (and the outage's, when there was one) as a table. */
+function figuresTable(f: RunFigures, checks: CheckResult[] = []): string {
+  const rows: Record<string, string> = {
+    'peak backlog': `${f.peakBacklogRecords ?? '–'} records, ${mbText(f.peakBacklogBytes)}`,
+    'peak on disk': `${mbText(f.peakDiskBytes)} of a ${mbText(f.budgetBytes)} budget`,
+    RSS: `first ${mbText(f.rss.first)}, peak ${mbText(f.rss.peak)}, last ${mbText(f.rss.last)}`,
+  };
+  const o = f.outage;
+  if (o) {
+    rows.outage = `${o.outageSec.toFixed(1)} s (Kafka down at ${(o.stopAt / 1000).toFixed(1)} s)`;
+    rows.drain =
+      o.drainSec === null
+        ? 'not back to the level before'
+        : `${o.drainSec.toFixed(1)} s from ${o.drainFromRecords} records` +
+          (o.resumeSec === null ? '' : `, forwarding resumed ${o.resumeSec.toFixed(1)} s after Kafka was up`);
+    for (const e of o.eta) {
+      rows[`ETA at ${e.pct} %`] =
+        `${e.etaSec ?? 'none'} s given, ${e.actualSec.toFixed(1)} s left${e.errorPct === null ? '' : ` (error ${e.errorPct} %)`}`;
+    }
+    const l = o.liveLatency;
+    if (l) rows['live latency in the drain'] = `p50 ${l.p50} ms, p99 ${l.p99} ms, max ${l.max} ms (${l.count} msgs)`;
+  }
+  for (const c of checks) rows[`check ${c.name}`] = `${c.ok ? 'OK' : 'FAIL'}: ${c.detail}`;
+  return `<h2>Gateway figures</h2>${kv(rows)}`;
+}
+
 function charts(input: HtmlInput): string[] {
   const xs = input.samples.map((s) => s.t / 1000);
   const pick = (f: (s: ProgressSample) => number | undefined): (number | undefined)[] => input.samples.map(f);
@@ -135,17 +220,7 @@ function charts(input: HtmlInput): string[] {
       input.marks,
     ),
   ];
-  const b = input.gatewayBacklog;
-  if (b?.length) {
-    const backlog = lineChart(
-      'Gateway backlog (outbox, not yet in Kafka)',
-      'records',
-      b.map((s) => s.t / 1000),
-      [{ name: 'backlog', color: '#edc948', values: b.map((s) => s.records) }],
-      input.marks,
-    );
-    out.splice(1, 0, backlog);
-  }
+  if (input.gauges?.t.length) out.splice(1, 0, ...gaugeCharts(input.gauges, input.marks));
   return out;
 }
 
@@ -165,6 +240,7 @@ function sections(input: HtmlInput): string[] {
         kv({ topics: v.topics.join(','), ...v.totals, ...(v.latency ? { latency_ms: v.latency } : {}) }),
     );
   }
+  if (input.figures) out.push(figuresTable(input.figures, input.checks));
   return out;
 }
 

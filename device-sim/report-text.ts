@@ -1,5 +1,6 @@
-// The verify report as a table for people.
+// The verify report as a table for people, and a chaos run's gateway figures.
 import type { DeviceReport, VerifyReport } from './analyze.ts';
+import type { CheckResult, RunFigures } from './chaos/outage.ts';
 import { formatRanges } from './ranges.ts';
 
 function table(header: string[], rows: (string | number)[][]): string {
@@ -62,4 +63,36 @@ export function formatReport(r: VerifyReport, maxDevices = 20): string {
     : `FAIL: ${r.totals.lost} lost, ${r.totals.outOfOrder} out of order`;
   out.push(verdict, '');
   return out.join('\n');
+}
+
+const mb = (b: number | null): string => (b === null ? '?' : `${(b / 2 ** 20).toFixed(1)} MB`);
+
+/** A chaos run's gateway figures: peaks, RSS, and for a Kafka outage the drain, the ETA error and live latency. */
+export function formatFigures(f: RunFigures, checks: CheckResult[] = []): string {
+  const out: string[] = [];
+  out.push(
+    `gateway: peak backlog ${f.peakBacklogRecords ?? '?'} records (${mb(f.peakBacklogBytes)}), ` +
+      `peak on disk ${mb(f.peakDiskBytes)} of a ${mb(f.budgetBytes)} budget, ` +
+      `RSS first ${mb(f.rss.first)} peak ${mb(f.rss.peak)} last ${mb(f.rss.last)}`,
+  );
+  const o = f.outage;
+  if (o) {
+    const drain =
+      o.drainSec === null ? 'did not get back to the level before' : `drained in ${o.drainSec.toFixed(1)} s`;
+    const resumed = o.resumeSec === null ? '' : ` (forwarding resumed ${o.resumeSec.toFixed(1)} s after Kafka was up)`;
+    out.push(
+      `outage ${o.outageSec.toFixed(1)} s: backlog ${o.drainFromRecords} records at its peak, ${drain}${resumed}`,
+    );
+    for (const e of o.eta) {
+      out.push(
+        `  ETA at ${e.pct} % of the drain: ${e.etaSec ?? 'none'} s given, ${e.actualSec.toFixed(1)} s actually left` +
+          (e.errorPct === null ? '' : ` (error ${e.errorPct > 0 ? '+' : ''}${e.errorPct} %)`),
+      );
+    }
+    const l = o.liveLatency;
+    if (l)
+      out.push(`  live latency during the drain (${l.count} msgs): p50 ${l.p50} ms  p99 ${l.p99} ms  max ${l.max} ms`);
+  }
+  for (const c of checks) out.push(`check ${c.name}: ${c.ok ? 'OK' : 'FAIL'} (${c.detail})`);
+  return `${out.join('\n')}\n`;
 }

@@ -23,8 +23,8 @@ export interface ChaosRig {
   netns?: GatewayNetns;
   uplink?: FaultProxy;
   disk?: DataDisk;
-  /** The gateway's Prometheus endpoint, sampled for its backlog. */
-  metricsUrl: string;
+  /** The gateway's /healthz, sampled for its backlog gauges. */
+  healthUrl: string;
   cleanup: () => Promise<void>;
 }
 
@@ -53,7 +53,7 @@ export async function relayRig(
     await cleanup();
     throw err;
   }
-  return { kafka, gw, devices, metricsUrl: `http://127.0.0.1:${gw.httpPort}/metrics`, cleanup };
+  return { kafka, gw, devices, healthUrl: `http://127.0.0.1:${gw.httpPort}/healthz`, cleanup };
 }
 
 type Closable = { close: () => Promise<void> };
@@ -136,8 +136,8 @@ export async function namespaceRig(
     const devices = new FaultProxy(ns.devices.nsIp, gw.mqttPort);
     await devices.start();
     started.push({ close: () => devices.close() });
-    const metricsUrl = `http://${ns.devices.nsIp}:${NS_HTTP_PORT}/metrics`;
-    return { kafka, gw, devices, netns: ns, ...(uplink ? { uplink } : {}), metricsUrl, cleanup };
+    const healthUrl = `http://${ns.devices.nsIp}:${NS_HTTP_PORT}/healthz`;
+    return { kafka, gw, devices, netns: ns, ...(uplink ? { uplink } : {}), healthUrl, cleanup };
   } catch (err) {
     await cleanup();
     throw err;

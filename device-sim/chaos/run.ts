@@ -1,12 +1,15 @@
 // Runs a chaos scenario: a local Kafka (the test harness's), the gateway as a child process, a fault relay between
 // the devices and the gateway, a fleet through it, timed faults, and at the end the verify report.
+import { join } from 'node:path';
 import { LocalKafka } from '../../test/harness/kafka.ts';
-import type { VerifyReport } from '../analyze.ts';
+import type { ObservedRecord, VerifyReport } from '../analyze.ts';
 import { runVerify } from '../commands/verify.ts';
 import { type FleetResult, runFleet } from '../fleet.ts';
 import { type Ledger, saveLedger } from '../ledger.ts';
 import type { ProgressSample } from '../progress.ts';
 import { DataDisk } from './disk.ts';
+import { type Gauges, sampleGauges } from './gauges.ts';
+import { type CheckResult, evaluateChecks, type RunFigures, runFigures } from './outage.ts';
 import { type ChaosRig, namespaceRig, relayRig } from './rig.ts';
 import type { Scenario } from './scenario.ts';
 import { runSteps } from './steps.ts';
@@ -17,32 +20,24 @@ export interface ChaosEvent {
   label: string;
 }
 
-/** The gateway's outbox backlog (records) from its metrics; undefined while it is down. */
-export async function gatewayBacklog(metricsUrl: string): Promise<number | undefined> {
-  try {
-    const text = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(800) })).text();
-    let sum = 0;
-    for (const line of text.split('\n')) {
-      if (line.startsWith('gateway_backlog_records{') || line.startsWith('gateway_backlog_records ')) {
-        sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-      }
-    }
-    return sum;
-  } catch {
-    return undefined;
-  }
-}
-
 export interface ChaosResult {
   scenario: string;
   ledger: Ledger;
   report: VerifyReport;
   events: ChaosEvent[];
   samples: ProgressSample[];
-  /** The gateway's backlog once a second (ms since the load started). */
-  backlog: { t: number; records: number | undefined }[];
+  /** The gateway's gauges once a second (ms since the load started), until its backlog drained after the verify. */
+  gauges: Gauges;
+  figures: RunFigures;
+  /** The scenario's explicit checks (none unless it has `checks`). */
+  checks: CheckResult[];
+  /** The verify passed and every check held: the run's exit status. */
+  ok: boolean;
   gatewayStarts: number;
 }
+
+/** How long the gauges go on after the verify, for the backlog to reach 0. */
+const DRAIN_WAIT_MS = 30_000;
 
 export interface ChaosOptions {
   log?: (line: string) => void;
@@ -50,28 +45,6 @@ export interface ChaosOptions {
   quiet?: boolean;
   /** Use an existing Kafka harness instead of starting one (tests). */
   kafka?: LocalKafka;
-}
-
-type Backlog = ChaosResult['backlog'];
-
-/** Samples the gateway's backlog once a second until stopped. */
-function sampleBacklog(metricsUrl: string, started: number): { backlog: Backlog; stop: () => Promise<void> } {
-  const backlog: Backlog = [];
-  let sampling = true;
-  const sampler = (async () => {
-    while (sampling) {
-      const t = Date.now() - started;
-      backlog.push({ t, records: await gatewayBacklog(metricsUrl) });
-      await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - started - t))));
-    }
-  })();
-  return {
-    backlog,
-    stop: async () => {
-      sampling = false;
-      await sampler;
-    },
-  };
 }
 
 /** Whatever the scenario left broken is healed before counting: verify measures loss, not a missing broker. */
@@ -93,15 +66,14 @@ async function heal(rig: ChaosRig, mark: (label: string) => void): Promise<void>
   }
 }
 
-/** The fleet through the device relay while the steps run; the backlog is sampled meanwhile. */
+/** The fleet through the device relay while the steps run. */
 async function load(
   sc: Scenario,
   rig: ChaosRig,
   opts: ChaosOptions,
   mark: (label: string) => void,
   started: number,
-): Promise<{ res: FleetResult; backlog: Backlog }> {
-  const sampler = sampleBacklog(rig.metricsUrl, started);
+): Promise<FleetResult> {
   const fleet = runFleet({
     url: rig.devices.url,
     devices: sc.fleet.devices,
@@ -115,8 +87,8 @@ async function load(
     quiet: opts.quiet ?? false,
     drainTimeoutMs: 120_000,
   });
-  const [res] = await Promise.all([fleet, runSteps(sc.steps, started, rig, mark)]).finally(() => sampler.stop());
-  return { res, backlog: sampler.backlog };
+  const [res] = await Promise.all([fleet, runSteps(sc.steps, started, rig, mark)]);
+  return res;
 }
 
 /** The gateway's data dir on a tmpfs of the scenario's size, if it asks for one. */
@@ -147,6 +119,64 @@ async function buildRig(
   return rig;
 }
 
+/** The load, the heal and the verify with the gauges sampled throughout, then the figures and the checks. */
+async function measured(
+  sc: Scenario,
+  rig: ChaosRig,
+  brokers: string[],
+  opts: ChaosOptions,
+  log: (line: string) => void,
+): Promise<ChaosResult> {
+  const events: ChaosEvent[] = [];
+  const started = Date.now();
+  const mark = (label: string): void => {
+    const t = Date.now() - started;
+    events.push({ t, label });
+    log(`[${(t / 1000).toFixed(1)}s] ${label}`);
+  };
+  const gw = rig.gw;
+  const sampler = sampleGauges(
+    { healthUrl: rig.healthUrl, pid: () => gw.pid, dataDir: join(gw.dataDir, 'data') },
+    started,
+  );
+  let res: FleetResult;
+  let report: VerifyReport;
+  let records: readonly ObservedRecord[] = [];
+  try {
+    res = await load(sc, rig, opts, mark, started);
+    await heal(rig, mark);
+    if (opts.ledger) await saveLedger(opts.ledger, res.ledger);
+    log(`verifying ${sc.verify.topics.join(',')} …`);
+    report = await runVerify({
+      ledger: res.ledger,
+      brokers,
+      topics: sc.verify.topics,
+      idleTimeoutMs: sc.verify.timeout * 1000,
+      onRecords: (r) => {
+        records = r;
+      },
+    });
+    // The curves end with the backlog drained (bounded: a backlog that does not drain is itself the finding).
+    await sampler.drained(DRAIN_WAIT_MS);
+  } finally {
+    await sampler.stop();
+  }
+  const figures = runFigures({ gauges: sampler.gauges, events, started, ledger: res.ledger, records });
+  const checks = evaluateChecks(sc.checks, figures);
+  return {
+    scenario: sc.name,
+    ledger: res.ledger,
+    report,
+    events,
+    samples: res.samples,
+    gauges: sampler.gauges,
+    figures,
+    checks,
+    ok: report.ok && checks.every((c) => c.ok),
+    gatewayStarts: gw.starts,
+  };
+}
+
 export async function runChaos(sc: Scenario, opts: ChaosOptions = {}): Promise<ChaosResult> {
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const ownKafka = !opts.kafka && 'local' in sc.kafka;
@@ -154,29 +184,11 @@ export async function runChaos(sc: Scenario, opts: ChaosOptions = {}): Promise<C
   const brokers = kafka ? kafka.brokers : 'brokers' in sc.kafka ? sc.kafka.brokers : [];
   let rig: ChaosRig | undefined;
   let disk: DataDisk | undefined;
-  const events: ChaosEvent[] = [];
   try {
     log(`kafka ${brokers.join(',')}`);
     disk = await mountDisk(sc, log);
     rig = await buildRig(sc, brokers, kafka, disk, log);
-    const started = Date.now();
-    const mark = (label: string): void => {
-      const t = Date.now() - started;
-      events.push({ t, label });
-      log(`[${(t / 1000).toFixed(1)}s] ${label}`);
-    };
-    const { res, backlog } = await load(sc, rig, opts, mark, started);
-    await heal(rig, mark);
-    if (opts.ledger) await saveLedger(opts.ledger, res.ledger);
-    log(`verifying ${sc.verify.topics.join(',')} …`);
-    const report = await runVerify({
-      ledger: res.ledger,
-      brokers,
-      topics: sc.verify.topics,
-      idleTimeoutMs: sc.verify.timeout * 1000,
-    });
-    const gatewayStarts = rig.gw.starts;
-    return { scenario: sc.name, ledger: res.ledger, report, events, samples: res.samples, backlog, gatewayStarts };
+    return await measured(sc, rig, brokers, opts, log);
   } finally {
     await rig?.cleanup();
     await disk?.close();

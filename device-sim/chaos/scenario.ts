@@ -128,6 +128,21 @@ export const ScenarioSchema = Type.Object(
     ),
     fleet: FleetSchema,
     steps: Type.Array(StepSchema, { default: [], errorMessage: 'expected a list' }),
+    /** Bounds on the run's figures; only the ones given decide the exit code besides the verify. */
+    checks: Type.Optional(
+      Type.Object(
+        {
+          drain_eta_error_pct: Type.Optional(
+            Num(0, { description: 'the ETA at 25/50/75 % of the drain within ± this share of the time left' }),
+          ),
+          disk_within_budget: Type.Optional(
+            Type.Boolean({ description: 'the data dir on disk never above the budget', errorMessage: 'true or false' }),
+          ),
+          rss_max_mb: Type.Optional(Num(1, { description: "the gateway's peak RSS in MB" })),
+        },
+        { additionalProperties: false, errorMessage: 'expected a mapping' },
+      ),
+    ),
     verify: Type.Object(
       {
         topics: Type.Array(Type.String(), { default: ['edge.uplink'], errorMessage: 'a list of Kafka topics' }),

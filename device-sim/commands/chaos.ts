@@ -4,7 +4,7 @@ import { commandInfo, defineCommand, type Options, UsageError } from '../args.ts
 import { runChaos } from '../chaos/run.ts';
 import { loadScenario, type Scenario, ScenarioError } from '../chaos/scenario.ts';
 import { renderHtml } from '../report-html.ts';
-import { formatReport } from '../report-text.ts';
+import { formatFigures, formatReport } from '../report-text.ts';
 
 const info = commandInfo({
   name: 'chaos',
@@ -14,7 +14,7 @@ const info = commandInfo({
     scenario: { kind: 'string', help: 'scenario file (YAML)', required: true, short: 's' },
     ledger: { kind: 'string', help: 'write the run ledger here', default: 'chaos.json' },
     html: { kind: 'string', help: 'write an HTML report with charts and the fault timeline here' },
-    json: { kind: 'boolean', help: 'print the verify report as JSON on stdout' },
+    json: { kind: 'boolean', help: 'print the result as JSON on stdout: verify report, figures, checks, gauges' },
     quiet: { kind: 'boolean', help: 'no progress output', short: 'q' },
   },
   examples: ['./gw sim chaos -s device-sim/scenarios/ci-short.yaml --html chaos.html'],
@@ -41,22 +41,25 @@ async function chaosMain(o: Options<typeof info.options>): Promise<number> {
         samples: res.samples,
         verify: res.report,
         marks: res.events,
-        gatewayBacklog: res.backlog,
+        gauges: res.gauges,
+        figures: res.figures,
+        checks: res.checks,
         stats: { gateway_starts: res.gatewayStarts },
       }),
     );
   }
   if (o.json) {
     process.stdout.write(
-      `${JSON.stringify({ scenario: scenario.name, events: res.events, report: res.report }, null, 2)}\n`,
+      `${JSON.stringify({ scenario: scenario.name, ok: res.ok, events: res.events, report: res.report, figures: res.figures, checks: res.checks, gauges: res.gauges }, null, 2)}\n`,
     );
   } else {
     process.stdout.write(
       `chaos ${scenario.name}: ${res.events.map((e) => `${(e.t / 1000).toFixed(0)}s ${e.label}`).join(' · ')}\n`,
     );
     process.stdout.write(formatReport(res.report));
+    process.stdout.write(formatFigures(res.figures, res.checks));
   }
-  return res.report.ok ? 0 : 1;
+  return res.ok ? 0 : 1;
 }
 
 export const chaosCommand = defineCommand(info, chaosMain);

@@ -21,6 +21,8 @@ export interface VerifyOptions {
    * which skips older runs on a long-lived topic (records of this run cannot be older than its first publish).
    */
   from?: 'beginning' | 'ledger';
+  /** Given every record read, before they are analysed. */
+  onRecords?: (records: readonly ObservedRecord[]) => void;
 }
 
 /** Slack for clocks of the gateway and Kafka hosts when starting at the ledger's start time. */
@@ -54,6 +56,7 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(opts.from === 'ledger' ? { fromTimestamp: ledger.startedAt - FROM_LEDGER_MARGIN_MS } : {}),
   });
+  opts.onRecords?.(read.records);
   return analyze(ledger, read.records, {
     latencySource: opts.latencySource ?? 'append',
     undecodable: read.undecodable,

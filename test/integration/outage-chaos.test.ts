@@ -1,0 +1,104 @@
+// The outage scenario for CI through the CLI (`device-sim chaos --json`): a real gateway and a Kafka of its own that
+// is stopped for ~20 s while 40 devices publish. Nothing acknowledged is lost, the gateway's gauges were sampled, the
+// store stayed within its budget, the backlog rose during the outage, fell back to 0, and /healthz gave a drain ETA
+// meanwhile. The ETA's accuracy and the latencies are figures, not asserted (a shared machine is noisy).
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { Gauges } from '../../device-sim/chaos/gauges.ts';
+import { GaugeSeries } from '../../device-sim/chaos/gauges.ts';
+import type { CheckResult, RunFigures } from '../../device-sim/chaos/outage.ts';
+import { parseScenario, ScenarioError } from '../../device-sim/chaos/scenario.ts';
+
+interface CliResult {
+  ok: boolean;
+  events: { t: number; label: string }[];
+  report: { ok: boolean; totals: { expected: number; lost: number; outOfOrder: number } };
+  figures: RunFigures;
+  checks: CheckResult[];
+  gauges: Gauges;
+}
+
+async function chaosCli(scenario: string): Promise<{ code: number; out: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'outage-chaos-'));
+  const args = ['device-sim/cli.ts', 'chaos', '-s', scenario, '--json', '-q', '--ledger', join(dir, 'ledger.json')];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+  child.stdout.setEncoding('utf8');
+  let out = '';
+  child.stdout.on('data', (s: string) => {
+    out += s;
+  });
+  const [code] = (await once(child, 'exit')) as [number];
+  rmSync(dir, { recursive: true, force: true });
+  return { code, out };
+}
+
+/** The gauge's values at points with t in [from, to] (ms), the unreadable ones left out. */
+function during(g: Gauges, key: keyof Gauges['series'], from: number, to: number): number[] {
+  return g.t.flatMap((t, i) => {
+    const v = g.series[key][i];
+    return t >= from && t <= to && v !== null && v !== undefined ? [v] : [];
+  });
+}
+
+describe('outage chaos scenario', () => {
+  it('a Kafka outage under load: 0 lost, gauges sampled, within budget, the backlog rises and drains', async () => {
+    const { code, out } = await chaosCli('device-sim/scenarios/outage-ci.yaml');
+    const res = JSON.parse(out) as CliResult;
+    expect(res.report.totals.expected).toBeGreaterThan(2000);
+    expect(res.report.totals.lost).toBe(0);
+    expect(res.report.totals.outOfOrder).toBe(0);
+    expect(code).toBe(0);
+    expect(res.ok).toBe(true);
+
+    const g = res.gauges;
+    expect(g.t.length).toBeGreaterThan(30);
+    for (const k of ['rssBytes', 'diskBytes', 'budgetBytes', 'backlogRecords', 'outRate'] as const) {
+      expect(during(g, k, 0, Number.POSITIVE_INFINITY).length, k).toBeGreaterThan(20);
+    }
+    const f = res.figures;
+    expect(f.peakDiskBytes).toBeGreaterThan(0);
+    expect(f.peakDiskBytes).toBeLessThanOrEqual(f.budgetBytes ?? 0);
+    expect(res.checks).toEqual([expect.objectContaining({ name: 'disk_within_budget', ok: true })]);
+    expect(f.rss.peak).toBeGreaterThanOrEqual(f.rss.first ?? Number.POSITIVE_INFINITY);
+
+    const o = f.outage;
+    expect(o).not.toBeNull();
+    if (!o) return;
+    const before = Math.max(0, ...during(g, 'backlogRecords', 0, o.stopAt));
+    const inOutage = Math.max(...during(g, 'backlogRecords', o.stopAt, o.upAt));
+    expect(inOutage).toBeGreaterThan(Math.max(1000, before * 10));
+    expect(o.drainEndAt).not.toBeNull();
+    expect(g.series.backlogRecords.at(-1)).toBe(0);
+    const etas = during(g, 'drainEtaSec', o.upAt, o.drainEndAt ?? 0);
+    expect(etas.some((e) => e > 0)).toBe(true);
+  });
+
+  it('checks refuse an unknown key by name', () => {
+    const text = 'fleet: { duration: 30 }\nchecks: { disk_within_budget: true, drain_eta_pct: 20 }\n';
+    expect(() => parseScenario(text)).toThrow(ScenarioError);
+    try {
+      parseScenario(text);
+    } catch (err) {
+      expect((err as ScenarioError).problems).toEqual(['checks.drain_eta_pct: unknown key']);
+    }
+  });
+
+  it('a long run keeps at most maxPoints per series, peaks kept', () => {
+    const s = new GaugeSeries(100);
+    const none = { diskBytes: null, backlogBytes: null, budgetBytes: null, inRate: null, outRate: null };
+    for (let i = 0; i < 10_000; i++) {
+      s.push(i * 1000, { ...none, rssBytes: i === 4321 ? 999 : 1, backlogRecords: i, drainEtaSec: i });
+    }
+    s.flush();
+    const g = s.gauges;
+    expect(g.t.length).toBeLessThanOrEqual(100);
+    expect(g.t.length).toBeGreaterThan(40);
+    expect(Math.max(...g.series.rssBytes.map((v) => v ?? 0))).toBe(999);
+    expect(g.series.backlogRecords.at(-1)).toBe(9999);
+    expect(g.rss).toEqual({ first: 1, peak: 999, last: 1 });
+  });
+});
