@@ -3,11 +3,10 @@
 // SIGTERM/SIGINT. Without a config file it starts with embedded defaults and buffers until Kafka is reachable.
 import { parseArgs } from 'node:util';
 import { type Logger, pino } from 'pino';
-import pretty from 'pino-pretty';
 import { ConfigError, loadConfig, redactConfig } from './config/index.ts';
 import { closest } from './config/validate.ts';
 import { Gateway } from './gateway.ts';
-import { withOptionalParts } from './parts.ts';
+import { optionalModule, withOptionalParts } from './parts.ts';
 
 const HELP = `edge-gateway: MQTT/serial/Modbus in, durable LevelDB outbox, Kafka out.
 
@@ -64,14 +63,16 @@ function parseCommandLine(argv: string[]): Args | { error: string } {
   }
 }
 
-/** JSON lines for collectors; one readable line per entry on a terminal (log.pretty, --pretty). */
-function createLogger(config: ReturnType<typeof loadConfig>, prettyFlag: boolean): Logger {
+/** JSON lines for collectors; one readable line per entry on a terminal (log.pretty, --pretty). pino-pretty is
+ * loaded only then. */
+async function createLogger(config: ReturnType<typeof loadConfig>, prettyFlag: boolean): Promise<Logger> {
   const mode = prettyFlag ? 'on' : config.log.pretty;
   const tty = process.stdout.isTTY === true;
   const on = mode === 'on' || (mode === 'auto' && tty && !process.env.CI);
   const opts = { level: config.log.level, base: { svc: 'edge-gateway' } };
   if (!on) return pino(opts);
   // In-process and synchronous: the last line before an exit is written, and no worker thread is started.
+  const { default: pretty } = await optionalModule('log.pretty', () => import('pino-pretty'));
   const stream = pretty({
     errorLikeObjectKeys: [],
     sync: true,
@@ -118,8 +119,17 @@ async function main(argv: string[]): Promise<void> {
     console.log('config ok');
     return;
   }
-  const log = createLogger(config, args.pretty);
-  const gw = await withOptionalParts(new Gateway(config, log));
+  let log: Logger;
+  let gw: Gateway;
+  try {
+    log = await createLogger(config, args.pretty);
+    gw = await withOptionalParts(new Gateway(config, log));
+  } catch (err) {
+    // A coded error (a missing optional module, a bad setting) is one line; anything else keeps its stack.
+    const e = err as Error & { code?: string };
+    console.error(`gateway failed to start: ${e.code ? `${e.code}: ${e.message}` : (e.stack ?? e.message)}`);
+    process.exit(1);
+  }
   // A failed store write (disk full, I/O error) leaves LevelDB unsafe to write through the same handle. Nothing after
   // it was acknowledged; exit with EX_TEMPFAIL (75) so the supervisor (balena, systemd) starts a fresh process,
   // which reopens the store cleanly once there is space again.

@@ -1,15 +1,39 @@
 // The parts beyond the gateway's core, in the stage they start at: flows before the broker accepts publishes (so a
 // replayed or new message always finds its flow input), adapters and the downlink after it (they subscribe and
-// publish through the broker), then the status page. Each optional part is built only when its config turns it on.
-import { Downlink } from '../cloud-sync/downlink.ts';
-import { Adapters } from '../gateway/adapters/index.ts';
+// publish through the broker), then the status page. Each optional part is built only when its config turns it on,
+// and its modules (Node-RED, serialport and modbus-serial, the downlink's Kafka source) are loaded only then.
+import { GatewayError } from '../gateway/errors.ts';
 import { registryCounters } from '../gateway/status/counters.ts';
 import { StatusPart } from '../gateway/status/index.ts';
 import type { Gateway } from './gateway.ts';
 
+/** Loads an optional part's module; a package that is not installed is one error naming the setting that needs it. */
+export async function optionalModule<T>(key: string, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw err;
+    const what = /Cannot find (?:package|module) '([^']+)'/.exec((err as Error).message)?.[1] ?? (err as Error).message;
+    throw new GatewayError('GW_ERR_CONFIG', `${key} needs ${what}, which is not installed (npm ci installs it)`, {
+      cause: err,
+    });
+  }
+}
+
 export async function withOptionalParts(gateway: Gateway): Promise<Gateway> {
-  // Node-RED is a large module tree: load it only when flows are on.
-  const FlowRuntime = gateway.config.flows.enabled ? (await import('../flows/runtime.ts')).FlowRuntime : undefined;
+  const c = gateway.config;
+  const FlowRuntime = c.flows.enabled
+    ? (await optionalModule('flows.enabled', () => import('../flows/runtime.ts'))).FlowRuntime
+    : undefined;
+  const Adapters =
+    c.adapters.serial.length + c.adapters.modbus.length > 0
+      ? (await optionalModule('adapters', () => import('../gateway/adapters/index.ts'))).Adapters
+      : undefined;
+  // Built only with Kafka brokers configured too (known once the gateway starts).
+  const Downlink = c.downlink.enabled
+    ? (await optionalModule('downlink.enabled', () => import('../cloud-sync/downlink.ts'))).Downlink
+    : undefined;
   return (
     gateway
       .use(
@@ -30,7 +54,7 @@ export async function withOptionalParts(gateway: Gateway): Promise<Gateway> {
       )
       // Adapters subscribe to write commands through the broker: they start after it (the default stage).
       .use((g) =>
-        g.config.adapters.serial.length + g.config.adapters.modbus.length > 0
+        Adapters
           ? new Adapters({
               config: g.config.adapters,
               bus: g.ingest,
@@ -40,7 +64,7 @@ export async function withOptionalParts(gateway: Gateway): Promise<Gateway> {
           : undefined,
       )
       .use((g) =>
-        g.config.downlink.enabled && g.kafka.brokers.length > 0
+        Downlink && g.kafka.brokers.length > 0
           ? new Downlink({
               client: g.config.kafka.client,
               brokers: g.config.kafka.brokers,

@@ -1,9 +1,9 @@
 // Loads the config: YAML file (from `--config <path>` or GATEWAY_CONFIG; none at all is fine), then GATEWAY_* env
 // overrides (env wins), then defaults, then validation of everything at once, then a deep freeze.
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
-import { parseDocument } from 'yaml';
 import { checkAdaptersConfig } from '../../gateway/adapters/check.ts';
 import { GatewayError } from '../../gateway/errors.ts';
 import { ENV_PREFIX, ENV_RESERVED, parseEnvValue, settings } from './env.ts';
@@ -60,6 +60,9 @@ const YAML_CODES: Record<string, string> = {
   TAB_AS_INDENT: 'tab used for indentation',
 };
 
+/** The YAML parser, loaded (synchronously) only when a config file is read. */
+const yaml = (): typeof import('yaml') => createRequire(import.meta.url)('yaml') as typeof import('yaml');
+
 /** Reads and parses the file; problems name the file and, for YAML errors, the line. */
 function readFile(path: string, problems: string[]): unknown {
   const where = `config file ${path}`;
@@ -71,7 +74,7 @@ function readFile(path: string, problems: string[]): unknown {
     problems.push(code === 'ENOENT' ? `${where}: not found` : `${where}: cannot read (${code ?? String(err)})`);
     return undefined;
   }
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  const doc = yaml().parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const lines = doc.errors.map((e) => {
       const pos = e.linePos?.[0];
