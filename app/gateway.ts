@@ -218,14 +218,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   private buildDevices(): DeviceRegistry {
-    const devices = new DeviceRegistry({
-      meta: () => this.store.meta,
-      registry: this.registry,
-      log: this.log.child({ part: 'devices' }),
-    });
+    const log = this.log.child({ part: 'devices' });
+    const devices = new DeviceRegistry({ meta: () => this.store.meta, registry: this.registry, log });
     this.broker.on('event', (e) => devices.onEvent(e));
     this.ingest.on('accepted', (clientId) => devices.accepted(clientId));
-    deviceRoutes(devices, (path, handler) => this.http.route(path, handler));
+    deviceRoutes(devices, (path, handler, method) => this.http.route(path, handler, method), this.broker, log);
     return devices;
   }
 

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
 import type { Authority, ClientAcl, ConnectInfo } from './auth/index.ts';
 import type { PendingCommands } from './broker-commands.ts';
+import { certificateEnd, earliest, SessionExpiry } from './broker-expiry.ts';
 import { BrokerListeners } from './broker-listeners.ts';
 import type { OfflineQueueStats } from './broker-offline-queue.ts';
 import { clientPeer, peerOf } from './broker-peer.ts';
@@ -86,6 +87,8 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
   private readonly acls = new WeakMap<Client, ClientAcl>();
   /** Raises the client and session events (`event`) from aedes' own. */
   private readonly clientEvents: ClientEvents;
+  /** One timer per session whose credential ends (token exp, webhook expire_at, certificate notAfter). */
+  private readonly expiry: SessionExpiry;
   tcpPort = 0;
   tlsPort = 0;
   /** True once start() ran (BrokerPort): in-process publishes are delivered to subscribers from then on. */
@@ -99,6 +102,10 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
       emit: (e) => this.raise(e),
       peer: clientPeer,
       onError: (err) => this.ctx.log.error({ err }, 'client event failed'),
+    });
+    this.expiry = new SessionExpiry({
+      expire: (session) => this.closeWith(session as Client, 'auth_expired'),
+      log: ctx.log,
     });
     const broker = this;
     new Gauge({
@@ -198,6 +205,9 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
       (r) => {
         if (r.ok) {
           this.acls.set(client, r.acl);
+          const certEnd = certificateEnd(client.conn);
+          const end = earliest(r.identity.expiresAt, certEnd);
+          this.expiry.arm(client, end, end === certEnd && end !== undefined ? 'certificate' : r.identity.method);
           done(null, true);
           return;
         }
@@ -213,6 +223,21 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
         done(Object.assign(new Error('authentication failed'), { returnCode: 5 }), false);
       },
     );
+  }
+
+  /** Closes a session as the broker's own decision, with the reason its client.disconnected reports. */
+  private closeWith(client: Client, reason: 'auth_expired' | 'kicked'): void {
+    this.clientEvents.noteReason(client, reason);
+    client.close();
+  }
+
+  /** Closes the connection of the device with this client id (reason kicked); false when it is not connected. */
+  kick(clientId: string): boolean {
+    const clients = (this.aedes as unknown as { clients: Record<string, Client | undefined> } | undefined)?.clients;
+    const client = clients?.[clientId];
+    if (!client || client.closed) return false;
+    this.closeWith(client, 'kicked');
+    return true;
   }
 
   private authorizeSubscribe(

@@ -10,6 +10,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Limits } from './limits/index.ts';
+import { isLoopback } from './limits/loopback.ts';
 import type { HttpSecurityConfig } from './limits/schema.ts';
 import type { Part, PartHealth } from './part.ts';
 import { readPem } from './pem.ts';
@@ -100,9 +101,26 @@ export class HttpPart implements Part {
     });
   }
 
-  /** A GET route of another part's API, behind the same bearer token as /healthz and /metrics. */
-  route(path: string, handler: (req: Request, res: Response) => void): void {
-    this.app.get(path, this.auth, handler);
+  /**
+   * A route of another part's API, behind the same bearer token as /healthz and /metrics. A DELETE changes state:
+   * without security.http.token nothing authenticates the caller, so it is answered for clients on this host only.
+   */
+  route(path: string, handler: (req: Request, res: Response) => void, method: 'get' | 'delete' = 'get'): void {
+    if (method === 'get') this.app.get(path, this.auth, handler);
+    else this.app.delete(path, this.auth, this.localWithoutToken(), handler);
+  }
+
+  /** Express middleware: with no token set, 403 for a client off this host (counted with the token refusals). */
+  private localWithoutToken(): (req: Request, res: Response, next: NextFunction) => void {
+    return (req, res, next) => {
+      const address = req.socket.remoteAddress;
+      if (this.ctx.security.token !== '' || (address !== undefined && isLoopback(address))) {
+        next();
+        return;
+      }
+      this.ctx.limits.refuse('http_token', { path: req.path, method: req.method, address });
+      res.status(403).json({ error: 'served to this host only: set security.http.token to allow it from the network' });
+    };
   }
 
   /** Express middleware: the bearer token of security.http.token, when one is set. */

@@ -16,6 +16,8 @@ export interface Identity {
   /** Topic filters a token limits the client to. */
   publish?: string[];
   subscribe?: string[];
+  /** When the credential ends (ms since the epoch): a token's exp plus the clock tolerance, a webhook's expire_at. */
+  expiresAt?: number;
 }
 
 type Action = 'publish' | 'subscribe';

@@ -121,6 +121,8 @@ function jwtMethod(cfg: Cfg['jwt'], c: Common): Authenticator {
     const subscribe = strings(payload.subscribe);
     if (publish) who.publish = publish;
     if (subscribe) who.subscribe = subscribe;
+    // requiredClaims makes exp a number here; the session ends once jwtVerify would refuse the token.
+    if (typeof payload.exp === 'number') who.expiresAt = (payload.exp + cfg.clockToleranceSec) * 1000;
     return { kind: 'accept', identity: who };
   };
 }
@@ -142,6 +144,35 @@ interface WebhookAnswer {
   expires: number;
 }
 
+interface WebhookBody {
+  result?: unknown;
+  is_superuser?: unknown;
+  expire_at?: unknown;
+}
+
+/** `expire_at` of an answer (EMQX 5: seconds since the epoch) in ms; undefined when absent. */
+function webhookExpiry(body: WebhookBody): number | undefined {
+  const e = body.expire_at;
+  if (e === undefined || e === null) return undefined;
+  if (typeof e !== 'number' || !Number.isFinite(e)) throw new Error('webhook answer has a malformed expire_at');
+  return e * 1000;
+}
+
+/** The method's verdict on a webhook answer, at `now`. */
+function webhookVerdict(body: WebhookBody, expiresAt: number | undefined, a: Attempt, c: Common, now: number): Verdict {
+  if (body.result === 'allow') {
+    if (expiresAt !== undefined && expiresAt <= now) return refuse('webhook-expired');
+    const name = a.username ?? a.cert?.cn ?? a.clientId;
+    const who = identity('webhook', name, a.username ?? '', a, c);
+    if (body.is_superuser === true) who.admin = true;
+    if (expiresAt !== undefined) who.expiresAt = expiresAt;
+    return { kind: 'accept', identity: who };
+  }
+  if (body.result === 'deny') return refuse('webhook-deny');
+  if (body.result === 'ignore') return PASS;
+  throw new Error('webhook answer has no result');
+}
+
 function webhookMethod(cfg: Cfg['webhook'], c: Common): Authenticator {
   const cache = new Map<string, WebhookAnswer>();
   return async (a) => {
@@ -153,6 +184,7 @@ function webhookMethod(cfg: Cfg['webhook'], c: Common): Authenticator {
     const hit = cache.get(key);
     if (hit && hit.expires > now) return hit.verdict;
     let verdict: Verdict;
+    let until: number | undefined;
     try {
       const res = await fetch(cfg.url, {
         method: 'POST',
@@ -167,27 +199,19 @@ function webhookMethod(cfg: Cfg['webhook'], c: Common): Authenticator {
         signal: AbortSignal.timeout(cfg.timeoutMs),
       });
       if (!res.ok) throw new Error(`webhook answered ${res.status}`);
-      const body = (await res.json()) as { result?: unknown; is_superuser?: unknown };
-      if (body.result === 'allow') {
-        const name = a.username ?? a.cert?.cn ?? a.clientId;
-        const who = identity('webhook', name, a.username ?? '', a, c);
-        if (body.is_superuser === true) who.admin = true;
-        verdict = { kind: 'accept', identity: who };
-      } else if (body.result === 'deny') {
-        verdict = refuse('webhook-deny');
-      } else if (body.result === 'ignore') {
-        verdict = PASS;
-      } else {
-        throw new Error('webhook answer has no result');
-      }
+      const body = (await res.json()) as WebhookBody;
+      until = webhookExpiry(body);
+      verdict = webhookVerdict(body, until, a, c, now);
     } catch {
       // Not cached: the next attempt asks again.
       if (cfg.failMode === 'closed') return refuse('webhook-error', 5);
       return { kind: 'accept', identity: identity('webhook', a.username ?? a.clientId, a.username ?? '', a, c) };
     }
-    if (cfg.cacheTtlSec > 0) {
+    // No answer is kept beyond its expire_at (one already past is not kept at all).
+    const expires = Math.min(now + cfg.cacheTtlSec * 1000, until ?? Infinity);
+    if (cfg.cacheTtlSec > 0 && expires > now) {
       if (cache.size > 10_000) cache.clear();
-      cache.set(key, { verdict, expires: now + cfg.cacheTtlSec * 1000 });
+      cache.set(key, { verdict, expires });
     }
     return verdict;
   };

@@ -100,6 +100,11 @@ export class ClientEvents {
     this.refusals.set(client, detail);
   }
 
+  /** Why the broker itself is closing this connection (auth_expired, kicked); a reason already noted stays. */
+  noteReason(client: Client, reason: DisconnectReason): void {
+    if (!this.reasons.has(client)) this.reasons.set(client, reason);
+  }
+
   /** The QoS a SUBSCRIBE asked for (aedes overwrites it with the granted one). */
   noteSubscribe(sub: Subscription): void {
     this.requestedQos.set(sub, sub.qos);

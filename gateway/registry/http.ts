@@ -1,13 +1,21 @@
-// The registry's HTTP API: GET /api/devices (paged in client-id order, `?limit=`, `?after=`, `?online=`) and
-// GET /api/devices/<client id> (URL-encoded). The HTTP part puts both behind its bearer token check.
+// The registry's HTTP API: GET /api/devices (paged in client-id order, `?limit=`, `?after=`, `?online=`),
+// GET /api/devices/<client id> (URL-encoded) and DELETE /api/devices/<client id>/connection (closes the device's
+// connection, reason kicked). The HTTP part puts them behind its bearer token check, and the DELETE on loopback when
+// no token is set.
 import type { Request, Response } from 'express';
+import type { Logger } from 'pino';
 import { entryJson } from './entry.ts';
 import type { DeviceFilter, DeviceRegistry } from './registry.ts';
 
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
 
-type Route = (path: string, handler: (req: Request, res: Response) => void) => void;
+type Route = (path: string, handler: (req: Request, res: Response) => void, method?: 'get' | 'delete') => void;
+
+/** Closes a device's connection (the broker); false when that device is not connected. */
+export interface Kicker {
+  kick(clientId: string): boolean;
+}
 
 function one(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
@@ -28,7 +36,7 @@ function parseQuery(q: Request['query']): { limit: number; after?: string; filte
   };
 }
 
-export function deviceRoutes(devices: DeviceRegistry, route: Route): void {
+export function deviceRoutes(devices: DeviceRegistry, route: Route, broker: Kicker, log: Pick<Logger, 'info'>): void {
   route('/api/devices', (req, res) => {
     const q = parseQuery(req.query);
     if (typeof q === 'string') {
@@ -46,4 +54,17 @@ export function deviceRoutes(devices: DeviceRegistry, route: Route): void {
     }
     res.json(entryJson(d));
   });
+  route(
+    '/api/devices/:clientid/connection',
+    (req, res) => {
+      const clientId = req.params.clientid ?? '';
+      if (!broker.kick(clientId)) {
+        res.status(404).json({ error: 'device not connected' });
+        return;
+      }
+      log.info({ client: clientId, by: req.socket.remoteAddress }, 'device connection closed by an API call (kicked)');
+      res.status(204).end();
+    },
+    'delete',
+  );
 }
