@@ -1,27 +1,16 @@
 // /healthz as a monitor reads it: every adapter device offline is `adapters.state: "down"` and the gateway
 // `degraded` (HTTP 200: it still accepts and buffers); the device answering again clears it. Gateway child process,
 // real Modbus TCP slave.
-import { once } from 'node:events';
-import net from 'node:net';
 import { afterEach, expect, inject, it } from 'vitest';
 import { ModbusSlave } from '../fixtures/modbus-slave.ts';
 import { GatewayProcess } from '../harness/gateway-process.ts';
+import { freePort } from '../harness/kafka.ts';
 import { waitFor } from '../harness/wait.ts';
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
-
-/** A loopback port nothing listens on (until the test starts the slave there). */
-async function freePort(): Promise<number> {
-  const srv = net.createServer().listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address() as net.AddressInfo;
-  srv.close();
-  await once(srv, 'close');
-  return port;
-}
 
 interface Health {
   status: string;

@@ -31,15 +31,39 @@ export function ensureKafkaJars(): string {
   return libs;
 }
 
+/** Ports handed out by this process, so two callers never get the same one. */
+const givenPorts = new Set<number>();
+
+/**
+ * A port free on 127.0.0.1, below the kernel's ephemeral range (32768–60999 on Linux). A port the kernel picked with
+ * listen(0) comes from that range, and once released it can be taken as the source port of any outgoing connection
+ * (a Kafka client's, a device's) before the gateway binds it or binds it again after a restart: EADDRINUSE.
+ */
 export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (givenPorts.has(port)) continue;
+    if (await canBind(port)) {
+      givenPorts.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free port found in 20000–31999 after 200 tries');
+}
+
+async function canBind(port: number): Promise<boolean> {
   const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const addr = srv.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(port, '127.0.0.1', () => resolve());
+    });
+  } catch {
+    return false;
+  }
   srv.close();
   await once(srv, 'close');
-  return port;
+  return true;
 }
 
 export interface LocalKafkaOptions {
