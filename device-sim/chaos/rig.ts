@@ -7,6 +7,7 @@ import { GatewayProcess } from '../../test/harness/gateway-process.ts';
 import type { LocalKafka } from '../../test/harness/kafka.ts';
 import type { DataDisk } from './disk.ts';
 import { GatewayNetns } from './netns.ts';
+import type { PowerLog } from './power.ts';
 import { FaultProxy } from './proxy.ts';
 import type { Scenario } from './scenario.ts';
 
@@ -23,6 +24,8 @@ export interface ChaosRig {
   netns?: GatewayNetns;
   uplink?: FaultProxy;
   disk?: DataDisk;
+  /** The power-cut disk and what its cuts saw. */
+  power?: PowerLog;
   /** The gateway's /healthz, sampled for its backlog gauges. */
   healthUrl: string;
   cleanup: () => Promise<void>;
@@ -32,7 +35,7 @@ export async function relayRig(
   sc: Scenario,
   brokers: string[],
   kafka: LocalKafka | undefined,
-  disk: DataDisk | undefined,
+  disk: { dir: string } | undefined,
 ): Promise<ChaosRig> {
   const gw = await GatewayProcess.create({
     // As balena's `restart: always`: a gateway that exits by itself (75 on a full disk) is started again.
@@ -101,7 +104,7 @@ export async function namespaceRig(
   sc: Scenario,
   brokers: string[],
   kafka: LocalKafka | undefined,
-  disk: DataDisk | undefined,
+  disk: { dir: string } | undefined,
 ): Promise<ChaosRig> {
   const ns = new GatewayNetns();
   const started: Closable[] = [];

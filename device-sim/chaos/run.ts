@@ -10,6 +10,8 @@ import type { ProgressSample } from '../progress.ts';
 import { DataDisk } from './disk.ts';
 import { type Gauges, sampleGauges } from './gauges.ts';
 import { type CheckResult, evaluateChecks, type RunFigures, runFigures } from './outage.ts';
+import { type PowerFigures, PowerLog, powerFigures, readyInfo } from './power.ts';
+import { PowercutDisk } from './powercut.ts';
 import { type ChaosRig, namespaceRig, relayRig } from './rig.ts';
 import type { Scenario } from './scenario.ts';
 import { runSteps } from './steps.ts';
@@ -31,7 +33,9 @@ export interface ChaosResult {
   figures: RunFigures;
   /** The scenario's explicit checks (none unless it has `checks`). */
   checks: CheckResult[];
-  /** The verify passed and every check held: the run's exit status. */
+  /** With disk: { kind: powercut }: the cuts, the store after each, acknowledged and lost per cut. */
+  power?: PowerFigures;
+  /** The verify passed, every check held and the store opened after every power cut: the run's exit status. */
   ok: boolean;
   gatewayStarts: number;
 }
@@ -91,17 +95,22 @@ async function load(
   return res;
 }
 
-/** The gateway's data dir on a tmpfs of the scenario's size, if it asks for one. */
-async function mountDisk(sc: Scenario, log: (line: string) => void): Promise<DataDisk | undefined> {
+/** The gateway's data dir on a tmpfs of the scenario's size, or on the power-cut disk, if it asks for one. */
+async function mountDisk(sc: Scenario, log: (line: string) => void): Promise<DataDisk | PowercutDisk | undefined> {
   if (!sc.disk) return undefined;
-  const disk = new DataDisk();
+  const disk = sc.disk.kind === 'powercut' ? new PowercutDisk() : new DataDisk();
   try {
-    await disk.mount(sc.disk.size_mb);
+    if (disk instanceof PowercutDisk) await disk.mount();
+    else if (sc.disk.kind === 'tmpfs') await disk.mount(sc.disk.size_mb);
   } catch (err) {
     await disk.close();
     throw err;
   }
-  log(`gateway data on a ${sc.disk.size_mb} MB tmpfs at ${disk.dir}`);
+  log(
+    sc.disk.kind === 'powercut'
+      ? `gateway data on the power-cut disk (FUSE, forgets unsynced writes) at ${disk.dir}/data`
+      : `gateway data on a ${sc.disk.size_mb} MB tmpfs at ${disk.dir}`,
+  );
   return disk;
 }
 
@@ -109,11 +118,15 @@ async function buildRig(
   sc: Scenario,
   brokers: string[],
   kafka: LocalKafka | undefined,
-  disk: DataDisk | undefined,
+  disk: DataDisk | PowercutDisk | undefined,
   log: (line: string) => void,
 ): Promise<ChaosRig> {
   const rig = await (sc.network === 'namespace' ? namespaceRig : relayRig)(sc, brokers, kafka, disk);
-  if (disk) rig.disk = disk;
+  if (disk instanceof DataDisk) rig.disk = disk;
+  if (disk instanceof PowercutDisk) {
+    rig.power = new PowerLog(disk);
+    rig.power.first = readyInfo(rig.gw.output);
+  }
   if (rig.netns) log(`gateway in network namespace ${rig.netns.name}`);
   log(`devices connect through the fault relay ${rig.devices.url}`);
   return rig;
@@ -163,6 +176,7 @@ async function measured(
   }
   const figures = runFigures({ gauges: sampler.gauges, events, started, ledger: res.ledger, records });
   const checks = evaluateChecks(sc.checks, figures);
+  const power = rig.power ? powerFigures(rig.power, res.ledger, report, started) : undefined;
   return {
     scenario: sc.name,
     ledger: res.ledger,
@@ -172,7 +186,8 @@ async function measured(
     gauges: sampler.gauges,
     figures,
     checks,
-    ok: report.ok && checks.every((c) => c.ok),
+    ...(power ? { power } : {}),
+    ok: report.ok && checks.every((c) => c.ok) && (power?.ok ?? true),
     gatewayStarts: gw.starts,
   };
 }
@@ -183,7 +198,7 @@ export async function runChaos(sc: Scenario, opts: ChaosOptions = {}): Promise<C
   const kafka = opts.kafka ?? ('local' in sc.kafka ? await LocalKafka.start() : undefined);
   const brokers = kafka ? kafka.brokers : 'brokers' in sc.kafka ? sc.kafka.brokers : [];
   let rig: ChaosRig | undefined;
-  let disk: DataDisk | undefined;
+  let disk: DataDisk | PowercutDisk | undefined;
   try {
     log(`kafka ${brokers.join(',')}`);
     disk = await mountDisk(sc, log);

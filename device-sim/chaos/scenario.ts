@@ -25,6 +25,7 @@ const ActionLiterals = Type.Union([
   Type.Literal('uplink-restore'),
   Type.Literal('disk-full'),
   Type.Literal('disk-free'),
+  Type.Literal('power-cut'),
 ]);
 export const ACTIONS = ActionLiterals.anyOf.map((l) => l.const);
 const ActionSchema = Type.Union(ActionLiterals.anyOf, { errorMessage: `one of ${ACTIONS.join('|')}` });
@@ -44,7 +45,17 @@ const StepSchema = Type.Object(
     do: ActionSchema,
     for: Type.Optional(
       Num(0, {
-        description: 'blackhole/latency/uplink-*/disk-full: seconds until undone; gateway-kill: until restart',
+        description:
+          'blackhole/latency/uplink-*/disk-full: seconds until undone; gateway-kill: until restart; ' +
+          'power-cut: seconds the power stays off',
+      }),
+    ),
+    every: Type.Optional(Num(1, { description: 'seconds between repeats of the step' })),
+    count: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description: 'how many times (with every); every alone repeats until the fleet stops',
+        errorMessage: 'expected a whole number >= 1',
       }),
     ),
     ms: Type.Optional(Num(0, { description: 'latency, uplink-latency, uplink-netem: ms added' })),
@@ -102,16 +113,32 @@ const FleetSchema = Type.Object(
   { additionalProperties: false, default: {}, errorMessage: 'expected a mapping' },
 );
 
+/**
+ * The gateway's data dir on a disk of the tool's. tmpfs (the default kind): a tmpfs of size_mb, so disk-full can fill
+ * it. powercut: the FUSE file system that forgets every write not yet fsync'd, so power-cut can cut the power. Both
+ * need root (mount).
+ */
+const DiskSchema = Type.Transform(
+  Type.Object(
+    {
+      kind: Type.Union([Type.Literal('tmpfs'), Type.Literal('powercut')], {
+        default: 'tmpfs',
+        errorMessage: 'tmpfs or powercut',
+      }),
+      size_mb: Type.Optional(Num(8, { description: 'tmpfs: its size (required)' })),
+    },
+    { additionalProperties: false, errorMessage: 'expected { size_mb: <number> } or { kind: powercut }' },
+  ),
+)
+  .Decode((d): { kind: 'tmpfs'; size_mb: number } | { kind: 'powercut' } =>
+    d.kind === 'powercut' ? { kind: 'powercut' } : { kind: 'tmpfs', size_mb: d.size_mb ?? 8 },
+  )
+  .Encode((d) => d);
+
 export const ScenarioSchema = Type.Object(
   {
     name: Type.String({ default: 'chaos', errorMessage: 'expected a string' }),
-    /** The gateway's data dir on a tmpfs of this size, so disk-full can fill it (needs root). */
-    disk: Type.Optional(
-      Type.Object(
-        { size_mb: Num(8, { required: true }) },
-        { additionalProperties: false, errorMessage: 'expected { size_mb: <number> }' },
-      ),
-    ),
+    disk: Type.Optional(DiskSchema),
     /**
      * relay: devices reach the gateway through a fault relay on loopback (device-link faults only).
      * namespace: the gateway runs in a network namespace of its own with veth links for the devices and for its
@@ -178,10 +205,31 @@ const isAction = (v: unknown): v is Action => ACTIONS.some((a) => a === v);
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 interface StepContext {
-  disk: boolean;
+  /** The disk's kind ('tmpfs' when given without one), undefined without a disk. */
+  disk: unknown;
   network: unknown;
   kafka: unknown;
   duration: number;
+}
+
+const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
+
+/** A repeated step (every, count): count needs every, each `for` ends before the next repeat, the last one in time. */
+function repeatProblems(s: Record<string, unknown>, path: string, c: StepContext): string[] {
+  const [at, every, count, dur] = [num(s.at), num(s.every), num(s.count), num(s.for)];
+  const out: string[] = [];
+  if (every === undefined) {
+    if (count !== undefined && count > 1) out.push(`${path}.every: expected a number >= 1 (required with count)`);
+    return out;
+  }
+  if (dur !== undefined && dur >= every) out.push(`${path}.for: not shorter than every (${every} s)`);
+  if (at !== undefined && count !== undefined && Number.isInteger(count)) {
+    const last = at + every * (count - 1);
+    if (at <= c.duration && last > c.duration) {
+      out.push(`${path}.count: the last one (at ${last} s) is after the fleet stops (duration ${c.duration} s)`);
+    }
+  }
+  return out;
 }
 
 /** What a step needs that its own keys cannot say: a disk, the namespace, a local Kafka, a time inside the run. */
@@ -194,7 +242,10 @@ function stepProblems(s: unknown, path: string, c: StepContext): string[] {
       out.push(`${path}.${key}: expected a number >= ${key === 'kbit' ? 1 : 0} (required)`);
     }
   }
-  if (action.startsWith('disk-') && !c.disk) out.push(`${path}.do: ${action} needs disk: { size_mb: … }`);
+  if (action.startsWith('disk-') && c.disk !== 'tmpfs') out.push(`${path}.do: ${action} needs disk: { size_mb: … }`);
+  if (action === 'power-cut' && c.disk !== 'powercut') {
+    out.push(`${path}.do: power-cut needs disk: { kind: powercut }`);
+  }
   if (action.startsWith('uplink-') && c.network !== 'namespace') {
     out.push(`${path}.do: ${action} needs network: namespace`);
   }
@@ -202,7 +253,16 @@ function stepProblems(s: unknown, path: string, c: StepContext): string[] {
   if (typeof s.at === 'number' && s.at > c.duration) {
     out.push(`${path}.at: after the fleet stops (duration ${c.duration} s)`);
   }
+  out.push(...repeatProblems(s, path, c));
   return out;
+}
+
+/** What one key of the disk needs from the other: a tmpfs its size, the power-cut disk none. */
+function diskProblems(disk: unknown): string[] {
+  if (!isObj(disk)) return [];
+  if (disk.kind === 'tmpfs' && disk.size_mb === undefined) return ['disk.size_mb: expected a number >= 8 (required)'];
+  if (disk.kind === 'powercut' && disk.size_mb !== undefined) return ['disk.size_mb: only with kind: tmpfs'];
+  return [];
 }
 
 /** Where a problem's path sorts: the file's key order, steps by index, so the list reads like the file. */
@@ -215,10 +275,11 @@ function problemOrder(problem: string): [number, number] {
 
 function allProblems(value: unknown): string[] {
   const problems = schemaProblems(ScenarioSchema, value);
+  if (isObj(value)) problems.push(...diskProblems(value.disk));
   if (isObj(value) && Array.isArray(value.steps)) {
     const fleet = isObj(value.fleet) ? value.fleet : {};
     const c: StepContext = {
-      disk: isObj(value.disk),
+      disk: isObj(value.disk) ? value.disk.kind : undefined,
       network: value.network,
       kafka: value.kafka,
       duration: typeof fleet.duration === 'number' ? fleet.duration : 60,
@@ -231,7 +292,7 @@ function allProblems(value: unknown): string[] {
     .map((x) => x.p);
 }
 
-/** The keys the step's action reads, with their defaults; other keys of the step are dropped. */
+/** The keys the step's action reads, with their defaults; other keys of the step (and every, count) are dropped. */
 function normaliseStep(s: Step): Step {
   const keys = STEP_KEYS[s.do] ?? {};
   const pick = (k: 'ms' | 'loss' | 'kbit', v: number | undefined): { [key: string]: number } => {
@@ -248,6 +309,16 @@ function normaliseStep(s: Step): Step {
   };
 }
 
+/** A step with `every` as its repeats: `count` of them, or as many as start before the fleet stops. */
+function expandStep(s: Step, duration: number): Step[] {
+  const one = normaliseStep(s);
+  if (s.every === undefined) return [one];
+  const every = s.every;
+  // The epsilon keeps a repeat that lands exactly on the fleet's end despite float steps (0.1 s × 30).
+  const n = s.count ?? Math.floor((duration - s.at) / every + 1e-9) + 1;
+  return Array.from({ length: n }, (_, k) => ({ ...one, at: Math.round((s.at + k * every) * 1000) / 1000 }));
+}
+
 export function parseScenario(text: string): Scenario {
   let raw: unknown;
   try {
@@ -260,9 +331,16 @@ export function parseScenario(text: string): Scenario {
   const problems = allProblems(value);
   if (problems.length) throw new ScenarioError(problems);
   const sc = Value.Decode(ScenarioSchema, value);
-  return { ...sc, steps: sc.steps.map(normaliseStep).sort((a, b) => a.at - b.at) };
+  const steps = sc.steps.flatMap((s) => expandStep(s, sc.fleet.duration)).sort((a, b) => a.at - b.at);
+  return { ...sc, steps };
 }
 
 export async function loadScenario(path: string): Promise<Scenario> {
   return parseScenario(await readFile(path, 'utf8'));
+}
+
+/** The scenario with the gateway's store.durability set (GATEWAY_STORE_DURABILITY), the rest unchanged. */
+export function withDurability(sc: Scenario, durability: 'fsync' | 'os' | undefined): Scenario {
+  if (durability === undefined) return sc;
+  return { ...sc, gateway: { ...sc.gateway, env: { ...sc.gateway.env, GATEWAY_STORE_DURABILITY: durability } } };
 }

@@ -1,4 +1,6 @@
-// The timed steps of a chaos scenario, acting on the rig (Kafka, gateway, links).
+// The timed steps of a chaos scenario, acting on the rig (Kafka, gateway, links, disks).
+import { healthGauges } from './gauges.ts';
+import { type PowerCutRecord, readyInfo } from './power.ts';
 import type { ChaosRig } from './rig.ts';
 import type { Action, Step } from './scenario.ts';
 
@@ -151,8 +153,39 @@ const DISK = {
   },
 } satisfies Partial<Record<Action, Apply>>;
 
+/**
+ * The power cut: the gateway dies (SIGKILL), then the disk forgets what was not synced; nothing runs on the disk in
+ * between, so what is left is the disk as it was when the gateway died. After `for` seconds the disk is mounted again
+ * and the gateway started on what it kept; a start that fails is recorded (the supervisor goes on trying).
+ */
+const POWER = {
+  'power-cut': async (s, rig, mark) => {
+    const power = need(rig.power, 'disk: { kind: powercut }');
+    const backlog = (await healthGauges(rig.healthUrl)).backlogRecords ?? null;
+    const at = Date.now();
+    mark(`power cut${backlog === null ? '' : ` (backlog ${backlog})`}`);
+    await rig.gw.kill('SIGKILL');
+    await power.disk.cut();
+    if (s.for) await waitUntil(Date.now() + s.for * 1000);
+    await power.disk.mount();
+    const rec: PowerCutRecord = { at, backlogRecords: backlog, reopened: false, ready: null };
+    power.cuts.push(rec);
+    try {
+      await rig.gw.start();
+      rec.reopened = true;
+      rec.ready = readyInfo(rig.gw.output);
+      mark('power back, gateway up');
+    } catch (err) {
+      const error = (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
+      rec.error = error;
+      mark(`power back, the gateway did not start: ${error}`);
+    }
+    return undefined;
+  },
+} satisfies Partial<Record<Action, Apply>>;
+
 /** Every action has its step: the compiler refuses an action without one. */
-const APPLY: Record<Action, Apply> = { ...KAFKA, ...GATEWAY, ...DEVICE_LINK, ...UPLINK, ...DISK };
+const APPLY: Record<Action, Apply> = { ...KAFKA, ...GATEWAY, ...DEVICE_LINK, ...UPLINK, ...DISK, ...POWER };
 
 /** Runs the steps in time order; a step that takes long (a restart) delays the ones after it, never skips them. */
 export async function runSteps(

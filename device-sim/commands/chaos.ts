@@ -1,8 +1,9 @@
 // `device-sim chaos`: a scenario of timed faults while a fleet runs, ending with the verify report.
 import { writeFile } from 'node:fs/promises';
 import { commandInfo, defineCommand, type Options, UsageError } from '../args.ts';
+import { formatPower } from '../chaos/power.ts';
 import { runChaos } from '../chaos/run.ts';
-import { loadScenario, type Scenario, ScenarioError } from '../chaos/scenario.ts';
+import { loadScenario, type Scenario, ScenarioError, withDurability } from '../chaos/scenario.ts';
 import { renderHtml } from '../report-html.ts';
 import { formatFigures, formatReport } from '../report-text.ts';
 
@@ -16,6 +17,11 @@ const info = commandInfo({
     html: { kind: 'string', help: 'write an HTML report with charts and the fault timeline here' },
     json: { kind: 'boolean', help: 'print the result as JSON on stdout: verify report, figures, checks, gauges' },
     quiet: { kind: 'boolean', help: 'no progress output', short: 'q' },
+    durability: {
+      kind: 'string',
+      help: "the gateway's store.durability instead of the scenario's (os: a power cut loses what was acknowledged)",
+      choices: ['fsync', 'os'],
+    },
   },
   examples: ['./gw sim chaos -s device-sim/scenarios/ci-short.yaml --html chaos.html'],
 });
@@ -30,7 +36,7 @@ async function readScenario(path: string): Promise<Scenario> {
 }
 
 async function chaosMain(o: Options<typeof info.options>): Promise<number> {
-  const scenario = await readScenario(o.scenario);
+  const scenario = withDurability(await readScenario(o.scenario), o.durability);
   const res = await runChaos(scenario, { ledger: o.ledger, quiet: o.quiet });
   if (o.html) {
     await writeFile(
@@ -50,7 +56,7 @@ async function chaosMain(o: Options<typeof info.options>): Promise<number> {
   }
   if (o.json) {
     process.stdout.write(
-      `${JSON.stringify({ scenario: scenario.name, ok: res.ok, events: res.events, report: res.report, figures: res.figures, checks: res.checks, gauges: res.gauges }, null, 2)}\n`,
+      `${JSON.stringify({ scenario: scenario.name, ok: res.ok, events: res.events, report: res.report, figures: res.figures, checks: res.checks, power: res.power, gauges: res.gauges }, null, 2)}\n`,
     );
   } else {
     process.stdout.write(
@@ -58,6 +64,7 @@ async function chaosMain(o: Options<typeof info.options>): Promise<number> {
     );
     process.stdout.write(formatReport(res.report));
     process.stdout.write(formatFigures(res.figures, res.checks));
+    if (res.power) process.stdout.write(formatPower(res.power));
   }
   return res.ok ? 0 : 1;
 }

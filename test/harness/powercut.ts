@@ -1,71 +1,17 @@
-// Power cuts under load: the real gateway keeps its store on test/fixtures/powercut-fs.py, a FUSE file system that
+// Power cuts under load: the real gateway keeps its store on device-sim/chaos/powercut-fs.py, a FUSE file system that
 // keeps every write not yet fsync'd in memory only. QoS 1 publishers write a ledger of what was PUBACK'd while the
 // gateway forwards to a real Kafka; a cut SIGKILLs the gateway and then the file system (its unsynced writes vanish,
 // the backing dir holds exactly what was synced), remounts it and starts the gateway again on what is left. After the
 // last cut the gateway drains its backlog and kcat reads the topic: every acknowledged message must be there.
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
+import { PowercutFs } from '../../device-sim/chaos/powercut.ts';
 import { GatewayProcess, pollUntil } from './gateway-process.ts';
-import { repoRoot } from './kafka.ts';
 import { kcatRead } from './kcat.ts';
 
-const FS_SCRIPT = join(repoRoot, 'test', 'fixtures', 'powercut-fs.py');
-
-/** The FUSE file system, mounted on `mountpoint` over `backing`. */
-export class PowercutFs {
-  private proc: ChildProcess | undefined;
-  readonly backing: string;
-  readonly mountpoint: string;
-  mounts = 0;
-  constructor(backing: string, mountpoint: string) {
-    this.backing = backing;
-    this.mountpoint = mountpoint;
-  }
-
-  async mount(timeoutMs = 20_000): Promise<void> {
-    const proc = spawn('/usr/bin/python3', [FS_SCRIPT, this.backing, this.mountpoint], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.proc = proc;
-    let out = '';
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`powercut-fs not mounted in ${timeoutMs} ms: ${out}`)),
-        timeoutMs,
-      );
-      const onData = (b: Buffer): void => {
-        out += b.toString();
-        if (out.includes('powercut-fs ready')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      proc.stdout?.on('data', onData);
-      proc.stderr?.on('data', onData);
-      proc.once('exit', (code, sig) => {
-        clearTimeout(timer);
-        reject(new Error(`powercut-fs exited (${code ?? sig}): ${out}`));
-      });
-    });
-    this.mounts += 1;
-  }
-
-  /** The power cut: the file system process ends, its unsynced writes with it; the dead mount is detached. */
-  async cut(): Promise<void> {
-    const p = this.proc;
-    this.proc = undefined;
-    if (p && p.exitCode === null && p.signalCode === null) {
-      const exited = once(p, 'exit');
-      p.kill('SIGUSR1');
-      await exited;
-    }
-    spawnSync('umount', ['-l', this.mountpoint], { stdio: 'ignore' });
-  }
-}
+export { PowercutFs };
 
 /** QoS 1 publishers, each with up to `window` publishes in flight; `acked` holds every payload that was PUBACK'd. */
 class Publishers {

@@ -2,7 +2,13 @@ import { once } from 'node:events';
 import { connect, createServer, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { FaultProxy } from '../../device-sim/chaos/proxy.ts';
-import { parseScenario, ScenarioError } from '../../device-sim/chaos/scenario.ts';
+import {
+  loadScenario,
+  parseScenario,
+  type Scenario,
+  ScenarioError,
+  withDurability,
+} from '../../device-sim/chaos/scenario.ts';
 
 describe('chaos scenarios', () => {
   it('parses a scenario with defaults and sorts the steps', () => {
@@ -62,6 +68,101 @@ steps:
     expect(sc.network).toBe('namespace');
     expect(sc.steps[1]).toEqual({ at: 5, do: 'uplink-netem', ms: 50, loss: 2 });
     expect(sc.steps[2]).toEqual({ at: 9, do: 'uplink-bandwidth', kbit: 256 });
+  });
+
+  const problems = (text: string): string[] => {
+    try {
+      parseScenario(text);
+    } catch (err) {
+      if (err instanceof ScenarioError) return err.problems;
+      throw err;
+    }
+    return [];
+  };
+
+  it('power-cut needs the power-cut disk, disk-full the tmpfs; each kind its own keys', () => {
+    const steps = 'steps:\n  - { at: 2, do: power-cut }\n  - { at: 4, do: disk-full, for: 2 }\n';
+    const fleet = 'fleet: { duration: 30 }\n';
+    expect(problems(`${fleet}${steps}`)).toEqual([
+      'steps[0].do: power-cut needs disk: { kind: powercut }',
+      'steps[1].do: disk-full needs disk: { size_mb: … }',
+    ]);
+    expect(problems(`disk: { kind: powercut }\n${fleet}${steps}`)).toEqual([
+      'steps[1].do: disk-full needs disk: { size_mb: … }',
+    ]);
+    expect(problems(`disk: { size_mb: 64 }\n${fleet}${steps}`)).toEqual([
+      'steps[0].do: power-cut needs disk: { kind: powercut }',
+    ]);
+    expect(problems('disk: { kind: powercut, size_mb: 64 }\n')).toEqual(['disk.size_mb: only with kind: tmpfs']);
+    expect(problems('disk: {}\n')).toEqual(['disk.size_mb: expected a number >= 8 (required)']);
+    expect(problems('disk: { kind: floppy, size: 1 }\n')).toEqual([
+      'disk.size: unknown key',
+      'disk.kind: tmpfs or powercut',
+    ]);
+    expect(parseScenario('disk: { kind: powercut }\n').disk).toEqual({ kind: 'powercut' });
+    expect(parseScenario('disk: { size_mb: 16 }\n').disk).toEqual({ kind: 'tmpfs', size_mb: 16 });
+  });
+
+  it('a step with every repeats: count times, or until the fleet stops', () => {
+    const sc = parseScenario(`
+disk: { kind: powercut }
+fleet: { duration: 20 }
+steps:
+  - { at: 3, do: power-cut, every: 4, count: 3, for: 1 }
+  - { at: 10, do: kafka-stop }
+  - { at: 0.5, do: latency, ms: 50, every: 6.5, for: 2 }
+`);
+    expect(sc.steps.map((s) => [s.at, s.do])).toEqual([
+      [0.5, 'latency'],
+      [3, 'power-cut'],
+      [7, 'power-cut'],
+      [7, 'latency'],
+      [10, 'kafka-stop'],
+      [11, 'power-cut'],
+      [13.5, 'latency'],
+      [20, 'latency'],
+    ]);
+    expect(sc.steps[1]).toEqual({ at: 3, do: 'power-cut', for: 1 }); // every and count are gone once expanded
+  });
+
+  it('a repeated step: count needs every, each repeat ends before the next, the last one inside the run', () => {
+    expect(
+      problems(`
+fleet: { duration: 20 }
+steps:
+  - { at: 1, do: gateway-kill, count: 3 }
+  - { at: 1, do: blackhole, for: 5, every: 5 }
+  - { at: 5, do: gateway-kill, every: 4, count: 5 }
+  - { at: 5, do: gateway-kill, every: 0.5, count: 1.5 }
+`),
+    ).toEqual([
+      'steps[0].every: expected a number >= 1 (required with count)',
+      'steps[1].for: not shorter than every (5 s)',
+      'steps[2].count: the last one (at 21 s) is after the fleet stops (duration 20 s)',
+      'steps[3].every: expected a number >= 1',
+      'steps[3].count: expected a whole number >= 1',
+    ]);
+  });
+
+  it('the power-cut scenarios: cuts while forwarding and while Kafka is away, fsync unless overridden', async () => {
+    const ci = await loadScenario('device-sim/scenarios/powercut-ci.yaml');
+    const long = await loadScenario('device-sim/scenarios/powercut-long.yaml');
+    const cuts = (sc: Scenario): number => sc.steps.filter((s) => s.do === 'power-cut').length;
+    expect(cuts(ci)).toBe(5);
+    expect(cuts(long)).toBeGreaterThanOrEqual(20);
+    for (const sc of [ci, long]) {
+      expect(sc.disk).toEqual({ kind: 'powercut' });
+      expect(sc.gateway.env.GATEWAY_STORE_DURABILITY).toBe('fsync');
+      const stop = sc.steps.find((s) => s.do === 'kafka-stop')?.at ?? 0;
+      const start = sc.steps.find((s) => s.do === 'kafka-start')?.at ?? 0;
+      const away = sc.steps.filter((s) => s.do === 'power-cut' && s.at > stop && s.at < start);
+      expect(away.length).toBeGreaterThan(0);
+      expect(away.length).toBeLessThan(cuts(sc));
+    }
+    const os = withDurability(ci, 'os');
+    expect(os.gateway.env).toEqual({ ...ci.gateway.env, GATEWAY_STORE_DURABILITY: 'os' });
+    expect({ ...os, gateway: ci.gateway }).toEqual(ci);
+    expect(withDurability(ci, undefined)).toBe(ci);
   });
 });
 
