@@ -157,7 +157,10 @@ export class Downlink implements Part {
 
   private async connect(): Promise<void> {
     this.state = 'connecting';
-    const source = await createSource(this.o.client, this.sourceOptions());
+    // Topics seen for the first time: now. A partition still without a committed offset on a later start resumes
+    // from that time, so commands sent while the gateway was down are not skipped (docs/commands.md).
+    const since = await this.o.commands?.consumingSince(this.o.groupId, this.o.topics);
+    const source = await createSource(this.o.client, { ...this.sourceOptions(), since });
     if (this.stopping) return;
     this.source = source;
     // Commands only flow once the group has partitions; health says `up` from then on.
@@ -197,7 +200,8 @@ export class Downlink implements Part {
       groupId: o.groupId,
       topics: o.topics,
       // A new group starts at the end of the topics: a gateway's first start must not replay old commands (think
-      // "unlock"). From then on the committed offsets carry commands sent while the gateway was down.
+      // "unlock"). From then on the committed offsets carry commands sent while the gateway was down, and for a
+      // partition nothing was committed on yet, `since` (the time the group began: connect()).
       startAt: 'latest',
       sessionTimeoutMs: SESSION_TIMEOUT_MS,
       heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,

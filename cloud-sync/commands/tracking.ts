@@ -56,6 +56,9 @@ class CommandMetrics {
   }
 }
 
+/** Meta key of the times a downlink group began consuming its topics (JSON: topic -> ms since the epoch). */
+const SINCE = 'downlink!since!';
+
 export class CommandTracking extends EventEmitter<CommandTrackingEvents> {
   readonly pending: PendingCommands;
   private readonly m: CommandMetrics;
@@ -76,6 +79,40 @@ export class CommandTracking extends EventEmitter<CommandTrackingEvents> {
       this.raise({ ...this.base(c, at), event: 'message.acked', latency_ms: latency });
     });
     this.pending.on('dropped', (c, reason) => this.dropped(c, reason));
+  }
+
+  /**
+   * By topic, when the downlink's group `groupId` began consuming it on this data dir: read from the store's meta;
+   * a topic seen for the first time gets `now`, written (synced) before it is returned. A later start with an
+   * uncommitted partition resumes from that time rather than at its end (cloud-sync/sources/resume.ts).
+   */
+  async consumingSince(groupId: string, topics: readonly string[]): Promise<Record<string, number>> {
+    const key = SINCE + groupId;
+    let since: Record<string, number> = {};
+    try {
+      const stored = await this.o.db.get(key);
+      if (stored !== undefined) since = JSON.parse(stored) as Record<string, number>;
+    } catch (err) {
+      this.o.log.warn({ err }, 'downlink: start times unreadable; starting afresh');
+    }
+    const out: Record<string, number> = {};
+    let added = false;
+    for (const t of topics) {
+      const at = since[t];
+      if (typeof at === 'number' && Number.isFinite(at)) out[t] = at;
+      else {
+        since[t] = out[t] = this.now();
+        added = true;
+      }
+    }
+    // classic-level's `sync`: on disk before the consumer can commit anything after that time.
+    if (added) {
+      await this.o.db.put(key, JSON.stringify(since), { sync: true } as object).catch((err: unknown) => {
+        // Not kept: the next start takes these topics for new again (their end, as before).
+        this.o.log.warn({ err }, 'downlink: could not keep the start times');
+      });
+    }
+    return out;
   }
 
   /** A command that expired before the gateway could publish it (Kafka handed it over late). */

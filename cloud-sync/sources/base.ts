@@ -1,7 +1,8 @@
 // What both KafkaSource implementations share: the state health reports, the halt once the handler rejected or
 // stop() began, and handing one record over at a time with its offset committed only after the handler resolved.
 import { EventEmitter } from 'node:events';
-import type { KafkaSource, RecordHandler, SourceEvents, SourceRecord } from './types.ts';
+import { type OffsetAdmin, resumeUncommitted } from './resume.ts';
+import type { KafkaSource, KafkaSourceOptions, RecordHandler, SourceEvents, SourceRecord } from './types.ts';
 
 type State = ReturnType<KafkaSource['health']>['state'];
 
@@ -57,6 +58,27 @@ export abstract class SourceBase extends EventEmitter<SourceEvents> {
   protected async halt(): Promise<void> {
     this.halted = true;
     await this.inflight.catch(() => {});
+  }
+
+  /**
+   * Before joining: partitions without a committed offset start at the records sent since `o.since` (resume.ts). A
+   * failure is logged, never fatal: the consumer then starts those partitions at `startAt`, as without `since`.
+   */
+  protected async resume(o: KafkaSourceOptions, admin: () => OffsetAdmin): Promise<void> {
+    if (!o.since || Object.keys(o.since).length === 0) return;
+    const a = admin();
+    try {
+      await resumeUncommitted(a, {
+        groupId: o.groupId,
+        since: o.since,
+        emptyWithinMs: o.sessionTimeoutMs + o.rebalanceTimeoutMs,
+        log: o.log,
+      });
+    } catch (err) {
+      o.log.warn({ err }, 'downlink: could not set the start of partitions without a committed offset');
+    } finally {
+      await a.close().catch(() => {});
+    }
   }
 
   health(): ReturnType<KafkaSource['health']> {

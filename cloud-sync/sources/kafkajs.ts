@@ -1,7 +1,8 @@
 // KafkaSource on kafkajs 2.2: a consumer group with manual commits, each offset committed after its record was handled.
-import { type Consumer, type IHeaders, Kafka } from 'kafkajs';
+import { type Admin, type Consumer, type IHeaders, Kafka } from 'kafkajs';
 import { kafkajsConfig } from '../sinks/kafkajs-connection.ts';
 import { SourceBase } from './base.ts';
+import type { OffsetAdmin } from './resume.ts';
 import type { KafkaSource, KafkaSourceOptions, RecordHandler, SourceRecord } from './types.ts';
 
 function headersOf(h: IHeaders | undefined): Record<string, Buffer> {
@@ -11,6 +12,41 @@ function headersOf(h: IHeaders | undefined): Record<string, Buffer> {
     if (first !== undefined) out[name] = Buffer.isBuffer(first) ? first : Buffer.from(first);
   }
   return out;
+}
+
+function offsetAdmin(admin: Admin): OffsetAdmin {
+  let connected: Promise<void> | undefined;
+  const ready = () => {
+    connected ??= admin.connect();
+    return connected;
+  };
+  return {
+    async committed(groupId, topic) {
+      await ready();
+      const [t] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      return new Map((t?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+    },
+    async offsetsAt(topic, ms) {
+      await ready();
+      // kafkajs answers the end offset where no record is that recent.
+      const at = await admin.fetchTopicOffsetsByTimestamp(topic, ms);
+      const end = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
+      return new Map(at.map((p) => [p.partition, { at: BigInt(p.offset), end: end.get(p.partition) ?? -1n }]));
+    },
+    async groupState(groupId) {
+      await ready();
+      const { groups } = await admin.describeGroups([groupId]);
+      return groups[0]?.state ?? 'Dead';
+    },
+    async commit(groupId, topic, offsets) {
+      await ready();
+      const partitions = [...offsets].map(([partition, offset]) => ({ partition, offset: offset.toString() }));
+      await admin.setOffsets({ groupId, topic, partitions });
+    },
+    async close() {
+      if (connected) await admin.disconnect();
+    },
+  };
 }
 
 export class KafkajsSource extends SourceBase implements KafkaSource {
@@ -27,6 +63,8 @@ export class KafkajsSource extends SourceBase implements KafkaSource {
     const o = this.#o;
     this.state = 'connecting';
     const kafka = new Kafka(kafkajsConfig(o, { retries: 5, initialRetryTime: 300, maxRetryTime: 10_000 }));
+    await this.resume(o, () => offsetAdmin(kafka.admin()));
+    if (this.halted) return;
     const consumer = kafka.consumer({
       groupId: o.groupId,
       allowAutoTopicCreation: true,

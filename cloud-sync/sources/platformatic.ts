@@ -1,8 +1,9 @@
 // KafkaSource on @platformatic/kafka 2: a consumer group stream without autocommit, each offset committed after its
 // record was handled, records taken one at a time from the stream.
-import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka';
+import { Admin, Consumer, type Message, type MessagesStream } from '@platformatic/kafka';
 import { platformaticOptions } from '../sinks/platformatic-connection.ts';
 import { SourceBase } from './base.ts';
+import type { OffsetAdmin } from './resume.ts';
 import type { KafkaSource, KafkaSourceOptions, RecordHandler, SourceRecord } from './types.ts';
 
 type Msg = Message<Buffer, Buffer, Buffer, Buffer>;
@@ -23,6 +24,47 @@ function toRecord(m: Msg): SourceRecord {
   };
 }
 
+function offsetAdmin(o: KafkaSourceOptions): OffsetAdmin {
+  const admin = new Admin({ ...platformaticOptions(o), retries: 5, retryDelay: 300 });
+  const partitions = async (topic: string): Promise<number[]> => {
+    const meta = await admin.metadata({ topics: [topic] });
+    const n = meta.topics.get(topic)?.partitionsCount ?? 0;
+    return Array.from({ length: n }, (_, i) => i);
+  };
+  const listed = async (topic: string, timestamp: bigint): Promise<Map<number, bigint>> => {
+    const req = (await partitions(topic)).map((partitionIndex) => ({ partitionIndex, timestamp }));
+    const [t] = await admin.listOffsets({ topics: [{ name: topic, partitions: req }] });
+    return new Map((t?.partitions ?? []).map((p) => [p.partitionIndex, p.offset]));
+  };
+  return {
+    async committed(groupId, topic) {
+      const all = await partitions(topic);
+      const [g] = await admin.listConsumerGroupOffsets({
+        groups: [{ groupId, topics: [{ name: topic, partitionIndexes: all }] }],
+      });
+      const got = new Map(
+        (g?.topics.find((t) => t.name === topic)?.partitions ?? []).map((p) => [p.partitionIndex, p.committedOffset]),
+      );
+      return new Map(all.map((p) => [p, got.get(p) ?? -1n]));
+    },
+    async offsetsAt(topic, ms) {
+      // Timestamp -1: the end offset. Where no record is that recent, the answer is -1.
+      const at = await listed(topic, BigInt(ms));
+      const end = await listed(topic, -1n);
+      return new Map([...end].map(([p, e]) => [p, { at: at.get(p) ?? -1n, end: e }]));
+    },
+    async groupState(groupId) {
+      const groups = await admin.describeGroups({ groups: [groupId] });
+      return String(groups.get(groupId)?.state ?? 'Dead').replaceAll('_', '');
+    },
+    async commit(groupId, topic, offsets) {
+      const partitionOffsets = [...offsets].map(([partition, offset]) => ({ partition, offset }));
+      await admin.alterConsumerGroupOffsets({ groupId, topics: [{ name: topic, partitionOffsets }] });
+    },
+    close: () => admin.close(),
+  };
+}
+
 export class PlatformaticSource extends SourceBase implements KafkaSource {
   readonly name = 'platformatic';
   readonly #o: KafkaSourceOptions;
@@ -37,6 +79,8 @@ export class PlatformaticSource extends SourceBase implements KafkaSource {
   async start(onRecord: RecordHandler): Promise<void> {
     const o = this.#o;
     this.state = 'connecting';
+    await this.resume(o, () => offsetAdmin(o));
+    if (this.halted) return;
     const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
       ...platformaticOptions(o),
       groupId: o.groupId,

@@ -25,6 +25,12 @@ export interface KafkaSourceOptions extends KafkaClientOptions {
   topics: readonly string[];
   startAt: StartAt;
   /**
+   * By topic, the time (ms since the epoch) the group began consuming it: before joining, partitions without a
+   * committed offset that hold records from that time on start at the first of them instead of at `startAt`
+   * (cloud-sync/sources/resume.ts). Absent or empty: `startAt` alone.
+   */
+  since?: Readonly<Record<string, number>>;
+  /**
    * How long the group keeps a member that stopped heartbeating: a killed consumer holds its partitions that long, so
    * it bounds how soon a restarted one gets them.
    */
