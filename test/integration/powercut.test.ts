@@ -1,5 +1,5 @@
 // Durable before acknowledged, against a power cut: the gateway's store sits on a file system that forgets every
-// write not yet fsync'd (test/fixtures/powercut-fs.py). QoS 1 publishers load it while it forwards to Kafka; each cut
+// write not yet fsync'd (device-sim/chaos/powercut-fs.py). QoS 1 publishers load it while it forwards to Kafka; each cut
 // kills the gateway and drops the unsynced writes, and the gateway starts again on what the disk kept. In `fsync` mode
 // every PUBACK'd message reaches Kafka, whether the gateway forwards during the cuts or Kafka is unreachable until the
 // end; in `os` mode the same cuts lose acknowledged messages, which shows the file system really drops writes and the
