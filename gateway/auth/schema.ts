@@ -133,7 +133,7 @@ const AuthenticationSchema = Section(
         url: Type.String({
           default: '',
           description:
-            'HTTP(S) URL POSTed {clientid, username, password, peerhost, cn}; answers {"result":"allow"|"deny"|"ignore","is_superuser":bool}. Empty = off.',
+            'HTTP(S) URL POSTed {clientid, username, password, peerhost, cn}; answers {"result":"allow"|"deny"|"ignore","is_superuser":bool,"expire_at":seconds}. `expire_at` (optional, seconds since the epoch): the connection is closed then (reason auth_expired), an answer is not cached beyond it, and an allow whose expire_at has passed is refused (webhook-expired); a non-numeric one is a failure (failMode). Empty = off.',
         }),
         timeoutMs: Type.Integer({ minimum: 1, default: 2000, description: 'Timeout of one webhook request.' }),
         cacheTtlSec: Type.Integer({
