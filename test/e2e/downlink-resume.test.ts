@@ -115,6 +115,9 @@ it.each(['platformatic', 'kafkajs'])(
     expect(got).toEqual(['{"cmd":"unlock"}']);
     expect(await gw.metric('gateway_downlink_delivered_total')).toBe(1);
     expect(await gw.metric('gateway_downlink_commands_pending')).toBe(0);
+    expect(gw.output).toContain(
+      'partitions without a committed offset start at the commands sent since the group began',
+    );
   },
   120_000,
 );
