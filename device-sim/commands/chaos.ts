@@ -9,7 +9,8 @@ import { formatFigures, formatReport } from '../report-text.ts';
 
 const info = commandInfo({
   name: 'chaos',
-  summary: 'timed faults (Kafka stop, gateway SIGKILL, blackhole, latency, power cut) while a fleet runs; ends with verify',
+  summary:
+    'timed faults (Kafka stop, gateway SIGKILL, blackhole, latency, power cut) while a fleet runs; ends with verify',
   usage: './gw sim chaos --scenario device-sim/scenarios/ci-short.yaml [--ledger chaos.json] [--html chaos.html]',
   options: {
     scenario: { kind: 'string', help: 'scenario file (YAML)', required: true, short: 's' },
