@@ -85,6 +85,9 @@ it.each(['platformatic', 'kafkajs'])(
     produce(commands, 0, 'lock-7', '{"cmd":"hello"}', { 'command.id': 'cmd-hello' });
     await waitFor('first command', () => got.includes('{"cmd":"hello"}'), 30_000, 50);
     await first.endAsync();
+    // Its PUBACK handled before the kill: a QoS 1 message whose ack the broker had not processed would come again.
+    await expect.poll(() => gw.metric('gateway_downlink_commands_acked_total'), { timeout: 15_000 }).toBe(1);
+    await expect.poll(() => gw.metric('gateway_downlink_commands_pending')).toBe(0);
     await waitFor('offset committed on partition 0', async () => (await committed(groupId, commands))[0] !== '-1');
     expect((await committed(groupId, commands))[1]).toBe('-1');
 
