@@ -110,7 +110,7 @@ export class HttpPart implements Part {
     else this.app.delete(path, this.auth, this.localWithoutToken(), handler);
   }
 
-  /** Express middleware: with no token set, 403 for a client off this host (counted with the token refusals). */
+  /** Express middleware: with no token set, 403 for a client off this host (counted as `http_loopback_only`). */
   private localWithoutToken(): (req: Request, res: Response, next: NextFunction) => void {
     return (req, res, next) => {
       const address = req.socket.remoteAddress;
@@ -118,7 +118,7 @@ export class HttpPart implements Part {
         next();
         return;
       }
-      this.ctx.limits.refuse('http_token', { path: req.path, method: req.method, address });
+      this.ctx.limits.refuse('http_loopback_only', { path: req.path, method: req.method, address });
       res.status(403).json({ error: 'served to this host only: set security.http.token to allow it from the network' });
     };
   }

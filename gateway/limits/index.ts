@@ -7,7 +7,13 @@ import { Counter, type Registry } from 'prom-client';
 import { type PacketRefusal, PacketScanner } from './packet.ts';
 import type { LimitsConfig } from './schema.ts';
 
-export type LimitName = PacketRefusal | 'connections' | 'connections_per_address' | 'ws_origin' | 'http_token';
+export type LimitName =
+  | PacketRefusal
+  | 'connections'
+  | 'connections_per_address'
+  | 'ws_origin'
+  | 'http_token'
+  | 'http_loopback_only';
 const LIMIT_NAMES: readonly LimitName[] = [
   'packet_before_connect',
   'packet_size',
@@ -16,6 +22,7 @@ const LIMIT_NAMES: readonly LimitName[] = [
   'connections_per_address',
   'ws_origin',
   'http_token',
+  'http_loopback_only',
 ];
 const WARN_EVERY_MS = 10_000;
 

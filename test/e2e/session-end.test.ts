@@ -294,7 +294,9 @@ it('without security.http.token a DELETE from off this host is refused (403, cou
     expect(await off.json()).toMatchObject({ error: expect.stringContaining('security.http.token') });
     expect(kicked).toEqual([]);
     const refusals = await registry.getSingleMetric('gateway_limit_refusals_total')?.get();
-    expect(refusals?.values.find((v) => v.labels.limit === 'http_token')?.value).toBe(1);
+    // Its own label: not a wrong token (none is set), a route served to this host only.
+    expect(refusals?.values.find((v) => v.labels.limit === 'http_loopback_only')?.value).toBe(1);
+    expect(refusals?.values.find((v) => v.labels.limit === 'http_token')?.value ?? 0).toBe(0);
     const local = await fetch(`http://127.0.0.1:${part.port}/api/devices/lock-1/connection`, { method: 'DELETE' });
     expect(local.status).toBe(204);
     expect(kicked).toEqual(['lock-1']);
