@@ -1,0 +1,71 @@
+// resumeUncommitted (cloud-sync/sources/resume.ts) against a fake admin: which partitions get an offset committed,
+// and when it waits for the group to be empty.
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { type OffsetAdmin, resumeUncommitted } from '../../cloud-sync/sources/resume.ts';
+
+interface Fake extends OffsetAdmin {
+  commits: { topic: string; offsets: Record<number, string> }[];
+  asked: number[];
+  states: string[];
+}
+
+/** Topic `t`: committed offsets, the first offsets at or after the asked time, end offsets, by partition. */
+function fake(committed: bigint[], at: bigint[], end: bigint[], states: string[] = ['Empty']): Fake {
+  const f: Fake = {
+    commits: [],
+    asked: [],
+    states: [...states],
+    async committed() {
+      return new Map(committed.map((o, p) => [p, o]));
+    },
+    async offsetsAt(_topic, ms) {
+      f.asked.push(ms);
+      return new Map(end.map((e, p) => [p, { at: at[p] ?? -1n, end: e }]));
+    },
+    async groupState() {
+      return f.states.length > 1 ? (f.states.shift() as string) : (f.states[0] as string);
+    },
+    async commit(_g, topic, offsets) {
+      f.commits.push({ topic, offsets: Object.fromEntries([...offsets].map(([p, o]) => [p, o.toString()])) });
+    },
+    async close() {},
+  };
+  return f;
+}
+
+const opts = { groupId: 'g', since: { t: 1000 }, emptyWithinMs: 2000, log: pino({ level: 'silent' }) };
+
+describe('resumeUncommitted', () => {
+  it('commits the offset at the start time for partitions without a committed offset that hold records since', async () => {
+    // p0 committed; p1 none, records since; p2 none, nothing since (at = end); p3 none, kafkajs-style -1.
+    const a = fake([5n, -1n, -1n, -1n], [7n, 3n, 9n, -1n], [8n, 6n, 9n, 4n]);
+    expect(await resumeUncommitted(a, opts)).toBe(1);
+    expect(a.asked).toEqual([1000]);
+    expect(a.commits).toEqual([{ topic: 't', offsets: { 1: '3' } }]);
+  });
+
+  it('commits nothing and never asks about the group when every partition has an offset', async () => {
+    const a = fake([5n, 2n], [7n, 3n], [8n, 6n], ['Stable']);
+    expect(await resumeUncommitted(a, opts)).toBe(0);
+    expect(a.asked).toEqual([]);
+    expect(a.commits).toEqual([]);
+  });
+
+  it('waits for a left-over member to leave, and gives up (throws) if it stays', async () => {
+    const waits = fake([-1n], [0n], [1n], ['Stable', 'PreparingRebalance', 'Empty']);
+    expect(await resumeUncommitted(waits, opts)).toBe(1);
+    expect(waits.commits).toHaveLength(1);
+    const stays = fake([-1n], [0n], [1n], ['Stable']);
+    await expect(resumeUncommitted(stays, { ...opts, emptyWithinMs: 300 })).rejects.toThrow(/still has members/);
+    expect(stays.commits).toEqual([]);
+  });
+
+  it('skips a topic whose offsets cannot be read (not created yet)', async () => {
+    const a = fake([-1n], [0n], [1n]);
+    a.committed = async () => {
+      throw new Error('This server does not host this topic-partition');
+    };
+    expect(await resumeUncommitted(a, opts)).toBe(0);
+  });
+});
