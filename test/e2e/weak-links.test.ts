@@ -5,13 +5,13 @@
 // `stalled` within 30 s, and once the link heals every acknowledged message is in Kafka, in order per device.
 // WEAK_LINKS_LONG=1: longer phases and more devices.
 import { randomBytes } from 'node:crypto';
-import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayProcess } from '../harness/gateway-process.ts';
 import type { LocalKafka } from '../harness/kafka.ts';
 import { kcatRead } from '../harness/kcat.ts';
 import { startRelayedKafka } from '../harness/relayed-kafka.ts';
 import { type Stream, type Toxic, Toxiproxy } from '../harness/toxiproxy.ts';
+import { Trickle } from '../harness/trickle.ts';
 import { waitFor } from '../harness/wait.ts';
 
 const LONG = process.env.WEAK_LINKS_LONG === '1';
@@ -27,53 +27,6 @@ const STALL_WITHIN_MS = 30_000;
 const BATCH_MAX_BYTES = 16_384;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** QoS 1 devices, each publishing `{"device","seq"}` with seq 0, 1, 2...; a seq is resent until it is PUBACK'd. */
-class Devices {
-  /** The ledger: per device, how many seqs (0..n-1) were acknowledged. */
-  readonly acked = new Map<string, number>(DEVICES.map((d) => [d, 0]));
-  failedPublishes = 0;
-  private running = true;
-  private readonly loops: Promise<void>[] = [];
-  private readonly clients: MqttClient[] = [];
-
-  async start(url: string): Promise<void> {
-    for (const d of DEVICES) {
-      const c = await mqtt.connectAsync(url, {
-        clientId: d,
-        clean: true,
-        reconnectPeriod: 500,
-        connectTimeout: 10_000,
-      });
-      this.clients.push(c);
-      this.loops.push(this.loop(c, d));
-    }
-  }
-
-  private async loop(c: MqttClient, d: string): Promise<void> {
-    let seq = 0;
-    while (this.running) {
-      try {
-        await c.publishAsync(`devices/${d}/telemetry`, JSON.stringify({ device: d, seq }), { qos: 1 });
-        seq++;
-        this.acked.set(d, seq);
-      } catch {
-        this.failedPublishes++;
-      }
-      await sleep(EVERY_MS);
-    }
-  }
-
-  get total(): number {
-    return [...this.acked.values()].reduce((a, b) => a + b, 0);
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await Promise.all(this.loops);
-    for (const c of this.clients) await c.endAsync();
-  }
-}
 
 type Health = { status: string; kafka: { link: string; stalls: number } };
 
@@ -133,7 +86,7 @@ afterAll(async () => {
 
 describe('weak links (Toxiproxy on the uplink and on the device link)', () => {
   let gw: GatewayProcess | undefined;
-  let devices: Devices | undefined;
+  let devices: Trickle | undefined;
   afterAll(async () => {
     await devices?.stop().catch(() => {});
     await gw?.close();
@@ -157,9 +110,10 @@ describe('weak links (Toxiproxy on the uplink and on the device link)', () => {
     const devicePort = await t.proxy('mqtt', g.mqttPort);
     const health = async (): Promise<Health> => (await g.health()) as Health;
     const forwarded = () => g.metric('gateway_forwarded_records_total');
-    const d = new Devices();
+    // QoS 1 devices, each publishing `{"device","seq"}` with seq 0, 1, 2...; a seq is resent until it is PUBACK'd.
+    const d = new Trickle(DEVICES, { payload: (device, seq) => JSON.stringify({ device, seq }), reconnectPeriod: 500 });
     devices = d;
-    await d.start(`mqtt://127.0.0.1:${devicePort}`);
+    await d.start(`mqtt://127.0.0.1:${devicePort}`, EVERY_MS);
     await waitFor('records flowing to Kafka', async () => (await forwarded()) >= 30, 60_000, 200);
     expect((await health()).kafka.link).toBe('up');
 
