@@ -1,7 +1,7 @@
 // What both KafkaSource implementations share: the state health reports, the halt once the handler rejected or
 // stop() began, and handing one record over at a time with its offset committed only after the handler resolved.
 import { EventEmitter } from 'node:events';
-import { type OffsetAdmin, resumeUncommitted } from './resume.ts';
+import { GroupBusyError, type OffsetAdmin, resumeUncommitted } from './resume.ts';
 import type { KafkaSource, KafkaSourceOptions, RecordHandler, SourceEvents, SourceRecord } from './types.ts';
 
 type State = ReturnType<KafkaSource['health']>['state'];
@@ -61,8 +61,9 @@ export abstract class SourceBase extends EventEmitter<SourceEvents> {
   }
 
   /**
-   * Before joining: partitions without a committed offset start at the records sent since `o.since` (resume.ts). A
-   * failure is logged, never fatal: the consumer then starts those partitions at `startAt`, as without `since`.
+   * Before joining: partitions without a committed offset start at the records sent since `o.since` (resume.ts).
+   * Kafka's errors reject (start() fails and is retried: joining without this would skip those records); a group
+   * that keeps other members is logged and the consumer starts those partitions at `startAt`, as without `since`.
    */
   protected async resume(o: KafkaSourceOptions, admin: () => OffsetAdmin): Promise<void> {
     if (!o.since || Object.keys(o.since).length === 0) return;
@@ -75,6 +76,7 @@ export abstract class SourceBase extends EventEmitter<SourceEvents> {
         log: o.log,
       });
     } catch (err) {
+      if (!(err instanceof GroupBusyError)) throw err;
       o.log.warn({ err }, 'downlink: could not set the start of partitions without a committed offset');
     } finally {
       await a.close().catch(() => {});

@@ -28,6 +28,9 @@ export interface ResumeOptions {
   log: Logger;
 }
 
+/** The group kept members past `emptyWithinMs`: another consumer with the same group id, most likely. */
+export class GroupBusyError extends Error {}
+
 const empty = (state: string): boolean => ['empty', 'dead'].includes(state.toLowerCase());
 
 /**
@@ -62,7 +65,7 @@ export async function resumeUncommitted(admin: OffsetAdmin, o: ResumeOptions): P
   for (;;) {
     const state = await admin.groupState(o.groupId);
     if (empty(state)) break;
-    if (Date.now() >= deadline) throw new Error(`the group ${o.groupId} still has members (state ${state})`);
+    if (Date.now() >= deadline) throw new GroupBusyError(`the group ${o.groupId} still has members (state ${state})`);
     await sleep(250);
   }
   let n = 0;
