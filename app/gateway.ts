@@ -128,7 +128,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // The registry loads before the broker raises events and flushes after it stopped (before the store closes).
     for (const part of [this.devices, this.http, budget, this.forwarder]) await this.run(part);
     const forwarder = this.forwarder;
-    this.backlogMeter = new BacklogMeter(this.store, () => forwarder.forwarded);
+    this.backlogMeter = new BacklogMeter(this.store, () => forwarder.forwarded, {
+      linkUp: () => forwarder.state === 'up',
+    });
     this.backlogMeter.start();
     await this.startExtras('before-broker');
     // After the flows (their inputs see the gateway_restart events), before the broker (the first connect).

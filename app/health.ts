@@ -9,31 +9,115 @@ import type { Store } from '../gateway/store/store.ts';
 /** Drops that take records out of the outbox (the others refuse a record before it is stored). */
 const STORED_DROPS = new Set<DropReason>(['budget', 'ttl']);
 
+/** What `drainEtaSec` is, or why there is none. */
+export type DrainState = 'empty' | 'draining' | 'not_draining' | 'link_down' | 'measuring';
+
 export interface BacklogRates {
   /** Records written to the outbox per second, over the last 30 s. */
   inRate: number;
   /** Records Kafka acknowledged per second, over the last 30 s. */
   outRate: number;
-  /** Backlog records / outRate: 0 when empty, null while nothing is forwarded or the link is down. */
+  /** Seconds until the backlog is empty at the current net rate: backlog / (out − in), both rates measured only
+   * since the Kafka link last came up (at most the last 30 s). 0 when empty; null unless `drainState` is
+   * `draining`. */
   drainEtaSec: number | null;
+  /** `empty`; `draining` (the backlog shrinks: out > in); `not_draining` (out ≤ in: it holds or grows);
+   * `link_down` (the Kafka link is not up); `measuring` (the link came up less than 5 s ago). */
+  drainState: DrainState;
 }
 
 const round = (n: number, digits = 1): number => Math.round(n * 10 ** digits) / 10 ** digits;
 
-/** Samples the outbox's in and out counters every second; rates over a 30 s window. */
+/** Under this much time of samples since the link came up, the net rate is too young for an ETA. */
+const MIN_ETA_SPAN_MS = 5000;
+
+export interface DrainEtaOptions {
+  /** [records ever written to the outbox, records forwarded]: both only grow. */
+  read: () => readonly number[];
+  /** Whether the Kafka link is up, read at each sample. */
+  linkUp?: () => boolean;
+  windowMs?: number;
+  everyMs?: number;
+  now?: () => number;
+}
+
+/** The in/out rates and the drain ETA over a window of counter samples taken every second. The ETA's rates start
+ * at the first sample after the link came up: what the window holds from the outage (out rate 0) would make it
+ * far too long, and the records that keep arriving during the drain are counted against the out rate. The window
+ * (up to 30 s) is the smoothing: the figure follows the net rate's 30 s mean, not each second's. */
+export class DrainEta {
+  readonly window: RateWindow;
+  private readonly now: () => number;
+  private readonly linkUp: (() => boolean) | undefined;
+  private up = false;
+  /** When the link was last seen coming up (the span's start for the ETA's rates). */
+  private upAt = Number.POSITIVE_INFINITY;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly everyMs: number;
+
+  constructor(o: DrainEtaOptions) {
+    this.now = o.now ?? Date.now;
+    this.linkUp = o.linkUp;
+    this.everyMs = o.everyMs ?? 1000;
+    this.window = new RateWindow({
+      windowMs: o.windowMs ?? 30_000,
+      everyMs: this.everyMs,
+      read: o.read,
+      now: this.now,
+    });
+  }
+
+  start(): void {
+    this.tick();
+    this.timer = setInterval(() => this.tick(), this.everyMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One sample (the timer's work): the link's state first, so the sample taken as it comes up starts the span. */
+  tick(): void {
+    if (this.linkUp) this.seeLink(this.linkUp());
+    this.window.sample();
+  }
+
+  private seeLink(up: boolean): void {
+    if (up && !this.up) this.upAt = this.now();
+    this.up = up;
+  }
+
+  rates(backlogRecords: number, linkUp: boolean): BacklogRates {
+    this.seeLink(linkUp);
+    const [inRate = 0, outRate = 0] = this.window.rates();
+    const shown = { inRate: round(inRate), outRate: round(outRate) };
+    if (backlogRecords === 0) return { ...shown, drainEtaSec: 0, drainState: 'empty' };
+    if (!linkUp) return { ...shown, drainEtaSec: null, drainState: 'link_down' };
+    if (this.window.spanMs(this.upAt) < MIN_ETA_SPAN_MS)
+      return { ...shown, drainEtaSec: null, drainState: 'measuring' };
+    const [inSince = 0, outSince = 0] = this.window.rates(this.upAt);
+    const net = outSince - inSince;
+    if (net <= 0) return { ...shown, drainEtaSec: null, drainState: 'not_draining' };
+    return { ...shown, drainEtaSec: Math.ceil(backlogRecords / net), drainState: 'draining' };
+  }
+}
+
+/** Samples the outbox's in and out counters every second; rates over a 30 s window, the drain ETA since link-up. */
 export class BacklogMeter {
   private readonly store: Store;
   private readonly forwarded: () => number;
   private dropped = 0;
-  private readonly window: RateWindow;
+  private readonly eta: DrainEta;
   private readonly onDrop = (_cls: string, reason: DropReason, records: number): void => {
     if (STORED_DROPS.has(reason)) this.dropped += records;
   };
 
-  constructor(store: Store, forwarded: () => number, windowMs = 30_000) {
+  constructor(store: Store, forwarded: () => number, o: { linkUp?: () => boolean; windowMs?: number } = {}) {
     this.store = store;
     this.forwarded = forwarded;
-    this.window = new RateWindow({ windowMs, everyMs: 1000, read: () => this.counters() });
+    this.eta = new DrainEta({ windowMs: o.windowMs, linkUp: o.linkUp, read: () => this.counters() });
   }
 
   /** [records ever written (backlog + forwarded + dropped from the outbox), records forwarded]. */
@@ -46,20 +130,16 @@ export class BacklogMeter {
 
   start(): void {
     this.store.on('drop', this.onDrop);
-    this.window.start();
+    this.eta.start();
   }
 
   stop(): void {
     this.store.off('drop', this.onDrop);
-    this.window.stop();
+    this.eta.stop();
   }
 
   rates(backlogRecords: number, linkUp: boolean): BacklogRates {
-    const [inRate = 0, outRate = 0] = this.window.rates();
-    let drainEtaSec: number | null = null;
-    if (backlogRecords === 0) drainEtaSec = 0;
-    else if (linkUp && outRate > 0) drainEtaSec = Math.ceil(backlogRecords / outRate);
-    return { inRate: round(inRate), outRate: round(outRate), drainEtaSec };
+    return this.eta.rates(backlogRecords, linkUp);
   }
 }
 
