@@ -169,7 +169,7 @@ function figuresTable(f: RunFigures, checks: CheckResult[] = []): string {
           (o.resumeSec === null ? '' : `, forwarding resumed ${o.resumeSec.toFixed(1)} s after Kafka was up`);
     for (const e of o.eta) {
       rows[`ETA at ${e.pct} %`] =
-        `${e.etaSec ?? 'none'} s given, ${e.actualSec.toFixed(1)} s left${e.errorPct === null ? '' : ` (error ${e.errorPct} %)`}`;
+        `${e.etaSec ?? 'none'} s given (${e.etaToLevelSec ?? 'none'} s to the level before), ${e.actualSec.toFixed(1)} s left${e.errorPct === null ? '' : ` (error ${e.errorPct} %)`}`;
     }
     const l = o.liveLatency;
     if (l) rows['live latency in the drain'] = `p50 ${l.p50} ms, p99 ${l.p99} ms, max ${l.max} ms (${l.count} msgs)`;

@@ -85,7 +85,7 @@ export function formatFigures(f: RunFigures, checks: CheckResult[] = []): string
     );
     for (const e of o.eta) {
       out.push(
-        `  ETA at ${e.pct} % of the drain: ${e.etaSec ?? 'none'} s given, ${e.actualSec.toFixed(1)} s actually left` +
+        `  ETA at ${e.pct} % of the drain: ${e.etaSec ?? 'none'} s given (${e.etaToLevelSec ?? 'none'} s to the level before), ${e.actualSec.toFixed(1)} s actually left` +
           (e.errorPct === null ? '' : ` (error ${e.errorPct > 0 ? '+' : ''}${e.errorPct} %)`),
       );
     }

@@ -1,6 +1,6 @@
 // Figures of a chaos run from its gauges: peaks (backlog, disk vs budget, RSS) always; for a Kafka outage (a
 // kafka-stop/kill … kafka-start window) also the drain: how long it took, the ETA the gateway gave at 25/50/75 % of
-// it against the time that was actually left, and the publish-to-Kafka latency of the messages published meanwhile.
+// it (taken to the drain's end level) against the time that was actually left, and the publish-to-Kafka latency of the messages published meanwhile.
 // Informational unless the scenario's `checks` ask for a bound. Pure: no I/O.
 
 import type { ObservedRecord } from '../analyze.ts';
@@ -13,10 +13,16 @@ export interface EtaPoint {
   pct: number;
   /** ms since the load started. */
   t: number;
-  /** What /healthz said (null: no ETA then). */
+  /** What /healthz said: seconds until the backlog is empty at the net rate (out − in) since the link came up; null
+   * when it gave none (not shrinking, link down, or the link only just up). */
   etaSec: number | null;
+  /** The backlog then, records. */
+  backlogRecords: number;
+  /** The ETA to the drain's end: the drain ends at the level before the outage, not at 0, so at the same net rate
+   * it is etaSec × (backlog − level) / backlog. */
+  etaToLevelSec: number | null;
   actualSec: number;
-  /** (eta − actual) / actual × 100; null without an ETA or with no time left. */
+  /** (etaToLevel − actual) / actual × 100; null without an ETA or with no time left. */
   errorPct: number | null;
 }
 
@@ -79,10 +85,17 @@ function etaPoints(g: Gauges, fromAt: number, from: number, to: number, endAt: n
     if (i < 0) continue;
     const t = g.t[i]!;
     const etaSec = g.series.drainEtaSec[i] ?? null;
+    const backlogRecords = g.series.backlogRecords[i] ?? 0;
+    const etaToLevelSec =
+      etaSec === null || backlogRecords <= 0
+        ? null
+        : Math.round(((etaSec * Math.max(0, backlogRecords - to)) / backlogRecords) * 10) / 10;
     const actualSec = Math.max(0, (endAt - t) / 1000);
     const errorPct =
-      etaSec === null || actualSec === 0 ? null : Math.round(((etaSec - actualSec) / actualSec) * 1000) / 10;
-    out.push({ pct, t, etaSec, actualSec, errorPct });
+      etaToLevelSec === null || actualSec === 0
+        ? null
+        : Math.round(((etaToLevelSec - actualSec) / actualSec) * 1000) / 10;
+    out.push({ pct, t, etaSec, backlogRecords, etaToLevelSec, actualSec, errorPct });
   }
   return out;
 }
