@@ -23,6 +23,7 @@ function offsetAdmin(admin: Admin): OffsetAdmin {
   return {
     async committed(groupId, topic) {
       await ready();
+      if (!(await admin.listTopics()).includes(topic)) return new Map();
       const [t] = await admin.fetchOffsets({ groupId, topics: [topic] });
       return new Map((t?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
     },

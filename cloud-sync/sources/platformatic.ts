@@ -38,6 +38,7 @@ function offsetAdmin(o: KafkaSourceOptions): OffsetAdmin {
   };
   return {
     async committed(groupId, topic) {
+      if (!(await admin.listTopics()).includes(topic)) return new Map();
       const all = await partitions(topic);
       const [g] = await admin.listConsumerGroupOffsets({
         groups: [{ groupId, topics: [{ name: topic, partitionIndexes: all }] }],

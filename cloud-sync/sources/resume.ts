@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 
 /** The few admin calls this needs, from either client library. */
 export interface OffsetAdmin {
-  /** The group's committed offset of each partition of `topic`, -1n where there is none. */
+  /** The group's committed offset of each partition of `topic`, -1n where there is none; empty without the topic. */
   committed(groupId: string, topic: string): Promise<Map<number, bigint>>;
   /** Per partition of `topic`: the first offset whose record's timestamp is `ms` or later, and the end offset. */
   offsetsAt(topic: string, ms: number): Promise<Map<number, { at: bigint; end: bigint }>>;
@@ -41,14 +41,8 @@ const empty = (state: string): boolean => ['empty', 'dead'].includes(state.toLow
 export async function resumeUncommitted(admin: OffsetAdmin, o: ResumeOptions): Promise<number> {
   const plan = new Map<string, Map<number, bigint>>();
   for (const [topic, since] of Object.entries(o.since)) {
-    let committed: Map<number, bigint>;
-    try {
-      committed = await admin.committed(o.groupId, topic);
-    } catch (err) {
-      // A topic not created yet has no records to miss; the consumer creates it.
-      o.log.debug({ err, topic }, 'downlink: no offsets of the topic');
-      continue;
-    }
+    // A topic not created yet has no partitions (no records to miss); the consumer creates it.
+    const committed = await admin.committed(o.groupId, topic);
     const missing = [...committed].filter(([, offset]) => offset < 0n).map(([p]) => p);
     if (missing.length === 0) continue;
     const at = await admin.offsetsAt(topic, since);

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import mqtt from 'mqtt';
-import { afterEach, expect, inject, it } from 'vitest';
+import { afterEach, expect, inject, it, onTestFailed } from 'vitest';
 import { GatewayProcess } from '../harness/gateway-process.ts';
 import { kcatRead } from '../harness/kcat.ts';
 import { waitFor } from '../harness/wait.ts';
@@ -73,6 +73,14 @@ it.each(['platformatic', 'kafkajs'])(
       },
     });
     cleanup.push(() => gw.close());
+    onTestFailed(() => {
+      console.log(
+        `${client} gateway downlink log:\n${gw.output
+          .split('\n')
+          .filter((l) => /downlink|command/i.test(l))
+          .join('\n')}`,
+      );
+    });
     await gw.start();
     const downlinkUp = async () => ((await gw.health()) as { downlink?: { state: string } }).downlink?.state === 'up';
     await waitFor('downlink up', downlinkUp);

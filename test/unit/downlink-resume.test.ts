@@ -61,11 +61,14 @@ describe('resumeUncommitted', () => {
     expect(stays.commits).toEqual([]);
   });
 
-  it('skips a topic whose offsets cannot be read (not created yet)', async () => {
-    const a = fake([-1n], [0n], [1n]);
-    a.committed = async () => {
-      throw new Error('This server does not host this topic-partition');
+  it('skips a topic not created yet (no partitions); an error of Kafka rejects', async () => {
+    const none = fake([], [], []);
+    expect(await resumeUncommitted(none, opts)).toBe(0);
+    expect(none.asked).toEqual([]);
+    const broken = fake([-1n], [0n], [1n]);
+    broken.committed = async () => {
+      throw new Error('Connection error: connect ECONNREFUSED');
     };
-    expect(await resumeUncommitted(a, opts)).toBe(0);
+    await expect(resumeUncommitted(broken, opts)).rejects.toThrow(/ECONNREFUSED/);
   });
 });
