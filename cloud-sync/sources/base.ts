@@ -71,6 +71,7 @@ export abstract class SourceBase extends EventEmitter<SourceEvents> {
     try {
       await resumeUncommitted(a, {
         groupId: o.groupId,
+        clientId: o.clientId,
         since: o.since,
         emptyWithinMs: o.sessionTimeoutMs + o.rebalanceTimeoutMs,
         log: o.log,

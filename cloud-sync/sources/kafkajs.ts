@@ -37,7 +37,7 @@ function offsetAdmin(admin: Admin): OffsetAdmin {
     async groupState(groupId) {
       await ready();
       const { groups } = await admin.describeGroups([groupId]);
-      return groups[0]?.state ?? 'Dead';
+      return { state: groups[0]?.state ?? 'Dead', clients: (groups[0]?.members ?? []).map((m) => m.clientId) };
     },
     async commit(groupId, topic, offsets) {
       await ready();

@@ -55,8 +55,9 @@ function offsetAdmin(o: KafkaSourceOptions): OffsetAdmin {
       return new Map([...end].map(([p, e]) => [p, { at: at.get(p) ?? -1n, end: e }]));
     },
     async groupState(groupId) {
-      const groups = await admin.describeGroups({ groups: [groupId] });
-      return String(groups.get(groupId)?.state ?? 'Dead').replaceAll('_', '');
+      const g = (await admin.describeGroups({ groups: [groupId] })).get(groupId);
+      const state = String(g?.state ?? 'Dead').replaceAll('_', '');
+      return { state, clients: [...(g?.members.values() ?? [])].map((m) => m.clientId) };
     },
     async commit(groupId, topic, offsets) {
       const partitionOffsets = [...offsets].map(([partition, offset]) => ({ partition, offset }));

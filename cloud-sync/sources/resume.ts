@@ -13,14 +13,16 @@ export interface OffsetAdmin {
   committed(groupId: string, topic: string): Promise<Map<number, bigint>>;
   /** Per partition of `topic`: the first offset whose record's timestamp is `ms` or later, and the end offset. */
   offsetsAt(topic: string, ms: number): Promise<Map<number, { at: bigint; end: bigint }>>;
-  /** The group's state, as Kafka names it (Empty, Dead, Stable, ...). */
-  groupState(groupId: string): Promise<string>;
+  /** The group's state, as Kafka names it (Empty, Dead, Stable, ...), and its members' client ids. */
+  groupState(groupId: string): Promise<{ state: string; clients: string[] }>;
   commit(groupId: string, topic: string, offsets: Map<number, bigint>): Promise<void>;
   close(): Promise<void>;
 }
 
 export interface ResumeOptions {
   groupId: string;
+  /** The consumer's client id: members with it are left over by this gateway (killed), others are someone else. */
+  clientId: string;
   /** By topic: the time (ms since the epoch) from which the group consumes it. */
   since: Readonly<Record<string, number>>;
   /** How long to wait for a member of a killed consumer to leave the group (its session timeout, and some). */
@@ -28,7 +30,7 @@ export interface ResumeOptions {
   log: Logger;
 }
 
-/** The group kept members past `emptyWithinMs`: another consumer with the same group id, most likely. */
+/** The group kept members past `emptyWithinMs`, some of another client id: another consumer of the group. */
 export class GroupBusyError extends Error {}
 
 const empty = (state: string): boolean => ['empty', 'dead'].includes(state.toLowerCase());
@@ -57,9 +59,14 @@ export async function resumeUncommitted(admin: OffsetAdmin, o: ResumeOptions): P
   if (plan.size === 0) return 0;
   const deadline = Date.now() + o.emptyWithinMs;
   for (;;) {
-    const state = await admin.groupState(o.groupId);
+    const { state, clients } = await admin.groupState(o.groupId);
     if (empty(state)) break;
-    if (Date.now() >= deadline) throw new GroupBusyError(`the group ${o.groupId} still has members (state ${state})`);
+    if (Date.now() >= deadline) {
+      const message = `the group ${o.groupId} still has members (state ${state}, clients ${clients.join(', ')})`;
+      // Only this gateway's own left-overs: they go in time; fail this start (it is retried) rather than skip.
+      if (clients.length > 0 && clients.every((c) => c === o.clientId)) throw new Error(message);
+      throw new GroupBusyError(message);
+    }
     await sleep(250);
   }
   let n = 0;

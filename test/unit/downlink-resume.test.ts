@@ -8,6 +8,7 @@ interface Fake extends OffsetAdmin {
   commits: { topic: string; offsets: Record<number, string> }[];
   asked: number[];
   states: string[];
+  clients: string[];
 }
 
 /** Topic `t`: committed offsets, the first offsets at or after the asked time, end offsets, by partition. */
@@ -16,6 +17,7 @@ function fake(committed: bigint[], at: bigint[], end: bigint[], states: string[]
     commits: [],
     asked: [],
     states: [...states],
+    clients: ['other-gateway'],
     async committed() {
       return new Map(committed.map((o, p) => [p, o]));
     },
@@ -24,7 +26,8 @@ function fake(committed: bigint[], at: bigint[], end: bigint[], states: string[]
       return new Map(end.map((e, p) => [p, { at: at[p] ?? -1n, end: e }]));
     },
     async groupState() {
-      return f.states.length > 1 ? (f.states.shift() as string) : (f.states[0] as string);
+      const state = f.states.length > 1 ? (f.states.shift() as string) : (f.states[0] as string);
+      return { state, clients: state === 'Empty' ? [] : f.clients };
     },
     async commit(_g, topic, offsets) {
       f.commits.push({ topic, offsets: Object.fromEntries([...offsets].map(([p, o]) => [p, o.toString()])) });
@@ -34,7 +37,13 @@ function fake(committed: bigint[], at: bigint[], end: bigint[], states: string[]
   return f;
 }
 
-const opts = { groupId: 'g', since: { t: 1000 }, emptyWithinMs: 2000, log: pino({ level: 'silent' }) };
+const opts = {
+  groupId: 'g',
+  clientId: 'gw-downlink',
+  since: { t: 1000 },
+  emptyWithinMs: 2000,
+  log: pino({ level: 'silent' }),
+};
 
 describe('resumeUncommitted', () => {
   it('commits the offset at the start time for partitions without a committed offset that hold records since', async () => {
@@ -59,6 +68,13 @@ describe('resumeUncommitted', () => {
     const stays = fake([-1n], [0n], [1n], ['Stable']);
     await expect(resumeUncommitted(stays, { ...opts, emptyWithinMs: 300 })).rejects.toThrow(GroupBusyError);
     expect(stays.commits).toEqual([]);
+    // Left over by this gateway (its client id): an error of its own, so the start is retried rather than skipped.
+    const ours = fake([-1n], [0n], [1n], ['Stable']);
+    ours.clients = ['gw-downlink'];
+    const err = await resumeUncommitted(ours, { ...opts, emptyWithinMs: 300 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(err).not.toBeInstanceOf(GroupBusyError);
+    expect(ours.commits).toEqual([]);
   });
 
   it('skips a topic not created yet (no partitions); an error of Kafka rejects', async () => {
