@@ -7,20 +7,21 @@
 //   PUBACK p50/p99 at half the measured ingest rate
 //   gateway RSS (peak)
 // All traffic stays on 127.0.0.1. Options: see USAGE.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import mqtt from 'mqtt';
 import { GatewayProcess, pollUntil } from '../test/harness/gateway-process.ts';
 import { freePort, LocalKafka, repoRoot } from '../test/harness/kafka.ts';
 import { arg, argString, medianBy, type PubResult, publish as publishRaw } from './lib/cli.ts';
 import { createTopic, producerPerformance } from './lib/java-producer.ts';
+import { ioWritten, kafkaLatency, medianOf, peakRss, sequentialPuback } from './lib/measure.ts';
 import type { HeaderSet } from './lib/records.ts';
 import { benchJson, compared, type JsonRow, loadAverage, machine, sampleLoad, writeBenchJson } from './lib/report.ts';
 
 const USAGE = `usage: ./gw bench [--quick] [--json FILE] [--clients 100] [--messages 2000] [--drain-messages 2000]
                  [--window 16] [--ref-runs 3] [--raw-batch 1500] [--sinks platformatic,kafkajs]
+                 [--gateway-node-options "--max-semi-space-size=1"]
 
   --quick           500 messages per publisher for ingest and drain, one run of each reference
   --json FILE       also write every row as JSON: { machine, setup, rows: [{ name, value, unit, baseline?, ratio? }] }
@@ -29,6 +30,8 @@ const USAGE = `usage: ./gw bench [--quick] [--json FILE] [--clients 100] [--mess
   --ref-runs N      runs of each drain reference (Java producer, raw sink), the median is shown
   --raw-batch N     records per send of the raw sink reference (the forwarder's batches on this load: ~1,500)
   --sinks LIST      the Kafka sinks to measure (default: platformatic,kafkajs)
+  --gateway-node-options OPTS
+                    Node options for every gateway process of the run (its NODE_OPTIONS), e.g. heap settings
 
 The text table goes to stdout and bench/results/; progress goes to stderr.`;
 
@@ -47,65 +50,19 @@ const REF_RUNS = arg('ref-runs', quick ? 1 : 3);
 const RAW_BATCH = arg('raw-batch', 1500);
 const SINKS = (argString('sinks') ?? 'platformatic,kafkajs').split(',');
 const jsonFile = argString('json');
+const GATEWAY_NODE_OPTIONS = argString('gateway-node-options');
 const startedAt = new Date();
 const publish = (port: number, perClient: number, rate = 0): Promise<PubResult> =>
   publishRaw(port, { clients: CLIENTS, perClient, window: WINDOW, rate, size: SIZE });
 
-/** One device publishing QoS 1 one message at a time: the plain cost of a durable acknowledgement. */
-async function sequentialPuback(port: number, n = 500): Promise<{ p50: number; p99: number }> {
-  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: `seq-${port}-${Date.now()}` });
-  const t: number[] = [];
-  const payload = Buffer.alloc(SIZE, 120);
-  for (let i = 0; i < n; i++) {
-    const s = performance.now();
-    await c.publishAsync('devices/seq/telemetry', payload, { qos: 1 });
-    t.push(performance.now() - s);
-  }
-  await c.endAsync();
-  t.sort((a, b) => a - b);
-  return { p50: pct(t, 50), p99: pct(t, 99) };
-}
-
-function peakRss(pid: number | undefined): number {
-  if (!pid) return 0;
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-}
-
-/** End-to-end latency from the payload's send time to Kafka's append time (LogAppendTime), read with kcat. */
-function kafkaLatency(brokers: string[], topic: string): { n: number; p50: number; p99: number } {
-  const r = spawnSync(
-    'kcat',
-    ['-C', '-b', brokers.join(','), '-t', topic, '-o', 'beginning', '-e', '-q', '-f', '%T %s\n'],
-    {
-      encoding: 'utf8',
-      maxBuffer: 1 << 30,
-    },
-  );
-  const lat: number[] = [];
-  for (const line of r.stdout.split('\n')) {
-    const sp = line.indexOf(' ');
-    if (sp < 0) continue;
-    const appended = Number(line.slice(0, sp));
-    const sent = Number.parseFloat(line.slice(sp + 1, line.indexOf('x', sp)));
-    if (Number.isFinite(appended) && Number.isFinite(sent)) lat.push(appended - sent);
-  }
-  lat.sort((a, b) => a - b);
-  return { n: lat.length, p50: pct(lat, 50), p99: pct(lat, 99) };
-}
-
 async function gateway(env: Record<string, string>, dataDir?: string): Promise<GatewayProcess> {
   // The durable path alone: flows have their own benchmark (bench/flows.ts).
   const gw = await GatewayProcess.create({
-    env: { GATEWAY_FLOWS_ENABLED: 'false', ...env },
+    env: {
+      GATEWAY_FLOWS_ENABLED: 'false',
+      ...(GATEWAY_NODE_OPTIONS ? { NODE_OPTIONS: GATEWAY_NODE_OPTIONS } : {}),
+      ...env,
+    },
     ...(dataDir ? { dataDir } : {}),
   });
   await gw.start();
@@ -138,12 +95,6 @@ async function rawSink(brokers: string[], sink: string, records: number, headers
   return (JSON.parse(out.trim().split('\n').pop() ?? '{}') as { rate: number }).rate;
 }
 
-async function medianOf(runs: number, one: () => Promise<number>): Promise<number> {
-  const xs: number[] = [];
-  for (let i = 0; i < runs; i++) xs.push(await one());
-  return medianBy(xs, (x) => x);
-}
-
 // The table: measure, gateway, baseline, ratio, target; each line also one or more rows of the JSON output.
 const rows: [string, string, string, string, string][] = [];
 const jsonRows: JsonRow[] = [];
@@ -170,6 +121,19 @@ const pctRows = (
 
 const BARE = 'aedes with no persistence';
 
+/** After the load, this long for the store's background flushes and compactions to be counted too. */
+const SETTLE_MS = 2000;
+/** Bytes written per acknowledged message against the payload size (target: at most 3x; edge flash wears). */
+function diskRow(what: string, io: { disk: number; calls: number }, io0: { disk: number; calls: number }, n: number) {
+  const disk = (io.disk - io0.disk) / n;
+  const calls = (io.calls - io0.calls) / n;
+  const name = `disk bytes written per acknowledged message, ${what}`;
+  const payload = { name: 'payload bytes per message', value: SIZE };
+  row(`  ${name} (/proc io write_bytes)`, f0(disk), `${SIZE} (payload)`, '<= 3x', compared(name, disk, 'B', payload));
+  const callsName = `bytes passed to write calls per acknowledged message, ${what}`;
+  row(`  ${callsName} (/proc io wchar)`, f0(calls), `${SIZE} (payload)`, '', compared(callsName, calls, 'B', payload));
+}
+
 async function ingestSection(unreachable: string): Promise<void> {
   // 1. Ingest: baseline broker vs durable gateway (Kafka unreachable, so only ingest is measured).
   const basePort = await freePort();
@@ -185,7 +149,10 @@ async function ingestSection(unreachable: string): Promise<void> {
     );
   const baseline = await runs(basePort);
   const gwIngest = await gateway({ GATEWAY_KAFKA_BROKERS: unreachable });
+  const io0 = ioWritten(gwIngest.pid);
   const ingest = await runs(gwIngest.mqttPort);
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
+  diskRow('buffering, Kafka unreachable', ioWritten(gwIngest.pid), io0, 3 * CLIENTS * PER_CLIENT);
   const commits = await gwIngest.metric('gateway_group_commit_records_count');
   const committed = await gwIngest.metric('gateway_group_commit_records_sum');
   const ingestName = 'QoS 1 ingest, fsync group commit (msg/s, median of 3)';
@@ -225,8 +192,8 @@ async function ingestSection(unreachable: string): Promise<void> {
     ...pctRows('PUBACK at half load', half, { name: `${BARE}, PUBACK at half load`, ...halfBase }),
     plain('half load rate', half.rate, 'msg/s'),
   );
-  const seq = await sequentialPuback(gwIngest.mqttPort);
-  const seqBase = await sequentialPuback(basePort);
+  const seq = await sequentialPuback(gwIngest.mqttPort, SIZE);
+  const seqBase = await sequentialPuback(basePort, SIZE);
   row(
     'PUBACK p50 / p99, one device, one message at a time (ms)',
     `${f2(seq.p50)} / ${f2(seq.p99)}`,
@@ -266,10 +233,13 @@ async function endToEnd(kafka: LocalKafka, sink: string, topic: string, env: Rec
   // 2. End to end: publish with Kafka up; done when Kafka acknowledged everything.
   const gw = await gateway(env);
   const total = CLIENTS * PER_CLIENT;
+  const io0 = ioWritten(gw.pid);
   const t0 = performance.now();
   const pub = await publish(gw.mqttPort, PER_CLIENT);
   await pollUntil('forwarded', async () => (await gw.metric('gateway_forwarded_records_total')) >= total, 300_000, 50);
   const e2eSecs = (performance.now() - t0) / 1000;
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
+  diskRow(`stored, forwarded and deleted, ${sink}`, ioWritten(gw.pid), io0, total);
   const lat = kafkaLatency(kafka.brokers, topic);
   const e2e = `end to end MQTT -> Kafka, ${sink}`;
   row(`${e2e} (msg/s)`, f0(total / e2eSecs), '', '>= 40,000', plain(e2e, total / e2eSecs, 'msg/s'));
@@ -388,7 +358,7 @@ try {
 }
 
 const m = { ...load, loadavgAtEnd: loadAverage(), loadDuringRun: loadDuringRun() };
-const header = `machine: ${m.cores} x ${m.cpu}, ${m.memoryGiB} GiB, Node ${m.node}, ${m.date}, load average at the start ${m.loadavg.join(' ')}, at the end ${m.loadavgAtEnd.join(' ')}, during the run ${m.loadDuringRun.mean} (mean) ${m.loadDuringRun.max} (max); ${CLIENTS} publishers, ${SIZE}-byte payloads, QoS 1, window ${WINDOW}/client`;
+const header = `machine: ${m.cores} x ${m.cpu}, ${m.memoryGiB} GiB, Node ${m.node}, ${m.date}, load average at the start ${m.loadavg.join(' ')}, at the end ${m.loadavgAtEnd.join(' ')}, during the run ${m.loadDuringRun.mean} (mean) ${m.loadDuringRun.max} (max); ${CLIENTS} publishers, ${SIZE}-byte payloads, QoS 1, window ${WINDOW}/client${GATEWAY_NODE_OPTIONS ? `; gateway NODE_OPTIONS ${GATEWAY_NODE_OPTIONS}` : ''}`;
 const titles = ['measure', 'gateway', 'baseline', 'ratio', 'target'];
 const w = titles.map((t, i) => Math.max(...rows.map((r) => r[i]?.length ?? 0), t.length));
 const line = (r: string[]): string => `| ${r.map((c, i) => c.padEnd(w[i] ?? 0)).join(' | ')} |`;
@@ -407,6 +377,7 @@ if (jsonFile) {
     referenceRuns: REF_RUNS,
     rawBatch: RAW_BATCH,
     quick,
+    gatewayNodeOptions: GATEWAY_NODE_OPTIONS ?? '',
   };
   // Relative to where ./gw was called from (gw runs the benchmarks in the repository).
   const file = resolve(process.env.GW_CALLER ?? process.cwd(), jsonFile);
