@@ -30,6 +30,11 @@ const round = (n: number, digits = 1): number => Math.round(n * 10 ** digits) / 
 
 /** Under this much time of samples since the link came up, the net rate is too young for an ETA. */
 const MIN_ETA_SPAN_MS = 5000;
+/**
+ * How far back the ETA's rates look (never before the link came up). The out rate climbs through a drain as the
+ * forwarder's batches fill, and a long mean lags it: the 30 s window gave ETAs 55-60 % long on a 2-minute drain.
+ */
+const ETA_WINDOW_MS = 10_000;
 
 export interface DrainEtaOptions {
   /** [records ever written to the outbox, records forwarded]: both only grow. */
@@ -37,14 +42,16 @@ export interface DrainEtaOptions {
   /** Whether the Kafka link is up, read at each sample. */
   linkUp?: () => boolean;
   windowMs?: number;
+  /** How far back the ETA's rates look; 10 s. */
+  etaWindowMs?: number;
   everyMs?: number;
   now?: () => number;
 }
 
 /** The in/out rates and the drain ETA over a window of counter samples taken every second. The ETA's rates start
  * at the first sample after the link came up: what the window holds from the outage (out rate 0) would make it
- * far too long, and the records that keep arriving during the drain are counted against the out rate. The window
- * (up to 30 s) is the smoothing: the figure follows the net rate's 30 s mean, not each second's. */
+ * far too long, and the records that keep arriving during the drain are counted against the out rate. The ETA's
+ * rates look back 10 s at most (see ETA_WINDOW_MS): the figure follows the net rate's 10 s mean, not each second's. */
 export class DrainEta {
   readonly window: RateWindow;
   private readonly now: () => number;
@@ -54,9 +61,11 @@ export class DrainEta {
   private upAt = Number.POSITIVE_INFINITY;
   private timer: NodeJS.Timeout | undefined;
   private readonly everyMs: number;
+  private readonly etaWindowMs: number;
 
   constructor(o: DrainEtaOptions) {
     this.now = o.now ?? Date.now;
+    this.etaWindowMs = o.etaWindowMs ?? ETA_WINDOW_MS;
     this.linkUp = o.linkUp;
     this.everyMs = o.everyMs ?? 1000;
     this.window = new RateWindow({
@@ -97,7 +106,8 @@ export class DrainEta {
     if (!linkUp) return { ...shown, drainEtaSec: null, drainState: 'link_down' };
     if (this.window.spanMs(this.upAt) < MIN_ETA_SPAN_MS)
       return { ...shown, drainEtaSec: null, drainState: 'measuring' };
-    const [inSince = 0, outSince = 0] = this.window.rates(this.upAt);
+    const since = Math.max(this.upAt, this.now() - this.etaWindowMs);
+    const [inSince = 0, outSince = 0] = this.window.rates(since);
     const net = outSince - inSince;
     if (net <= 0) return { ...shown, drainEtaSec: null, drainState: 'not_draining' };
     return { ...shown, drainEtaSec: Math.ceil(backlogRecords / net), drainState: 'draining' };
