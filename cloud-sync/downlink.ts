@@ -160,7 +160,12 @@ export class Downlink implements Part {
     // Topics seen for the first time: now. A partition still without a committed offset on a later start resumes
     // from that time, so commands sent while the gateway was down are not skipped (docs/commands.md).
     const since = await this.o.commands?.consumingSince(this.o.groupId, this.o.topics);
-    const source = await createSource(this.o.client, { ...this.sourceOptions(), since });
+    const positions = this.o.commands?.positions(this.o.groupId);
+    const source = await createSource(this.o.client, {
+      ...this.sourceOptions(),
+      since,
+      ...(positions ? { positions } : {}),
+    });
     if (this.stopping) return;
     this.source = source;
     // Commands only flow once the group has partitions; health says `up` from then on.

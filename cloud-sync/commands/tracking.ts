@@ -9,6 +9,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { type CommandSpec, type PendingCommand, PendingCommands } from '../../gateway/broker-commands.ts';
 import type { DropReason, GatewayEvent } from '../../gateway/events/types.ts';
 import type { MetaDb } from '../../gateway/store/store.ts';
+import type { SourcePositions } from '../sources/types.ts';
 
 export interface CommandTrackingOptions {
   /** The store's meta: the pending commands are kept there. */
@@ -58,6 +59,8 @@ class CommandMetrics {
 
 /** Meta key of the times a downlink group began consuming its topics (JSON: topic -> ms since the epoch). */
 const SINCE = 'downlink!since!';
+/** Meta key prefix of the downlink's own positions (see positions()). */
+const POSITION = 'downlink!pos!';
 
 export class CommandTracking extends EventEmitter<CommandTrackingEvents> {
   readonly pending: PendingCommands;
@@ -113,6 +116,40 @@ export class CommandTracking extends EventEmitter<CommandTrackingEvents> {
       });
     }
     return out;
+  }
+
+  /**
+   * The downlink group's own record of its position in each partition (meta `downlink!pos!<group>!<topic>!<partition>`:
+   * the offset after the last record handled), beside Kafka's committed offsets: Kafka drops a group's offsets after
+   * its offset retention (7 days by default) without members, and a gateway offline that long would otherwise replay
+   * every command since its group began. One small write per command, not synced: one lost in a power cut means a
+   * replay from Kafka's committed offset or `since`, as before.
+   */
+  positions(groupId: string): SourcePositions {
+    const prefix = (topic: string): string => `${POSITION}${groupId}!${topic}!`;
+    const db = this.o.db;
+    const log = this.o.log;
+    return {
+      async load(topic) {
+        const out = new Map<number, bigint>();
+        const gte = prefix(topic);
+        try {
+          for await (const [key, value] of db.iterator({ gte, lt: `${gte}\uffff` })) {
+            const partition = Number(key.slice(gte.length));
+            if (Number.isInteger(partition) && /^[0-9]+$/.test(value)) out.set(partition, BigInt(value));
+          }
+        } catch (err) {
+          log.warn({ err, topic }, 'downlink: positions unreadable; resuming from Kafka alone');
+        }
+        return out;
+      },
+      async save(record) {
+        const next = (BigInt(record.offset) + 1n).toString();
+        await db.put(`${prefix(record.topic)}${record.partition}`, next).catch((err: unknown) => {
+          log.warn({ err }, 'downlink: could not keep the position');
+        });
+      },
+    };
   }
 
   /** A command that expired before the gateway could publish it (Kafka handed it over late). */

@@ -2,7 +2,14 @@
 // stop() began, and handing one record over at a time with its offset committed only after the handler resolved.
 import { EventEmitter } from 'node:events';
 import { GroupBusyError, type OffsetAdmin, resumeUncommitted } from './resume.ts';
-import type { KafkaSource, KafkaSourceOptions, RecordHandler, SourceEvents, SourceRecord } from './types.ts';
+import type {
+  KafkaSource,
+  KafkaSourceOptions,
+  RecordHandler,
+  SourceEvents,
+  SourcePositions,
+  SourceRecord,
+} from './types.ts';
 
 type State = ReturnType<KafkaSource['health']>['state'];
 
@@ -39,7 +46,12 @@ export abstract class SourceBase extends EventEmitter<SourceEvents> {
    * Hands `record` over, then commits its offset with `commit`. A handler that rejects halts the source (no commit:
    * the record stays for the next consumer of the group); a commit that fails rejects the returned promise.
    */
-  protected handle(record: SourceRecord, onRecord: RecordHandler, commit: () => unknown): Promise<void> {
+  protected handle(
+    record: SourceRecord,
+    onRecord: RecordHandler,
+    commit: () => unknown,
+    positions?: SourcePositions,
+  ): Promise<void> {
     this.inflight = (async () => {
       if (this.halted) return;
       try {
@@ -50,6 +62,7 @@ export abstract class SourceBase extends EventEmitter<SourceEvents> {
       }
       await commit();
       this.committed++;
+      await positions?.save(record);
     })();
     return this.inflight;
   }
@@ -61,18 +74,25 @@ export abstract class SourceBase extends EventEmitter<SourceEvents> {
   }
 
   /**
-   * Before joining: partitions without a committed offset start at the records sent since `o.since` (resume.ts).
+   * Before joining: partitions without a committed offset start after the last record handled (`o.positions`) or at
+   * the records sent since `o.since` (resume.ts).
    * Kafka's errors reject (start() fails and is retried: joining without this would skip those records); a group
    * that keeps other members is logged and the consumer starts those partitions at `startAt`, as without `since`.
    */
   protected async resume(o: KafkaSourceOptions, admin: () => OffsetAdmin): Promise<void> {
     if (!o.since || Object.keys(o.since).length === 0) return;
+    const positions = new Map<string, Map<number, bigint>>();
+    for (const topic of Object.keys(o.since)) {
+      const kept = await o.positions?.load(topic);
+      if (kept && kept.size > 0) positions.set(topic, kept);
+    }
     const a = admin();
     try {
       await resumeUncommitted(a, {
         groupId: o.groupId,
         clientId: o.clientId,
         since: o.since,
+        positions,
         emptyWithinMs: o.sessionTimeoutMs + o.rebalanceTimeoutMs,
         log: o.log,
       });

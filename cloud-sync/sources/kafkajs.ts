@@ -31,8 +31,13 @@ function offsetAdmin(admin: Admin): OffsetAdmin {
       await ready();
       // kafkajs answers the end offset where no record is that recent.
       const at = await admin.fetchTopicOffsetsByTimestamp(topic, ms);
-      const end = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
-      return new Map(at.map((p) => [p.partition, { at: BigInt(p.offset), end: end.get(p.partition) ?? -1n }]));
+      const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, p]));
+      return new Map(
+        at.map((p) => {
+          const e = ends.get(p.partition);
+          return [p.partition, { at: BigInt(p.offset), end: BigInt(e?.high ?? -1), start: BigInt(e?.low ?? 0) }];
+        }),
+      );
     },
     async groupState(groupId) {
       await ready();
@@ -95,8 +100,11 @@ export class KafkajsSource extends SourceBase implements KafkaSource {
           headers: headersOf(m.headers),
         };
         // A failed commit rejects eachMessage: kafkajs hands the record over again.
-        return this.handle(record, onRecord, () =>
-          consumer.commitOffsets([{ topic, partition, offset: (BigInt(m.offset) + 1n).toString() }]),
+        return this.handle(
+          record,
+          onRecord,
+          () => consumer.commitOffsets([{ topic, partition, offset: (BigInt(m.offset) + 1n).toString() }]),
+          o.positions,
         );
       },
     });

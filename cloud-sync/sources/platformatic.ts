@@ -49,10 +49,11 @@ function offsetAdmin(o: KafkaSourceOptions): OffsetAdmin {
       return new Map(all.map((p) => [p, got.get(p) ?? -1n]));
     },
     async offsetsAt(topic, ms) {
-      // Timestamp -1: the end offset. Where no record is that recent, the answer is -1.
+      // Timestamp -1: the end offset; -2: the log's start. Where no record is that recent, the answer is -1.
       const at = await listed(topic, BigInt(ms));
       const end = await listed(topic, -1n);
-      return new Map([...end].map(([p, e]) => [p, { at: at.get(p) ?? -1n, end: e }]));
+      const start = await listed(topic, -2n);
+      return new Map([...end].map(([p, e]) => [p, { at: at.get(p) ?? -1n, end: e, start: start.get(p) ?? 0n }]));
     },
     async groupState(groupId) {
       const g = (await admin.describeGroups({ groups: [groupId] })).get(groupId);
@@ -117,7 +118,7 @@ export class PlatformaticSource extends SourceBase implements KafkaSource {
   async #consume(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>, onRecord: RecordHandler): Promise<void> {
     for await (const m of stream as AsyncIterable<Msg>) {
       if (this.halted) return;
-      await this.handle(toRecord(m), onRecord, () => m.commit());
+      await this.handle(toRecord(m), onRecord, () => m.commit(), this.#o.positions);
     }
   }
 

@@ -31,6 +31,12 @@ export interface KafkaSourceOptions extends KafkaClientOptions {
    */
   since?: Readonly<Record<string, number>>;
   /**
+   * The gateway's own record of where it is in each partition, kept beside Kafka's committed offsets: a partition
+   * whose committed offset Kafka no longer has (the group's offsets expired while the gateway was offline longer than
+   * Kafka's offset retention) resumes after the last record handled rather than replaying from `since`.
+   */
+  positions?: SourcePositions;
+  /**
    * How long the group keeps a member that stopped heartbeating: a killed consumer holds its partitions that long, so
    * it bounds how soon a restarted one gets them.
    */
@@ -39,6 +45,14 @@ export interface KafkaSourceOptions extends KafkaClientOptions {
   /** How long the coordinator waits for members to rejoin a rebalance. */
   rebalanceTimeoutMs: number;
   log: Logger;
+}
+
+/** Per topic and partition, the offset after the last record handled (kept by the downlink in the store). */
+export interface SourcePositions {
+  /** By partition of `topic`: the next offset to hand over. Empty when none was kept. */
+  load(topic: string): Promise<Map<number, bigint>>;
+  /** `record` was handled and its offset committed. Never rejects: a position not kept only means a replay. */
+  save(record: SourceRecord): Promise<void>;
 }
 
 /** Hands one record over; resolving means done (its offset is committed), rejecting means not done. */

@@ -132,3 +132,75 @@ it.each(['platformatic', 'kafkajs'])(
   },
   120_000,
 );
+
+// Kafka drops a group's committed offsets once the group has had no members for its offset retention (7 days by
+// default): a gateway offline longer than that comes back to a group with no offsets at all. Deleting the empty
+// group is what that expiry does, without waiting for it. The gateway keeps its own position per partition and
+// resumes there: a command it handled before is not sent again (a clean-session device, whose commands leave no
+// other trace), and one sent while it was away arrives.
+it.each(['platformatic', 'kafkajs'])(
+  "%s: after Kafka dropped the group's offsets, the handled commands are not replayed",
+  async (client) => {
+    const suffix = randomBytes(4).toString('hex');
+    const commands = `e2e.commands.${suffix}`;
+    const groupId = `g-${commands}`;
+    await admin((a) => a.createTopics({ topics: [{ topic: commands, numPartitions: 1 }], waitForLeaders: true }));
+    const gw = await GatewayProcess.create({
+      env: {
+        GATEWAY_KAFKA_CLIENT: client,
+        GATEWAY_KAFKA_BROKERS: brokers().join(','),
+        GATEWAY_DOWNLINK_ENABLED: 'true',
+        GATEWAY_DOWNLINK_TOPICS: commands,
+        GATEWAY_DOWNLINK_GROUP_ID: groupId,
+        GATEWAY_EVENTS_ENABLED: 'false',
+      },
+    });
+    cleanup.push(() => gw.close());
+    onTestFailed(() => {
+      console.log(
+        `${client} gateway downlink log:\n${gw.output
+          .split('\n')
+          .filter((l) => /downlink|command/i.test(l))
+          .join('\n')}`,
+      );
+    });
+    await gw.start();
+    const downlinkUp = async () => ((await gw.health()) as { downlink?: { state: string } }).downlink?.state === 'up';
+    await waitFor('downlink up', downlinkUp);
+
+    const got: string[] = [];
+    // Clean session, reconnecting by itself: subscribed again as soon as the restarted gateway takes connections.
+    const dev = mqtt.connect(gw.url, { clientId: 'lock-8', clean: true, reconnectPeriod: 100, resubscribe: true });
+    cleanup.push(() => dev.endAsync());
+    dev.on('message', (_t, p) => got.push(p.toString()));
+    await new Promise<void>((resolve, reject) => {
+      dev.once('connect', () =>
+        dev.subscribe('devices/lock-8/command', { qos: 1 }, (err) => (err ? reject(err) : resolve())),
+      );
+    });
+    produce(commands, 0, 'lock-8', '{"cmd":"lock"}', { 'command.id': 'cmd-lock' });
+    await expect.poll(() => got, { timeout: 30_000 }).toEqual(['{"cmd":"lock"}']);
+    await waitFor('offset committed', async () => (await committed(groupId, commands))[0] === '1');
+
+    await gw.kill('SIGKILL');
+    // The killed member leaves after its session timeout; then the group is empty and its offsets can go.
+    await waitFor(
+      'group empty',
+      () => admin(async (a) => (await a.describeGroups([groupId])).groups[0]?.state === 'Empty'),
+      60_000,
+      250,
+    );
+    await admin((a) => a.deleteGroups([groupId]));
+    expect((await committed(groupId, commands))[0]).toBe('-1');
+    produce(commands, 0, 'lock-8', '{"cmd":"unlock"}', { 'command.id': 'cmd-unlock' });
+
+    await gw.start();
+    await waitFor('downlink up again', downlinkUp, 30_000);
+    await waitFor('offset committed past both', async () => (await committed(groupId, commands))[0] === '2', 30_000);
+    await expect.poll(() => got, { timeout: 15_000 }).toEqual(['{"cmd":"lock"}', '{"cmd":"unlock"}']);
+    await sleep(500);
+    expect(got).toEqual(['{"cmd":"lock"}', '{"cmd":"unlock"}']);
+    expect(gw.output).toContain("it resumes at the gateway's own position");
+  },
+  120_000,
+);

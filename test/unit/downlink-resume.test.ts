@@ -11,8 +11,17 @@ interface Fake extends OffsetAdmin {
   clients: string[];
 }
 
-/** Topic `t`: committed offsets, the first offsets at or after the asked time, end offsets, by partition. */
-function fake(committed: bigint[], at: bigint[], end: bigint[], states: string[] = ['Empty']): Fake {
+/**
+ * Topic `t`: committed offsets, the first offsets at or after the asked time, end offsets, by partition; the logs'
+ * start offsets (0 where not given).
+ */
+function fake(
+  committed: bigint[],
+  at: bigint[],
+  end: bigint[],
+  states: string[] = ['Empty'],
+  start: bigint[] = [],
+): Fake {
   const f: Fake = {
     commits: [],
     asked: [],
@@ -23,7 +32,7 @@ function fake(committed: bigint[], at: bigint[], end: bigint[], states: string[]
     },
     async offsetsAt(_topic, ms) {
       f.asked.push(ms);
-      return new Map(end.map((e, p) => [p, { at: at[p] ?? -1n, end: e }]));
+      return new Map(end.map((e, p) => [p, { at: at[p] ?? -1n, end: e, start: start[p] ?? 0n }]));
     },
     async groupState() {
       const state = f.states.length > 1 ? (f.states.shift() as string) : (f.states[0] as string);
@@ -86,5 +95,38 @@ describe('resumeUncommitted', () => {
       throw new Error('Connection error: connect ECONNREFUSED');
     };
     await expect(resumeUncommitted(broken, opts)).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it("resumes after the gateway's own position where Kafka dropped the committed offset, never before the log's start", async () => {
+    // All four without a committed offset (expired); records since the start time from offset 1 on in each.
+    // p0: own 5 of end 9 -> 5 (not 1: commands 1-4 were handled). p1: own 2, but retention deleted up to 4 -> 4.
+    // p2: own 9 = end -> nothing to hand over. p3: no own position -> the start time's offset, 1.
+    // p4: own 12 past the end 6 (a topic made anew) -> the start time's offset, 1.
+    const a = fake(
+      [-1n, -1n, -1n, -1n, -1n],
+      [1n, 1n, 1n, 1n, 1n],
+      [9n, 8n, 9n, 3n, 6n],
+      ['Empty'],
+      [0n, 4n, 0n, 0n, 0n],
+    );
+    const positions = new Map([
+      [
+        't',
+        new Map([
+          [0, 5n],
+          [1, 2n],
+          [2, 9n],
+          [4, 12n],
+        ]),
+      ],
+    ]);
+    expect(await resumeUncommitted(a, { ...opts, positions })).toBe(4);
+    expect(a.commits).toEqual([{ topic: 't', offsets: { 0: '5', 1: '4', 3: '1', 4: '1' } }]);
+  });
+
+  it("leaves a committed offset alone whatever the gateway's own position says", async () => {
+    const a = fake([3n], [1n], [9n], ['Stable']);
+    expect(await resumeUncommitted(a, { ...opts, positions: new Map([['t', new Map([[0, 7n]])]]) })).toBe(0);
+    expect(a.commits).toEqual([]);
   });
 });
