@@ -50,6 +50,32 @@ const committed = (groupId: string, topic: string) =>
     return Object.fromEntries((t?.partitions ?? []).map((p) => [p.partition, p.offset]));
   });
 
+/** A started gateway whose downlink consumes `commands` as `groupId` with `client`, up; its log shown on failure. */
+async function downlinkGateway(client: string, commands: string, groupId: string, env: Record<string, string>) {
+  const gw = await GatewayProcess.create({
+    env: {
+      GATEWAY_KAFKA_CLIENT: client,
+      GATEWAY_KAFKA_BROKERS: brokers().join(','),
+      GATEWAY_DOWNLINK_ENABLED: 'true',
+      GATEWAY_DOWNLINK_TOPICS: commands,
+      GATEWAY_DOWNLINK_GROUP_ID: groupId,
+      ...env,
+    },
+  });
+  cleanup.push(() => gw.close());
+  onTestFailed(() => {
+    const log = gw.output
+      .split('\n')
+      .filter((l) => /downlink|command/i.test(l))
+      .join('\n');
+    console.log(`${client} gateway downlink log:\n${log}`);
+  });
+  await gw.start();
+  const downlinkUp = async () => ((await gw.health()) as { downlink?: { state: string } }).downlink?.state === 'up';
+  await waitFor('downlink up', downlinkUp);
+  return { gw, downlinkUp };
+}
+
 it.each(['platformatic', 'kafkajs'])(
   '%s: a command sent during a SIGKILL to a partition without a committed offset reaches its device once, acked',
   async (client) => {
@@ -62,28 +88,7 @@ it.each(['platformatic', 'kafkajs'])(
     produce(commands, 1, 'lock-7', '{"cmd":"old"}', { 'command.id': 'cmd-old' });
     await sleep(20);
 
-    const gw = await GatewayProcess.create({
-      env: {
-        GATEWAY_KAFKA_CLIENT: client,
-        GATEWAY_KAFKA_BROKERS: brokers().join(','),
-        GATEWAY_DOWNLINK_ENABLED: 'true',
-        GATEWAY_DOWNLINK_TOPICS: commands,
-        GATEWAY_DOWNLINK_GROUP_ID: groupId,
-        GATEWAY_EVENTS_TOPIC: events,
-      },
-    });
-    cleanup.push(() => gw.close());
-    onTestFailed(() => {
-      console.log(
-        `${client} gateway downlink log:\n${gw.output
-          .split('\n')
-          .filter((l) => /downlink|command/i.test(l))
-          .join('\n')}`,
-      );
-    });
-    await gw.start();
-    const downlinkUp = async () => ((await gw.health()) as { downlink?: { state: string } }).downlink?.state === 'up';
-    await waitFor('downlink up', downlinkUp);
+    const { gw, downlinkUp } = await downlinkGateway(client, commands, groupId, { GATEWAY_EVENTS_TOPIC: events });
 
     // A device with a persistent session; a first command on partition 0 commits an offset there, none on partition 1.
     const got: string[] = [];
@@ -145,28 +150,7 @@ it.each(['platformatic', 'kafkajs'])(
     const commands = `e2e.commands.${suffix}`;
     const groupId = `g-${commands}`;
     await admin((a) => a.createTopics({ topics: [{ topic: commands, numPartitions: 1 }], waitForLeaders: true }));
-    const gw = await GatewayProcess.create({
-      env: {
-        GATEWAY_KAFKA_CLIENT: client,
-        GATEWAY_KAFKA_BROKERS: brokers().join(','),
-        GATEWAY_DOWNLINK_ENABLED: 'true',
-        GATEWAY_DOWNLINK_TOPICS: commands,
-        GATEWAY_DOWNLINK_GROUP_ID: groupId,
-        GATEWAY_EVENTS_ENABLED: 'false',
-      },
-    });
-    cleanup.push(() => gw.close());
-    onTestFailed(() => {
-      console.log(
-        `${client} gateway downlink log:\n${gw.output
-          .split('\n')
-          .filter((l) => /downlink|command/i.test(l))
-          .join('\n')}`,
-      );
-    });
-    await gw.start();
-    const downlinkUp = async () => ((await gw.health()) as { downlink?: { state: string } }).downlink?.state === 'up';
-    await waitFor('downlink up', downlinkUp);
+    const { gw, downlinkUp } = await downlinkGateway(client, commands, groupId, { GATEWAY_EVENTS_ENABLED: 'false' });
 
     const got: string[] = [];
     // Clean session, reconnecting by itself: subscribed again as soon as the restarted gateway takes connections.
