@@ -430,18 +430,26 @@ export function failoverFigures(input: FailoverInput): FailoverFigures {
 const s = (ms: number | null): string => (ms === null ? '–' : `${(ms / 1000).toFixed(1)} s`);
 const after = (ms: number | null, from: number): string => (ms === null ? 'not seen' : `+${s(ms - from)}`);
 
+/** kafka.lastError without the broker list it starts with, its end kept when long (Kafka's own words are last). */
+function shortReason(e: string): string {
+  const r = e.replace(/^Kafka send \([^)]*\): /, '');
+  return r.length > 200 ? `…${r.slice(-200)}` : r;
+}
+
 /** The figures as rows (label → text), for the text and the HTML report. */
 export function failoverRows(f: FailoverFigures): Record<string, string> {
   const rows: Record<string, string> = {};
   for (const b of f.brokers) {
-    const reason = b.reason === null ? '' : `, ${b.reasonKind}: ${b.reason.slice(0, 160)}`;
+    const reason = b.reason === null ? '' : `, ${b.reasonKind}: ${shortReason(b.reason)}`;
+    const isr = `ISR below ${CLUSTER_TOPIC.minInsync} ${after(b.isrShortAt, b.t)}`;
     rows[`${s(b.t)} ${b.label}`] =
-      `ISR below ${CLUSTER_TOPIC.minInsync} ${after(b.isrShortAt, b.t)}; link problem ${after(b.problemAt, b.t)}` +
-      `${b.problemLink === null ? '' : ` (${b.problemLink}${reason})`}; ` +
-      (b.notEnoughReplicasAt === null ? '' : `NOT_ENOUGH_REPLICAS ${after(b.notEnoughReplicasAt, b.t)}; `) +
-      `link up ${after(b.linkUpAt, b.t)}; ` +
-      `drain resumed ${after(b.drainResumedAt, b.t)}; back to the level before ${after(b.drainedAt, b.t)}` +
-      (b.reasons.length > 1 ? `; reasons seen: ${[...new Set(b.reasons.map(reasonKind))].join(', ')}` : '');
+      b.problemAt === null
+        ? `${isr}; no link problem seen`
+        : `${isr}; link problem ${after(b.problemAt, b.t)} (${b.problemLink}${reason}); ` +
+          (b.notEnoughReplicasAt === null ? '' : `NOT_ENOUGH_REPLICAS ${after(b.notEnoughReplicasAt, b.t)}; `) +
+          `link up ${after(b.linkUpAt, b.t)}; ` +
+          `drain resumed ${after(b.drainResumedAt, b.t)}; back to the level before ${after(b.drainedAt, b.t)}` +
+          (b.reasons.length > 1 ? `; reasons seen: ${[...new Set(b.reasons.map(reasonKind))].join(', ')}` : '');
   }
   rows['ISR short'] = f.isrShort.length
     ? f.isrShort.map((w) => `${s(w.from)}–${w.to === null ? 'end' : s(w.to)}`).join(', ') +
