@@ -273,6 +273,9 @@ export interface FailoverFigures {
 export function reasonKind(e: string | null): string | null {
   if (e === null) return null;
   if (/fewer in-sync replicas|NOT_ENOUGH_REPLICAS/i.test(e)) return 'NOT_ENOUGH_REPLICAS';
+  // The Kafka error code the client names last (`…; COORDINATOR_LOAD_IN_PROGRESS`).
+  const code = /; ([A-Z][A-Z_]+[A-Z])\.?\)?$/.exec(e)?.[1];
+  if (code) return code;
   if (/NOT_LEADER|not the leader/i.test(e)) return 'NOT_LEADER_OR_FOLLOWER';
   if (/no answer from Kafka/i.test(e)) return 'stall';
   if (/connection refused|ECONNREFUSED/i.test(e)) return 'connection refused';
