@@ -276,7 +276,7 @@ export function reasonKind(e: string | null): string | null {
   // The Kafka error code the client names last (`…; COORDINATOR_LOAD_IN_PROGRESS`).
   const code = /; ([A-Z][A-Z_]+[A-Z])\.?\)?$/.exec(e)?.[1];
   if (code) return code;
-  if (/NOT_LEADER|not the leader/i.test(e)) return 'NOT_LEADER_OR_FOLLOWER';
+  if (/NOT_LEADER|not the (current )?leader/i.test(e)) return 'NOT_LEADER_OR_FOLLOWER';
   if (/no answer from Kafka/i.test(e)) return 'stall';
   if (/connection refused|ECONNREFUSED/i.test(e)) return 'connection refused';
   if (/timed? ?out|timeout/i.test(e)) return 'timeout';
