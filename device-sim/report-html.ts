@@ -18,6 +18,8 @@ export interface HtmlInput {
   /** The gateway's gauges over time (chaos runs sample its /healthz and its process). */
   gauges?: Gauges;
   figures?: RunFigures;
+  /** More figures, one table each (label → text). */
+  tables?: { title: string; rows: Record<string, string> }[];
   checks?: CheckResult[];
 }
 
@@ -241,6 +243,7 @@ function sections(input: HtmlInput): string[] {
     );
   }
   if (input.figures) out.push(figuresTable(input.figures, input.checks));
+  for (const t of input.tables ?? []) out.push(`<h2>${esc(t.title)}</h2>${kv(t.rows)}`);
   return out;
 }
 

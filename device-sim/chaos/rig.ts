@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { GatewayProcess } from '../../test/harness/gateway-process.ts';
 import type { LocalKafka } from '../../test/harness/kafka.ts';
 import type { DataDisk } from './disk.ts';
+import type { ClusterLog } from './failover.ts';
 import { GatewayNetns } from './netns.ts';
 import type { PowerLog } from './power.ts';
 import { FaultProxy } from './proxy.ts';
@@ -26,6 +27,8 @@ export interface ChaosRig {
   disk?: DataDisk;
   /** The power-cut disk and what its cuts saw. */
   power?: PowerLog;
+  /** kafka: { cluster: 3 }: the cluster, its uplink topic and what the broker-* steps did. */
+  cluster?: ClusterLog;
   /** The gateway's /healthz, sampled for its backlog gauges. */
   healthUrl: string;
   cleanup: () => Promise<void>;

@@ -2,12 +2,22 @@
 // the devices and the gateway, a fleet through it, timed faults, and at the end the verify report.
 import { join } from 'node:path';
 import { LocalKafka } from '../../test/harness/kafka.ts';
+import { LocalKafkaCluster } from '../../test/harness/kafka-cluster.ts';
 import type { ObservedRecord, VerifyReport } from '../analyze.ts';
 import { runVerify } from '../commands/verify.ts';
 import { type FleetResult, runFleet } from '../fleet.ts';
 import { type Ledger, saveLedger } from '../ledger.ts';
 import type { ProgressSample } from '../progress.ts';
 import { DataDisk } from './disk.ts';
+import {
+  ClusterLog,
+  type ClusterWatch,
+  createClusterTopics,
+  type FailoverFigures,
+  failoverFigures,
+  startBrokers,
+  watchCluster,
+} from './failover.ts';
 import { type Gauges, sampleGauges } from './gauges.ts';
 import { type CheckResult, evaluateChecks, type RunFigures, runFigures } from './outage.ts';
 import { type PowerFigures, PowerLog, powerFigures, readyInfo } from './power.ts';
@@ -35,6 +45,8 @@ export interface ChaosResult {
   checks: CheckResult[];
   /** With disk: { kind: powercut }: the cuts, the store after each, acknowledged and lost per cut. */
   power?: PowerFigures;
+  /** With kafka: { cluster: 3 }: per broker step the ISR, the link problem and its reason, the drain; duplicates. */
+  failover?: FailoverFigures;
   /** The verify passed, every check held and the store opened after every power cut: the run's exit status. */
   ok: boolean;
   gatewayStarts: number;
@@ -60,6 +72,7 @@ async function heal(rig: ChaosRig, mark: (label: string) => void): Promise<void>
     await rig.netns.linkUp(rig.netns.uplink);
     await rig.netns.clearQdisc(rig.netns.uplink);
   }
+  if (rig.cluster) await startBrokers(rig.cluster, (l) => mark(`${l} (end of scenario)`));
   if (rig.kafka && !rig.kafka.running) {
     mark('kafka start (end of scenario)');
     await rig.kafka.restart();
@@ -155,6 +168,7 @@ async function measured(
   let res: FleetResult;
   let report: VerifyReport;
   let records: readonly ObservedRecord[] = [];
+  const watch: ClusterWatch | undefined = rig.cluster && watchCluster(rig.cluster, rig.healthUrl, started);
   try {
     res = await load(sc, rig, opts, mark, started);
     await heal(rig, mark);
@@ -173,10 +187,25 @@ async function measured(
     await sampler.drained(DRAIN_WAIT_MS);
   } finally {
     await sampler.stop();
+    await watch?.stop();
   }
   const figures = runFigures({ gauges: sampler.gauges, events, started, ledger: res.ledger, records });
   const checks = evaluateChecks(sc.checks, figures);
   const power = rig.power ? powerFigures(rig.power, res.ledger, report, started) : undefined;
+  const failover =
+    rig.cluster && watch
+      ? failoverFigures({
+          log: rig.cluster,
+          link: watch.link,
+          isr: watch.isr,
+          gauges: sampler.gauges,
+          events,
+          started,
+          ledger: res.ledger,
+          records,
+          duplicates: { count: report.totals.duplicates, newId: report.totals.duplicatesNewId },
+        })
+      : undefined;
   return {
     scenario: sc.name,
     ledger: res.ledger,
@@ -187,6 +216,7 @@ async function measured(
     figures,
     checks,
     ...(power ? { power } : {}),
+    ...(failover ? { failover } : {}),
     ok: report.ok && checks.every((c) => c.ok) && (power?.ok ?? true),
     gatewayStarts: gw.starts,
   };
@@ -196,17 +226,24 @@ export async function runChaos(sc: Scenario, opts: ChaosOptions = {}): Promise<C
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const ownKafka = !opts.kafka && 'local' in sc.kafka;
   const kafka = opts.kafka ?? ('local' in sc.kafka ? await LocalKafka.start() : undefined);
-  const brokers = kafka ? kafka.brokers : 'brokers' in sc.kafka ? sc.kafka.brokers : [];
+  const cluster = 'cluster' in sc.kafka ? await LocalKafkaCluster.start() : undefined;
+  const brokers = kafka ? kafka.brokers : cluster ? cluster.brokers : 'brokers' in sc.kafka ? sc.kafka.brokers : [];
   let rig: ChaosRig | undefined;
   let disk: DataDisk | PowercutDisk | undefined;
   try {
     log(`kafka ${brokers.join(',')}`);
+    if (cluster) {
+      createClusterTopics(cluster, sc.verify.topics);
+      log(`kafka cluster: brokers 1-3, ${sc.verify.topics.join(',')} with replication factor 3, min.insync.replicas 2`);
+    }
     disk = await mountDisk(sc, log);
     rig = await buildRig(sc, brokers, kafka, disk, log);
+    if (cluster) rig.cluster = new ClusterLog(cluster, sc.verify.topics[0] ?? 'edge.uplink');
     return await measured(sc, rig, brokers, opts, log);
   } finally {
     await rig?.cleanup();
     await disk?.close();
     if (ownKafka) await kafka?.close();
+    await cluster?.close();
   }
 }

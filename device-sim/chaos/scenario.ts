@@ -26,6 +26,9 @@ const ActionLiterals = Type.Union([
   Type.Literal('disk-full'),
   Type.Literal('disk-free'),
   Type.Literal('power-cut'),
+  Type.Literal('broker-kill'),
+  Type.Literal('broker-stop'),
+  Type.Literal('broker-start'),
 ]);
 export const ACTIONS = ActionLiterals.anyOf.map((l) => l.const);
 const ActionSchema = Type.Union(ActionLiterals.anyOf, { errorMessage: `one of ${ACTIONS.join('|')}` });
@@ -61,18 +64,29 @@ const StepSchema = Type.Object(
     ms: Type.Optional(Num(0, { description: 'latency, uplink-latency, uplink-netem: ms added' })),
     loss: Type.Optional(Num(0, { description: 'uplink-netem: percent of packets lost' })),
     kbit: Type.Optional(Num(1, { description: 'uplink-bandwidth: the cap in kbit/s' })),
+    broker: Type.Optional(
+      Type.Union([Type.Literal('leader'), Type.Literal('all'), Type.Integer({ minimum: 1, maximum: 3 })], {
+        description: 'broker-kill/stop: leader or a node id; broker-start: a node id or all',
+        errorMessage: 'leader, all or a node id 1-3',
+      }),
+    ),
   },
   { additionalProperties: false, errorMessage: 'expected a mapping' },
 );
 
-/** Start a local Kafka from the harness (needed for kafka-* steps), or use these brokers. */
+/** Start a local Kafka from the harness (needed for kafka-* steps), a 3-broker cluster (broker-* steps), or use
+ * these brokers. */
 const KafkaSchema = Type.Transform(
-  Type.Union([Type.Literal('local'), Type.Object({ brokers: Type.Array(Type.String()) })], {
-    default: 'local',
-    errorMessage: '"local" or { brokers: [host:port, …] }',
-  }),
+  Type.Union(
+    [
+      Type.Literal('local'),
+      Type.Object({ brokers: Type.Array(Type.String()) }),
+      Type.Object({ cluster: Type.Literal(3) }, { additionalProperties: false }),
+    ],
+    { default: 'local', errorMessage: '"local", { brokers: [host:port, …] } or { cluster: 3 }' },
+  ),
 )
-  .Decode((k): { local: true } | { brokers: string[] } => (k === 'local' ? { local: true } : k))
+  .Decode((k): { local: true } | { brokers: string[] } | { cluster: 3 } => (k === 'local' ? { local: true } : k))
   .Encode((k) => ('local' in k ? 'local' : k));
 
 /** Any GATEWAY_* settings; values that are not text are given as JSON. */
@@ -232,6 +246,18 @@ function repeatProblems(s: Record<string, unknown>, path: string, c: StepContext
   return out;
 }
 
+/** A broker-* step: a cluster, and a target its action takes (kill/stop: leader or N; start: N or all). */
+function brokerProblems(s: Record<string, unknown>, action: Action, path: string, c: StepContext): string[] {
+  if (!action.startsWith('broker-')) return [];
+  const out: string[] = [];
+  if (!(isObj(c.kafka) && c.kafka.cluster === 3)) out.push(`${path}.do: ${action} needs kafka: { cluster: 3 }`);
+  const start = action === 'broker-start';
+  const want = start ? 'a node id 1-3 or all' : 'leader or a node id 1-3';
+  if (s.broker === undefined) out.push(`${path}.broker: ${want} (required)`);
+  else if (s.broker === (start ? 'leader' : 'all')) out.push(`${path}.broker: ${action} takes ${want}`);
+  return out;
+}
+
 /** What a step needs that its own keys cannot say: a disk, the namespace, a local Kafka, a time inside the run. */
 function stepProblems(s: unknown, path: string, c: StepContext): string[] {
   if (!isObj(s) || !isAction(s.do)) return [];
@@ -250,6 +276,7 @@ function stepProblems(s: unknown, path: string, c: StepContext): string[] {
     out.push(`${path}.do: ${action} needs network: namespace`);
   }
   if (action.startsWith('kafka-') && c.kafka !== 'local') out.push(`${path}.do: ${action} needs kafka: local`);
+  out.push(...brokerProblems(s, action, path, c));
   if (typeof s.at === 'number' && s.at > c.duration) {
     out.push(`${path}.at: after the fleet stops (duration ${c.duration} s)`);
   }
@@ -306,6 +333,7 @@ function normaliseStep(s: Step): Step {
     ...pick('ms', s.ms),
     ...pick('loss', s.loss),
     ...pick('kbit', s.kbit),
+    ...(s.do.startsWith('broker-') && s.broker !== undefined ? { broker: s.broker } : {}),
   };
 }
 

@@ -1,4 +1,5 @@
 // The timed steps of a chaos scenario, acting on the rig (Kafka, gateway, links, disks).
+import { BROKER } from './failover.ts';
 import { healthGauges } from './gauges.ts';
 import { type PowerCutRecord, readyInfo } from './power.ts';
 import type { ChaosRig } from './rig.ts';
@@ -185,7 +186,7 @@ const POWER = {
 } satisfies Partial<Record<Action, Apply>>;
 
 /** Every action has its step: the compiler refuses an action without one. */
-const APPLY: Record<Action, Apply> = { ...KAFKA, ...GATEWAY, ...DEVICE_LINK, ...UPLINK, ...DISK, ...POWER };
+const APPLY: Record<Action, Apply> = { ...KAFKA, ...GATEWAY, ...DEVICE_LINK, ...UPLINK, ...DISK, ...POWER, ...BROKER };
 
 /** Runs the steps in time order; a step that takes long (a restart) delays the ones after it, never skips them. */
 export async function runSteps(

@@ -1,6 +1,7 @@
 // `device-sim chaos`: a scenario of timed faults while a fleet runs, ending with the verify report.
 import { writeFile } from 'node:fs/promises';
 import { commandInfo, defineCommand, type Options, UsageError } from '../args.ts';
+import { failoverRows, formatFailover } from '../chaos/failover.ts';
 import { formatPower } from '../chaos/power.ts';
 import { runChaos } from '../chaos/run.ts';
 import { loadScenario, type Scenario, ScenarioError, withDurability } from '../chaos/scenario.ts';
@@ -52,12 +53,13 @@ async function chaosMain(o: Options<typeof info.options>): Promise<number> {
         figures: res.figures,
         checks: res.checks,
         stats: { gateway_starts: res.gatewayStarts },
+        ...(res.failover ? { tables: [{ title: 'Kafka cluster failover', rows: failoverRows(res.failover) }] } : {}),
       }),
     );
   }
   if (o.json) {
     process.stdout.write(
-      `${JSON.stringify({ scenario: scenario.name, ok: res.ok, events: res.events, report: res.report, figures: res.figures, checks: res.checks, power: res.power, gauges: res.gauges }, null, 2)}\n`,
+      `${JSON.stringify({ scenario: scenario.name, ok: res.ok, events: res.events, report: res.report, figures: res.figures, checks: res.checks, power: res.power, failover: res.failover, gauges: res.gauges }, null, 2)}\n`,
     );
   } else {
     process.stdout.write(
@@ -66,6 +68,7 @@ async function chaosMain(o: Options<typeof info.options>): Promise<number> {
     process.stdout.write(formatReport(res.report));
     process.stdout.write(formatFigures(res.figures, res.checks));
     if (res.power) process.stdout.write(formatPower(res.power));
+    if (res.failover) process.stdout.write(formatFailover(res.failover));
   }
   return res.ok ? 0 : 1;
 }
