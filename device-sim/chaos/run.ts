@@ -2,6 +2,7 @@
 // the devices and the gateway, a fleet through it, timed faults, and at the end the verify report.
 import { join } from 'node:path';
 import { LocalKafka } from '../../test/harness/kafka.ts';
+import { type RelayedKafka, startRelayedKafka } from '../../test/harness/relayed-kafka.ts';
 import type { ObservedRecord, VerifyReport } from '../analyze.ts';
 import { runVerify } from '../commands/verify.ts';
 import { type FleetResult, runFleet } from '../fleet.ts';
@@ -15,6 +16,7 @@ import { PowercutDisk } from './powercut.ts';
 import { type ChaosRig, namespaceRig, relayRig } from './rig.ts';
 import type { Scenario } from './scenario.ts';
 import { runSteps } from './steps.ts';
+import { toxiRig } from './toxics.ts';
 
 export interface ChaosEvent {
   /** ms since the load started */
@@ -54,6 +56,7 @@ export interface ChaosOptions {
 /** Whatever the scenario left broken is healed before counting: verify measures loss, not a missing broker. */
 async function heal(rig: ChaosRig, mark: (label: string) => void): Promise<void> {
   rig.devices.restore();
+  await rig.toxi?.clearAll(mark);
   rig.uplink?.restore();
   await rig.disk?.free();
   if (rig.netns) {
@@ -120,15 +123,20 @@ async function buildRig(
   kafka: LocalKafka | undefined,
   disk: DataDisk | PowercutDisk | undefined,
   log: (line: string) => void,
+  relayed?: RelayedKafka,
 ): Promise<ChaosRig> {
-  const rig = await (sc.network === 'namespace' ? namespaceRig : relayRig)(sc, brokers, kafka, disk);
+  const rig =
+    sc.links === 'toxiproxy'
+      ? await toxiRig(sc, brokers, kafka, relayed, disk)
+      : await (sc.network === 'namespace' ? namespaceRig : relayRig)(sc, brokers, kafka, disk);
   if (disk instanceof DataDisk) rig.disk = disk;
   if (disk instanceof PowercutDisk) {
     rig.power = new PowerLog(disk);
     rig.power.first = readyInfo(rig.gw.output);
   }
   if (rig.netns) log(`gateway in network namespace ${rig.netns.name}`);
-  log(`devices connect through the fault relay ${rig.devices.url}`);
+  log(`devices connect through the ${rig.toxi ? 'Toxiproxy devices link' : 'fault relay'} ${rig.devices.url}`);
+  if (relayed) log(`the gateway reaches Kafka through the Toxiproxy kafka link 127.0.0.1:${relayed.proxyPort}`);
   return rig;
 }
 
@@ -174,7 +182,14 @@ async function measured(
   } finally {
     await sampler.stop();
   }
-  const figures = runFigures({ gauges: sampler.gauges, events, started, ledger: res.ledger, records });
+  const figures = runFigures({
+    gauges: sampler.gauges,
+    events,
+    started,
+    ledger: res.ledger,
+    records,
+    ...(rig.toxi ? { toxics: rig.toxi.log } : {}),
+  });
   const checks = evaluateChecks(sc.checks, figures);
   const power = rig.power ? powerFigures(rig.power, res.ledger, report, started) : undefined;
   return {
@@ -194,15 +209,17 @@ async function measured(
 
 export async function runChaos(sc: Scenario, opts: ChaosOptions = {}): Promise<ChaosResult> {
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const ownKafka = !opts.kafka && 'local' in sc.kafka;
-  const kafka = opts.kafka ?? ('local' in sc.kafka ? await LocalKafka.start() : undefined);
+  // Toxiproxy's kafka link needs a Kafka of the run's own that advertises the proxy.
+  const relayed = sc.links === 'toxiproxy' && 'local' in sc.kafka ? await startRelayedKafka() : undefined;
+  const ownKafka = relayed !== undefined || (!opts.kafka && 'local' in sc.kafka);
+  const kafka = relayed?.kafka ?? opts.kafka ?? ('local' in sc.kafka ? await LocalKafka.start() : undefined);
   const brokers = kafka ? kafka.brokers : 'brokers' in sc.kafka ? sc.kafka.brokers : [];
   let rig: ChaosRig | undefined;
   let disk: DataDisk | PowercutDisk | undefined;
   try {
     log(`kafka ${brokers.join(',')}`);
     disk = await mountDisk(sc, log);
-    rig = await buildRig(sc, brokers, kafka, disk, log);
+    rig = await buildRig(sc, brokers, kafka, disk, log, relayed);
     return await measured(sc, rig, brokers, opts, log);
   } finally {
     await rig?.cleanup();
