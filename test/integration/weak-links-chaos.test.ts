@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { LinkFigures } from '../../device-sim/chaos/link-figures.ts';
+import { type LinkFigures, linkChecks, linkFigures, type ToxicLog } from '../../device-sim/chaos/link-figures.ts';
 import type { CheckResult } from '../../device-sim/chaos/outage.ts';
 import { parseScenario, ScenarioError } from '../../device-sim/chaos/scenario.ts';
 
@@ -117,6 +117,37 @@ describe('weak links chaos scenario (Toxiproxy)', () => {
     expect(out).toBe('');
     expect(err).toContain('steps[0].do: toxic needs links: toxiproxy');
     expect(err).not.toContain('kafka 127.0.0.1');
+  });
+
+  it('the link checks fail on a late or missing stall and on a slow phase that moved nothing', () => {
+    const t0 = 1_000_000;
+    const phase = (type: 'latency' | 'bandwidth' | 'timeout', from: number, n: number | null) => ({
+      label: type,
+      link: 'kafka' as const,
+      type,
+      from: t0 + from,
+      to: t0 + from + 8000,
+      forwardedFrom: n === null ? null : 100,
+      forwardedTo: n === null ? null : 100 + n,
+      countedFrom: t0 + from + 1000,
+    });
+    const log = (stalledAfterMs: number | null, slow: number | null): ToxicLog => ({
+      first: { at: t0 + 5000, forwarded: 200 },
+      phases: [phase('latency', 5000, 70), phase('bandwidth', 15_000, slow), phase('timeout', 30_000, 0)],
+      stalls: [{ from: t0 + 30_000, stalledAt: stalledAfterMs === null ? null : t0 + 30_000 + stalledAfterMs }],
+    });
+    const checks = { stall_within_s: 30, drain_moves_on_slow_links: true };
+    const okOf = (l: ToxicLog) => linkChecks(checks, linkFigures(l, t0)).map((c) => c.ok);
+    expect(okOf(log(10_100, 50))).toEqual([true, true]);
+    expect(okOf(log(30_100, 50))).toEqual([false, true]);
+    expect(okOf(log(null, 50))).toEqual([false, true]);
+    expect(okOf(log(10_100, 0))).toEqual([true, false]);
+    expect(okOf(log(10_100, null))).toEqual([true, false]);
+    expect(linkChecks(checks, undefined).map((c) => c.ok)).toEqual([false, false]);
+    const f = linkFigures(log(10_100, 50), t0);
+    expect(f.before).toEqual({ sec: 5, forwarded: 200, perSec: 40 });
+    expect(f.phases[0]).toMatchObject({ fromMs: 5000, toMs: 13_000, forwarded: 70, perSec: 10 });
+    expect(f.stalls).toEqual([{ fromMs: 30_000, stalledAfterSec: 10.1 }]);
   });
 
   it('checks the keys of each toxic type and the links it needs', () => {
