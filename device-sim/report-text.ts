@@ -1,5 +1,6 @@
 // The verify report as a table for people, and a chaos run's gateway figures.
 import type { DeviceReport, VerifyReport } from './analyze.ts';
+import { formatLinks } from './chaos/link-figures.ts';
 import type { CheckResult, RunFigures } from './chaos/outage.ts';
 import { formatRanges } from './ranges.ts';
 
@@ -93,6 +94,7 @@ export function formatFigures(f: RunFigures, checks: CheckResult[] = []): string
     if (l)
       out.push(`  live latency during the drain (${l.count} msgs): p50 ${l.p50} ms  p99 ${l.p99} ms  max ${l.max} ms`);
   }
+  if (f.links) out.push(...formatLinks(f.links));
   for (const c of checks) out.push(`check ${c.name}: ${c.ok ? 'OK' : 'FAIL'} (${c.detail})`);
   return `${out.join('\n')}\n`;
 }

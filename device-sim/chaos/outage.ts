@@ -7,6 +7,7 @@ import type { ObservedRecord } from '../analyze.ts';
 import { latencyStats } from '../analyze.ts';
 import { type Ledger, publishTimeLookup } from '../ledger.ts';
 import type { GaugeKey, Gauges } from './gauges.ts';
+import { type LinkChecks, type LinkFigures, linkChecks, linkFigures, type ToxicLog } from './link-figures.ts';
 
 export interface EtaPoint {
   /** Share of the drain done, percent. */
@@ -51,6 +52,8 @@ export interface RunFigures {
   budgetBytes: number | null;
   rss: Gauges['rss'];
   outage: OutageFigures | null;
+  /** With links: toxiproxy: the toxic phases and the kafka link's stalls. */
+  links?: LinkFigures;
 }
 
 const peak = (g: Gauges, k: GaugeKey, from = 0, to = Number.POSITIVE_INFINITY): number | null => {
@@ -136,6 +139,7 @@ export interface FigureInput {
   started: number;
   ledger?: Ledger;
   records?: readonly ObservedRecord[];
+  toxics?: ToxicLog;
 }
 
 function outageFigures(input: FigureInput, w: { stopAt: number; upAt: number }): OutageFigures {
@@ -175,10 +179,11 @@ export function runFigures(input: FigureInput): RunFigures {
     budgetBytes: peak(g, 'budgetBytes'),
     rss: { ...g.rss },
     outage: w ? outageFigures(input, w) : null,
+    ...(input.toxics ? { links: linkFigures(input.toxics, input.started) } : {}),
   };
 }
 
-export interface Checks {
+export interface Checks extends LinkChecks {
   drain_eta_error_pct?: number;
   disk_within_budget?: boolean;
   rss_max_mb?: number;
@@ -215,5 +220,6 @@ export function evaluateChecks(checks: Checks | undefined, f: RunFigures): Check
     const ok = f.rss.peak !== null && f.rss.peak <= checks.rss_max_mb * 2 ** 20;
     out.push({ name: 'rss_max_mb', ok, detail: `peak RSS ${mb(f.rss.peak)} (bound ${checks.rss_max_mb} MB)` });
   }
+  out.push(...linkChecks(checks, f.links));
   return out;
 }

@@ -11,16 +11,20 @@ import { GatewayNetns } from './netns.ts';
 import type { PowerLog } from './power.ts';
 import { FaultProxy } from './proxy.ts';
 import type { Scenario } from './scenario.ts';
+import type { ToxicLinks } from './toxic-links.ts';
 
 /** Ports inside the private namespace: nothing else listens there. */
 const NS_HTTP_PORT = 8080;
+
+/** The device link's end the fleet connects to, with the relay's faults (Toxiproxy's links have their own). */
+export type DeviceLink = Pick<FaultProxy, 'url' | 'blackhole' | 'latency' | 'restore'>;
 
 /** The pieces a scenario acts on. */
 export interface ChaosRig {
   kafka: LocalKafka | undefined;
   gw: GatewayProcess;
   /** Between the devices and the gateway. */
-  devices: FaultProxy;
+  devices: DeviceLink;
   /** Namespace mode: the gateway's network and the host end of its Kafka uplink. */
   netns?: GatewayNetns;
   uplink?: FaultProxy;
@@ -29,6 +33,8 @@ export interface ChaosRig {
   power?: PowerLog;
   /** kafka: { cluster: 3 }: the cluster, its uplink topic and what the broker-* steps did. */
   cluster?: ClusterLog;
+  /** links: toxiproxy: the device link and the Kafka link through Toxiproxy (toxic steps). */
+  toxi?: ToxicLinks;
   /** The gateway's /healthz, sampled for its backlog gauges. */
   healthUrl: string;
   cleanup: () => Promise<void>;

@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import { LocalKafka } from '../../test/harness/kafka.ts';
 import { LocalKafkaCluster } from '../../test/harness/kafka-cluster.ts';
+import { type RelayedKafka, startRelayedKafka } from '../../test/harness/relayed-kafka.ts';
 import type { ObservedRecord, VerifyReport } from '../analyze.ts';
 import { runVerify } from '../commands/verify.ts';
 import { type FleetResult, runFleet } from '../fleet.ts';
@@ -25,6 +26,7 @@ import { PowercutDisk } from './powercut.ts';
 import { type ChaosRig, namespaceRig, relayRig } from './rig.ts';
 import type { Scenario } from './scenario.ts';
 import { runSteps } from './steps.ts';
+import { toxiRig } from './toxics.ts';
 
 export interface ChaosEvent {
   /** ms since the load started */
@@ -66,6 +68,7 @@ export interface ChaosOptions {
 /** Whatever the scenario left broken is healed before counting: verify measures loss, not a missing broker. */
 async function heal(rig: ChaosRig, mark: (label: string) => void): Promise<void> {
   rig.devices.restore();
+  await rig.toxi?.clearAll(mark);
   rig.uplink?.restore();
   await rig.disk?.free();
   if (rig.netns) {
@@ -133,15 +136,20 @@ async function buildRig(
   kafka: LocalKafka | undefined,
   disk: DataDisk | PowercutDisk | undefined,
   log: (line: string) => void,
+  relayed?: RelayedKafka,
 ): Promise<ChaosRig> {
-  const rig = await (sc.network === 'namespace' ? namespaceRig : relayRig)(sc, brokers, kafka, disk);
+  const rig =
+    sc.links === 'toxiproxy'
+      ? await toxiRig(sc, brokers, kafka, relayed, disk)
+      : await (sc.network === 'namespace' ? namespaceRig : relayRig)(sc, brokers, kafka, disk);
   if (disk instanceof DataDisk) rig.disk = disk;
   if (disk instanceof PowercutDisk) {
     rig.power = new PowerLog(disk);
     rig.power.first = readyInfo(rig.gw.output);
   }
   if (rig.netns) log(`gateway in network namespace ${rig.netns.name}`);
-  log(`devices connect through the fault relay ${rig.devices.url}`);
+  log(`devices connect through the ${rig.toxi ? 'Toxiproxy devices link' : 'fault relay'} ${rig.devices.url}`);
+  if (relayed) log(`the gateway reaches Kafka through the Toxiproxy kafka link 127.0.0.1:${relayed.proxyPort}`);
   return rig;
 }
 
@@ -189,7 +197,14 @@ async function measured(
     await sampler.stop();
     await watch?.stop();
   }
-  const figures = runFigures({ gauges: sampler.gauges, events, started, ledger: res.ledger, records });
+  const figures = runFigures({
+    gauges: sampler.gauges,
+    events,
+    started,
+    ledger: res.ledger,
+    records,
+    ...(rig.toxi ? { toxics: rig.toxi.log } : {}),
+  });
   const checks = evaluateChecks(sc.checks, figures);
   const power = rig.power ? powerFigures(rig.power, res.ledger, report, started) : undefined;
   const failover =
@@ -224,8 +239,10 @@ async function measured(
 
 export async function runChaos(sc: Scenario, opts: ChaosOptions = {}): Promise<ChaosResult> {
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const ownKafka = !opts.kafka && 'local' in sc.kafka;
-  const kafka = opts.kafka ?? ('local' in sc.kafka ? await LocalKafka.start() : undefined);
+  // Toxiproxy's kafka link needs a Kafka of the run's own that advertises the proxy.
+  const relayed = sc.links === 'toxiproxy' && 'local' in sc.kafka ? await startRelayedKafka() : undefined;
+  const ownKafka = relayed !== undefined || (!opts.kafka && 'local' in sc.kafka);
+  const kafka = relayed?.kafka ?? opts.kafka ?? ('local' in sc.kafka ? await LocalKafka.start() : undefined);
   const cluster = 'cluster' in sc.kafka ? await LocalKafkaCluster.start() : undefined;
   const brokers = kafka ? kafka.brokers : cluster ? cluster.brokers : 'brokers' in sc.kafka ? sc.kafka.brokers : [];
   let rig: ChaosRig | undefined;
@@ -237,7 +254,7 @@ export async function runChaos(sc: Scenario, opts: ChaosOptions = {}): Promise<C
       log(`kafka cluster: brokers 1-3, ${sc.verify.topics.join(',')} with replication factor 3, min.insync.replicas 2`);
     }
     disk = await mountDisk(sc, log);
-    rig = await buildRig(sc, brokers, kafka, disk, log);
+    rig = await buildRig(sc, brokers, kafka, disk, log, relayed);
     if (cluster) rig.cluster = new ClusterLog(cluster, sc.verify.topics[0] ?? 'edge.uplink');
     return await measured(sc, rig, brokers, opts, log);
   } finally {

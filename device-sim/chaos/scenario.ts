@@ -7,6 +7,7 @@ import { Value } from '@sinclair/typebox/value';
 import { parse } from 'yaml';
 import { PROFILE_NAMES, type ProfileName } from '../profiles/index.ts';
 import { schemaProblems } from './schema-problems.ts';
+import { linksProblems, TOXIC_STEP_KEYS, toxicKeys, toxicStepProblems } from './toxic-keys.ts';
 
 const ActionLiterals = Type.Union([
   Type.Literal('kafka-stop'),
@@ -29,6 +30,8 @@ const ActionLiterals = Type.Union([
   Type.Literal('broker-kill'),
   Type.Literal('broker-stop'),
   Type.Literal('broker-start'),
+  Type.Literal('toxic'),
+  Type.Literal('toxic-clear'),
 ]);
 export const ACTIONS = ActionLiterals.anyOf.map((l) => l.const);
 const ActionSchema = Type.Union(ActionLiterals.anyOf, { errorMessage: `one of ${ACTIONS.join('|')}` });
@@ -63,13 +66,14 @@ const StepSchema = Type.Object(
     ),
     ms: Type.Optional(Num(0, { description: 'latency, uplink-latency, uplink-netem: ms added' })),
     loss: Type.Optional(Num(0, { description: 'uplink-netem: percent of packets lost' })),
-    kbit: Type.Optional(Num(1, { description: 'uplink-bandwidth: the cap in kbit/s' })),
     broker: Type.Optional(
       Type.Union([Type.Literal('leader'), Type.Literal('all'), Type.Integer({ minimum: 1, maximum: 3 })], {
         description: 'broker-kill/stop: leader or a node id; broker-start: a node id or all',
         errorMessage: 'leader, all or a node id 1-3',
       }),
     ),
+    kbit: Type.Optional(Num(1, { description: 'uplink-bandwidth, toxic bandwidth: the cap in kbit/s' })),
+    ...TOXIC_STEP_KEYS,
   },
   { additionalProperties: false, errorMessage: 'expected a mapping' },
 );
@@ -162,6 +166,12 @@ export const ScenarioSchema = Type.Object(
       default: 'relay',
       errorMessage: 'relay or namespace',
     }),
+    /** relay: the fault relay on the device link (above). toxiproxy: Toxiproxy on the device link and on the link
+     * to a local Kafka (toxic steps). */
+    links: Type.Union([Type.Literal('relay'), Type.Literal('toxiproxy')], {
+      default: 'relay',
+      errorMessage: 'relay or toxiproxy',
+    }),
     kafka: KafkaSchema,
     gateway: Type.Object(
       { env: EnvSchema, config: Type.Optional(Type.String({ errorMessage: 'expected YAML text' })) },
@@ -180,6 +190,15 @@ export const ScenarioSchema = Type.Object(
             Type.Boolean({ description: 'the data dir on disk never above the budget', errorMessage: 'true or false' }),
           ),
           rss_max_mb: Type.Optional(Num(1, { description: "the gateway's peak RSS in MB" })),
+          stall_within_s: Type.Optional(
+            Num(1, { description: 'a timeout toxic on the kafka link: /healthz says stalled within this many s' }),
+          ),
+          drain_moves_on_slow_links: Type.Optional(
+            Type.Boolean({
+              description: 'records reach Kafka during every latency/bandwidth toxic on the kafka link',
+              errorMessage: 'true or false',
+            }),
+          ),
         },
         { additionalProperties: false, errorMessage: 'expected a mapping' },
       ),
@@ -223,6 +242,7 @@ interface StepContext {
   disk: unknown;
   network: unknown;
   kafka: unknown;
+  links: unknown;
   duration: number;
 }
 
@@ -281,6 +301,7 @@ function stepProblems(s: unknown, path: string, c: StepContext): string[] {
     out.push(`${path}.at: after the fleet stops (duration ${c.duration} s)`);
   }
   out.push(...repeatProblems(s, path, c));
+  out.push(...toxicStepProblems(s, path, c));
   return out;
 }
 
@@ -302,13 +323,14 @@ function problemOrder(problem: string): [number, number] {
 
 function allProblems(value: unknown): string[] {
   const problems = schemaProblems(ScenarioSchema, value);
-  if (isObj(value)) problems.push(...diskProblems(value.disk));
+  if (isObj(value)) problems.push(...diskProblems(value.disk), ...linksProblems(value));
   if (isObj(value) && Array.isArray(value.steps)) {
     const fleet = isObj(value.fleet) ? value.fleet : {};
     const c: StepContext = {
       disk: isObj(value.disk) ? value.disk.kind : undefined,
       network: value.network,
       kafka: value.kafka,
+      links: value.links,
       duration: typeof fleet.duration === 'number' ? fleet.duration : 60,
     };
     for (const [i, s] of value.steps.entries()) problems.push(...stepProblems(s, `steps[${i}]`, c));
@@ -334,6 +356,7 @@ function normaliseStep(s: Step): Step {
     ...pick('loss', s.loss),
     ...pick('kbit', s.kbit),
     ...(s.do.startsWith('broker-') && s.broker !== undefined ? { broker: s.broker } : {}),
+    ...toxicKeys(s),
   };
 }
 

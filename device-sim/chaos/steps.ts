@@ -4,6 +4,7 @@ import { healthGauges } from './gauges.ts';
 import { type PowerCutRecord, readyInfo } from './power.ts';
 import type { ChaosRig } from './rig.ts';
 import type { Action, Step } from './scenario.ts';
+import { toxicSteps } from './toxics.ts';
 
 async function waitUntil(at: number): Promise<void> {
   const ms = at - Date.now();
@@ -185,8 +186,18 @@ const POWER = {
   },
 } satisfies Partial<Record<Action, Apply>>;
 
-/** Every action has its step: the compiler refuses an action without one. */
-const APPLY: Record<Action, Apply> = { ...KAFKA, ...GATEWAY, ...DEVICE_LINK, ...UPLINK, ...DISK, ...POWER, ...BROKER };
+/** Every action has its step: the compiler refuses an action without one. With links: toxiproxy the device-link
+ * steps are done with toxics (toxics.ts). */
+const APPLY: Record<Action, Apply> = {
+  ...KAFKA,
+  ...GATEWAY,
+  ...DEVICE_LINK,
+  ...UPLINK,
+  ...DISK,
+  ...POWER,
+  ...BROKER,
+  ...toxicSteps(DEVICE_LINK),
+};
 
 /** Runs the steps in time order; a step that takes long (a restart) delays the ones after it, never skips them. */
 export async function runSteps(
