@@ -67,6 +67,7 @@ class Conn {
   done: () => void = () => {};
   readonly finished: Promise<void>;
   budget = Number.POSITIVE_INFINITY;
+  private acked = false;
 
   constructor(i: number) {
     const clientId = `rawbench-${process.pid}-${i}`;
@@ -82,6 +83,13 @@ class Conn {
     });
     this.sock.on('connect', () => this.sock.write(connectPacket(clientId)));
     this.sock.on('data', (d: Buffer) => this.onData(d));
+    // Closed by the broker before its CONNACK (refused, or its connect timeout under load): say so, do not hang.
+    this.sock.on('close', () => {
+      if (!this.acked) {
+        console.error(`connection ${i}: closed before the CONNACK`);
+        process.exit(1);
+      }
+    });
     this.sock.on('error', (e) => {
       console.error(`connection ${i}: ${e.message}`);
       process.exit(1);
@@ -96,8 +104,10 @@ class Conn {
       const type = (this.buf[o] as number) >> 4;
       const len = this.buf[o + 1] as number; // CONNACK and PUBACK have remaining length 2
       if (o + 2 + len > this.buf.length) break;
-      if (type === 2) this.connected();
-      else if (type === 4) {
+      if (type === 2) {
+        this.acked = true;
+        this.connected();
+      } else if (type === 4) {
         const id = ((this.buf[o + 2] as number) << 8) | (this.buf[o + 3] as number);
         lat[nLat++] = now - (this.sentAt[id] as number);
         this.inflight--;
