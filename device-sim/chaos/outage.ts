@@ -89,10 +89,13 @@ function etaPoints(g: Gauges, fromAt: number, from: number, to: number, endAt: n
     const t = g.t[i]!;
     const etaSec = g.series.drainEtaSec[i] ?? null;
     const backlogRecords = g.series.backlogRecords[i] ?? 0;
+    // A point sampled once the backlog was already empty (a drain shorter than the sampling step): nothing left.
     const etaToLevelSec =
-      etaSec === null || backlogRecords <= 0
+      etaSec === null
         ? null
-        : Math.round(((etaSec * Math.max(0, backlogRecords - to)) / backlogRecords) * 10) / 10;
+        : backlogRecords <= 0
+          ? 0
+          : Math.round(((etaSec * Math.max(0, backlogRecords - to)) / backlogRecords) * 10) / 10;
     const actualSec = Math.max(0, (endAt - t) / 1000);
     const errorPct =
       etaToLevelSec === null || actualSec === 0
