@@ -145,7 +145,7 @@ export class Forwarder extends EventEmitter<ForwarderEvents> implements Part {
     this.o = o;
     this.batchRecords = o.batch.maxRecords;
     this.batchCeiling = o.batch.maxRecords;
-    this.stallMs = o.stallTimeoutMs ?? 30_000;
+    this.stallMs = o.stallTimeoutMs ?? 25_000;
     // backoffDelay gives step × (1 ± jitter): three quarters of the step ± one third is half to the whole step.
     this.backoff = new Backoff({ initialMs: o.retry.initialMs * 0.75, maxMs: o.retry.maxMs * 0.75, jitter: 1 / 3 });
   }

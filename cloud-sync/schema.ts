@@ -38,7 +38,7 @@ export const KafkaSchema = Section(
     requestTimeoutMs: Type.Integer({ minimum: 1, default: 30000, description: 'Timeout of one Kafka request.' }),
     stallTimeoutMs: Type.Integer({
       minimum: 1000,
-      default: 30000,
+      default: 25000,
       description:
         'No answer from Kafka within this bound to a connect, a send with records waiting, or a canary: the link is `stalled` (even if the connection looks up: a silent blackhole, a broker that never answers a produce), counted, logged once, and the producer recycled; the records in flight are sent again from disk.',
     }),
