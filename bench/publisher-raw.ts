@@ -51,6 +51,8 @@ function connectPacket(clientId: string): Buffer {
 }
 
 const lat = new Float64Array(clients * perClient);
+/** Set once every connection has its CONNACK and the clock runs. */
+let started = false;
 let nLat = 0;
 let acked = 0;
 
@@ -116,7 +118,8 @@ class Conn {
       o += 2 + len;
     }
     this.buf = this.buf.subarray(o);
-    this.pump();
+    // Not before the clock starts: a connection whose CONNACK came early would otherwise publish uncounted time.
+    if (started) this.pump();
     if (this.sent >= perClient && this.inflight === 0) this.done();
   }
 
@@ -148,6 +151,7 @@ class Conn {
 const conns = Array.from({ length: clients }, (_, i) => new Conn(i));
 await Promise.all(conns.map((cn) => cn.ready));
 const start = performance.now();
+started = true;
 let ticker: NodeJS.Timeout | undefined;
 if (rate > 0) {
   // Every 2 ms each connection gets its share of the rate as a send budget.
