@@ -249,9 +249,7 @@ function gaugeCharts(g: Gauges, marks: HtmlInput['marks'], outage?: OutageFigure
       marks,
     ),
     lineChart(
-      outage?.drainEndAt != null
-        ? 'Drain ETA given by /healthz, and the time actually left'
-        : 'Drain ETA given by /healthz',
+      outage?.drainEndAt != null ? 'Drain ETA (/healthz) vs the time actually left' : 'Drain ETA given by /healthz',
       's',
       xs,
       [{ name: 'ETA', color: '#b07aa1', values: col('drainEtaSec') }, ...(outage ? drainCurves(g, outage) : [])],

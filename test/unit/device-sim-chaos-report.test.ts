@@ -91,7 +91,7 @@ describe('chaos report', () => {
     const o = figures.outage;
     expect(o?.drainEndAt).not.toBeNull();
     const html = renderHtml({ title: 'outage', samples: [], gauges, figures, marks: outageEvents });
-    const chart = /<svg[^>]*>(?:(?!<\/svg>).)*Drain ETA given by \/healthz, and the time actually left.*?<\/svg>/s.exec(
+    const chart = /<svg[^>]*>(?:(?!<\/svg>).)*Drain ETA \(\/healthz\) vs the time actually left.*?<\/svg>/s.exec(
       html,
     )?.[0];
     expect(chart).toBeDefined();
