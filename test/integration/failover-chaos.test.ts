@@ -5,7 +5,7 @@
 // showed the link not up while the ISR was short and named Kafka's refusal (NOT_ENOUGH_REPLICAS), and the backlog
 // drained once the brokers were back. Duplicates are a figure (at least once), printed, not asserted.
 import { describe, expect, it } from 'vitest';
-import { type FailoverFigures, linkDuring } from '../../device-sim/chaos/failover.ts';
+import { type FailoverFigures, linkDuring } from '../../device-sim/chaos/failover-figures.ts';
 import type { Gauges } from '../../device-sim/chaos/gauges.ts';
 import { chaosCli, scenarioProblems } from '../harness/chaos-cli.ts';
 
