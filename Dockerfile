@@ -20,6 +20,7 @@ RUN npm ci --omit=dev --no-audit --no-fund \
  && find build -type f ! -name 'postgresql.*' -delete && rm -rf umd ast index.js.map \
  && cd ../.. && npm cache clean --force
 
+COPY app ./app
 COPY gateway ./gateway
 COPY cloud-sync ./cloud-sync
 COPY flows ./flows

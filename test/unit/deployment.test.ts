@@ -5,13 +5,35 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { envVarNames, loadConfig } from '../../app/config/index.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const read = (f: string): string => readFileSync(join(root, f), 'utf8');
+
+/** Every project file `entry` imports, directly or not, by relative specifiers (static and dynamic imports). */
+function importGraph(entry: string): Set<string> {
+  const seen = new Set<string>();
+  const todo = [join(root, entry)];
+  for (let f = todo.pop(); f !== undefined; f = todo.pop()) {
+    if (seen.has(f)) continue;
+    seen.add(f);
+    for (const m of readFileSync(f, 'utf8').matchAll(/(?:from|import\()\s*'(\.{1,2}\/[^']+\.ts)'/g)) {
+      todo.push(resolve(dirname(f), m[1] as string));
+    }
+  }
+  return seen;
+}
+
+it('the image copies every folder the command it runs imports from', () => {
+  const docker = read('Dockerfile');
+  const copied = [...docker.matchAll(/^COPY (\S+) \.\/\S+$/gm)].map((m) => m[1]);
+  const folders = new Set([...importGraph('app/main.ts')].map((f) => relative(root, f).split('/')[0]));
+  expect(folders.size).toBeGreaterThan(2);
+  for (const folder of folders) expect(copied, `Dockerfile copies ${folder}/`).toContain(folder);
+});
 
 it('Dockerfile, docker-compose.yml and balena.yml match the gateway defaults', () => {
   const docker = read('Dockerfile');
