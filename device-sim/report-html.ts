@@ -1,9 +1,11 @@
 // A self-contained HTML report (inline SVG, no external assets): rate, backlog, connections and latency over time,
-// the gateway's gauges in chaos runs (RSS, disk vs budget, backlog, rates, drain ETA), plus the verify result and the
-// outage figures when there are.
+// the gateway's gauges in chaos runs (RSS, disk vs budget, backlog, rates, the drain ETA against the time actually
+// left), the records per second that reached Kafka in each toxic phase against the clean start, plus the verify
+// result and the outage figures when there are.
 import type { VerifyReport } from './analyze.ts';
 import type { GaugeKey, Gauges } from './chaos/gauges.ts';
-import type { CheckResult, RunFigures } from './chaos/outage.ts';
+import { type LinkFigures, linkRows } from './chaos/link-figures.ts';
+import type { CheckResult, OutageFigures, RunFigures } from './chaos/outage.ts';
 import { type Ledger, ledgerTotals } from './ledger.ts';
 import type { ProgressSample } from './progress.ts';
 
@@ -93,6 +95,91 @@ export function lineChart(
   return `<svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img">${parts.join('')}</svg>`;
 }
 
+interface Bar {
+  label: string;
+  /** null: not measured (drawn as "?"). */
+  value: number | null;
+  /** Shown after the value and in the bar's tooltip. */
+  note: string;
+  color: string;
+}
+
+/** Horizontal bars, one row each, from 0 to a rounded max, with a dashed reference line (e.g. the clean link). */
+export function barChart(title: string, unit: string, bars: Bar[], ref?: { label: string; value: number }): string {
+  const W = 760;
+  const L = 300;
+  const R = 150;
+  const T = 36;
+  const ROW = 22;
+  const B = 24;
+  const H = T + bars.length * ROW + B;
+  const vMax = niceMax(Math.max(0, ref?.value ?? 0, ...bars.map((b) => b.value ?? 0)));
+  const x = (v: number): number => L + ((W - L - R) * v) / vMax;
+  const parts: string[] = [];
+  parts.push(`<text x="8" y="16" class="t">${esc(title)}${unit ? ` (${esc(unit)})` : ''}</text>`);
+  for (let i = 0; i <= 4; i++) {
+    const v = (vMax * i) / 4;
+    parts.push(`<line x1="${x(v)}" x2="${x(v)}" y1="${T}" y2="${H - B}" class="g"/>`);
+    parts.push(`<text x="${x(v)}" y="${H - 8}" class="a" text-anchor="middle">${+v.toPrecision(3)}</text>`);
+  }
+  bars.forEach((b, i) => {
+    const y = T + i * ROW;
+    const value = b.value === null ? '?' : String(b.value);
+    const w = b.value === null ? 0 : Math.max(0, x(b.value) - L);
+    parts.push(
+      `<g class="bar" data-value="${value}"><title>${esc(`${b.label}: ${value} ${unit}, ${b.note}`)}</title>` +
+        `<text x="${L - 6}" y="${y + 15}" class="a" text-anchor="end">${esc(b.label)}</text>` +
+        `<rect x="${L}" y="${y + 4}" width="${w.toFixed(1)}" height="${ROW - 8}" fill="${b.color}"/>` +
+        `<text x="${(L + w + 4).toFixed(1)}" y="${y + 15}" class="a">${esc(`${value} (${b.note})`)}</text></g>`,
+    );
+  });
+  if (ref) {
+    const rx = x(ref.value).toFixed(1);
+    parts.push(`<line x1="${rx}" x2="${rx}" y1="${T - 2}" y2="${H - B}" class="m"/>`);
+    parts.push(`<text x="${rx}" y="${T - 6}" class="a" text-anchor="middle">${esc(ref.label)}</text>`);
+  }
+  return `<svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img">${parts.join('')}</svg>`;
+}
+
+const TOXIC_COLORS: Record<string, string> = {
+  latency: '#f28e2b',
+  bandwidth: '#edc948',
+  timeout: '#e15759',
+  reset_peer: '#b07aa1',
+  slicer: '#76b7b2',
+};
+
+/** Records per second to Kafka in each toxic phase, against the same run's clean start (the dashed line). */
+export function linkChart(f: LinkFigures): string {
+  const sec = (ms: number | null): string => (ms === null ? 'end' : `${(ms / 1000).toFixed(0)} s`);
+  const stalls = new Map(f.stalls.map((s) => [s.fromMs, s.stalledAfterSec]));
+  const b = f.before;
+  const bars: Bar[] = [
+    ...(b
+      ? [
+          {
+            label: 'no toxic (the clean start)',
+            value: b.perSec,
+            note: `${b.forwarded ?? '?'} records`,
+            color: '#59a14f',
+          },
+        ]
+      : []),
+    ...f.phases.map((p) => {
+      const stall = p.type === 'timeout' && p.link === 'kafka' ? stalls.get(p.fromMs) : undefined;
+      const stalled = stall === undefined ? '' : stall === null ? ', never stalled' : `, stalled after ${stall} s`;
+      return {
+        label: `${p.label} (${sec(p.fromMs)}–${sec(p.toMs)})`,
+        value: p.perSec,
+        note: `${p.forwarded ?? '?'} records${stalled}`,
+        color: TOXIC_COLORS[p.type] ?? '#4e79a7',
+      };
+    }),
+  ];
+  const ref = b?.perSec ? { label: `clean ${b.perSec}/s`, value: b.perSec } : undefined;
+  return barChart('Records to Kafka per toxic phase', 'records/s', bars, ref);
+}
+
 function kv(obj: object): string {
   const rows = Object.entries(obj).map(
     ([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(typeof v === 'object' ? JSON.stringify(v) : String(v))}</td></tr>`,
@@ -102,8 +189,28 @@ function kv(obj: object): string {
 
 const MB = 2 ** 20;
 
-/** The gateway's curves: backlog, outbox bytes on disk vs the budget, in/out rates, drain ETA, RSS. */
-function gaugeCharts(g: Gauges, marks: HtmlInput['marks']): string[] {
+/** Over the drain (Kafka up to the backlog back at its level before): the ETA /healthz gave taken to that level
+ * (as the outage figures take it), and the time that was actually left; undefined outside the drain. */
+function drainCurves(g: Gauges, o: OutageFigures): Series[] {
+  const end = o.drainEndAt;
+  if (end === null) return [];
+  const inDrain = (t: number): boolean => t >= o.upAt && t <= end;
+  const toLevel = g.t.map((t, i) => {
+    const eta = g.series.drainEtaSec[i];
+    const backlog = g.series.backlogRecords[i];
+    if (!inDrain(t) || eta === null || eta === undefined || backlog === null || backlog === undefined) return undefined;
+    return backlog <= 0 ? 0 : (eta * Math.max(0, backlog - o.drainToRecords)) / backlog;
+  });
+  const actual = g.t.map((t) => (inDrain(t) ? (end - t) / 1000 : undefined));
+  return [
+    { name: 'ETA to level', color: '#4e79a7', values: toLevel },
+    { name: 'actual left', color: '#59a14f', values: actual },
+  ];
+}
+
+/** The gateway's curves: backlog, outbox bytes on disk vs the budget, in/out rates, drain ETA (against the time
+ * actually left, after an outage), RSS. */
+function gaugeCharts(g: Gauges, marks: HtmlInput['marks'], outage?: OutageFigures | null): string[] {
   const xs = g.t.map((t) => t / 1000);
   const col = (k: GaugeKey, scale = 1): (number | undefined)[] =>
     g.series[k].map((v) => (v === null ? undefined : v / scale));
@@ -142,10 +249,10 @@ function gaugeCharts(g: Gauges, marks: HtmlInput['marks']): string[] {
       marks,
     ),
     lineChart(
-      'Drain ETA given by /healthz',
+      outage?.drainEndAt != null ? 'Drain ETA (/healthz) vs the time actually left' : 'Drain ETA given by /healthz',
       's',
       xs,
-      [{ name: 'ETA', color: '#b07aa1', values: col('drainEtaSec') }],
+      [{ name: 'ETA', color: '#b07aa1', values: col('drainEtaSec') }, ...(outage ? drainCurves(g, outage) : [])],
       marks,
     ),
     lineChart('Gateway RSS', 'MB', xs, [{ name: 'RSS', color: '#9c755f', values: col('rssBytes', MB) }], marks),
@@ -176,6 +283,7 @@ function figuresTable(f: RunFigures, checks: CheckResult[] = []): string {
     const l = o.liveLatency;
     if (l) rows['live latency in the drain'] = `p50 ${l.p50} ms, p99 ${l.p99} ms, max ${l.max} ms (${l.count} msgs)`;
   }
+  if (f.links) Object.assign(rows, linkRows(f.links));
   for (const c of checks) rows[`check ${c.name}`] = `${c.ok ? 'OK' : 'FAIL'}: ${c.detail}`;
   return `<h2>Gateway figures</h2>${kv(rows)}`;
 }
@@ -222,7 +330,8 @@ function charts(input: HtmlInput): string[] {
       input.marks,
     ),
   ];
-  if (input.gauges?.t.length) out.splice(1, 0, ...gaugeCharts(input.gauges, input.marks));
+  if (input.gauges?.t.length) out.splice(1, 0, ...gaugeCharts(input.gauges, input.marks, input.figures?.outage));
+  if (input.figures?.links) out.splice(1, 0, linkChart(input.figures.links));
   return out;
 }
 

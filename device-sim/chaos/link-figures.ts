@@ -122,21 +122,25 @@ export function linkChecks(checks: LinkChecks, f: LinkFigures | undefined): Link
   return out;
 }
 
+const sec = (ms: number | null): string => (ms === null ? 'end' : `${(ms / 1000).toFixed(1)}s`);
+
+/** The toxic phases and stalls as rows (what → figure), for the text and the HTML report. */
+export function linkRows(f: LinkFigures): Record<string, string> {
+  const rows: Record<string, string> = {};
+  const b = f.before;
+  if (b) rows[`no toxic 0.0s–${b.sec.toFixed(1)}s`] = `${b.forwarded ?? '?'} records to Kafka (${b.perSec ?? '?'}/s)`;
+  for (const p of f.phases) {
+    rows[`toxic ${p.label} ${sec(p.fromMs)}–${sec(p.toMs)}`] =
+      `${p.forwarded ?? '?'} records to Kafka${p.perSec === null ? '' : ` (${p.perSec}/s)`}`;
+  }
+  for (const s of f.stalls) {
+    rows[`kafka link blackholed at ${sec(s.fromMs)}`] =
+      s.stalledAfterSec === null ? 'never reported stalled' : `/healthz stalled after ${s.stalledAfterSec} s`;
+  }
+  return rows;
+}
+
 /** The toxic phases and stalls as lines for the text report. */
 export function formatLinks(f: LinkFigures): string[] {
-  const sec = (ms: number | null): string => (ms === null ? 'end' : `${(ms / 1000).toFixed(1)}s`);
-  const b = f.before;
-  return [
-    ...(b ? [`no toxic 0.0s–${b.sec.toFixed(1)}s: ${b.forwarded ?? '?'} records to Kafka (${b.perSec ?? '?'}/s)`] : []),
-    ...f.phases.map(
-      (p) =>
-        `toxic ${p.label} ${sec(p.fromMs)}–${sec(p.toMs)}: ${p.forwarded ?? '?'} records to Kafka` +
-        (p.perSec === null ? '' : ` (${p.perSec}/s)`),
-    ),
-    ...f.stalls.map(
-      (s) =>
-        `kafka link blackholed at ${sec(s.fromMs)}: ` +
-        (s.stalledAfterSec === null ? 'never reported stalled' : `/healthz stalled after ${s.stalledAfterSec} s`),
-    ),
-  ];
+  return Object.entries(linkRows(f)).map(([k, v]) => `${k}: ${v}`);
 }

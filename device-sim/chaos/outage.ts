@@ -1,6 +1,7 @@
 // Figures of a chaos run from its gauges: peaks (backlog, disk vs budget, RSS) always; for a Kafka outage (a
-// kafka-stop/kill … kafka-start window) also the drain: how long it took, the ETA the gateway gave at 25/50/75 % of
-// it (taken to the drain's end level) against the time that was actually left, and the publish-to-Kafka latency of the messages published meanwhile.
+// kafka-stop/kill … kafka-start window without a power cut in it) also the drain: how long it took, the ETA the
+// gateway gave at 25/50/75 % of it (taken to the drain's end level) against the time that was actually left, and the
+// publish-to-Kafka latency of the messages published meanwhile.
 // Informational unless the scenario's `checks` ask for a bound. Pure: no I/O.
 
 import type { ObservedRecord } from '../analyze.ts';
@@ -65,12 +66,19 @@ const peak = (g: Gauges, k: GaugeKey, from = 0, to = Number.POSITIVE_INFINITY): 
   return m;
 };
 
-/** The first Kafka stop (or kill) and the first "kafka up" after it. */
+/**
+ * The first Kafka stop (or kill) and the first "kafka up" after it; none without a kafka-stop/kafka-kill step. None
+ * either when the power was cut in between: there the stop only keeps the acknowledged records on the disk alone, and
+ * the gateway that drains was started during it on what its disk kept, so drain, ETA and live latency say nothing of
+ * how a gateway rides out an outage.
+ */
 export function outageWindow(events: { t: number; label: string }[]): { stopAt: number; upAt: number } | undefined {
   const stop = events.find((e) => e.label === 'kafka stop' || e.label === 'kafka SIGKILL');
   if (!stop) return undefined;
   const up = events.find((e) => e.t >= stop.t && e.label === 'kafka up');
-  return up ? { stopAt: stop.t, upAt: up.t } : undefined;
+  if (!up) return undefined;
+  const cut = events.some((e) => e.t >= stop.t && e.t <= up.t && e.label.startsWith('power cut'));
+  return cut ? undefined : { stopAt: stop.t, upAt: up.t };
 }
 
 /** Index of the first point at or after `from` (ms) whose backlog is at or under `level`. */

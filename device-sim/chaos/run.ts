@@ -10,15 +10,8 @@ import { type FleetResult, runFleet } from '../fleet.ts';
 import { type Ledger, saveLedger } from '../ledger.ts';
 import type { ProgressSample } from '../progress.ts';
 import { DataDisk } from './disk.ts';
-import {
-  ClusterLog,
-  type ClusterWatch,
-  createClusterTopics,
-  type FailoverFigures,
-  failoverFigures,
-  startBrokers,
-  watchCluster,
-} from './failover.ts';
+import { ClusterLog, type ClusterWatch, createClusterTopics, startBrokers, watchCluster } from './failover.ts';
+import { type FailoverFigures, failoverFigures } from './failover-figures.ts';
 import { type Gauges, sampleGauges } from './gauges.ts';
 import { type CheckResult, evaluateChecks, type RunFigures, runFigures } from './outage.ts';
 import { type PowerFigures, PowerLog, powerFigures, readyInfo } from './power.ts';

@@ -39,8 +39,9 @@ export const TOXIC_STEP_KEYS = {
   delay_us: num(0, 'toxic slicer: µs between the slices'),
 };
 
-type Attr = 'ms' | 'jitter' | 'kbit' | 'bytes' | 'variation' | 'delay_us';
-const ATTRS: readonly Attr[] = ['ms', 'jitter', 'kbit', 'bytes', 'variation', 'delay_us'];
+/** The numbers a toxic step may give (which ones each type reads: TOXIC_KEYS). */
+const ATTRS = ['ms', 'jitter', 'kbit', 'bytes', 'variation', 'delay_us'] as const;
+type Attr = (typeof ATTRS)[number];
 /** Keys only the toxic steps read (link also toxic-clear). */
 const TOXIC_ONLY = ['link', 'type', 'stream', 'jitter', 'bytes', 'variation', 'delay_us'] as const;
 
@@ -101,17 +102,11 @@ export function linksProblems(value: Record<string, unknown>): string[] {
     : [];
 }
 
-interface ToxicStepKeys {
-  link?: LinkName;
-  type?: ToxicType;
-  stream?: StreamKey;
-  ms?: number;
-  jitter?: number;
-  kbit?: number;
-  bytes?: number;
-  variation?: number;
-  delay_us?: number;
-}
+/** A toxic step's keys, as the scenario gives them. */
+type ToxicStepKeys = Partial<Record<Attr, number>> & { link?: LinkName; type?: ToxicType; stream?: StreamKey };
+
+/** A toxic to put on a link: the step's keys with its link, type and stream settled. */
+export type ToxicSpec = ToxicStepKeys & { link: LinkName; type: ToxicType; stream: StreamKey };
 
 /** The keys a toxic step keeps, with defaults (stream: both); none for the other steps. */
 export function toxicKeys(s: ToxicStepKeys & { do: string }): ToxicStepKeys {

@@ -4,7 +4,7 @@
 import type { GatewayProcess } from '../../test/harness/gateway-process.ts';
 import type { Stream, Toxic, Toxiproxy } from '../../test/harness/toxiproxy.ts';
 import type { PhaseRecord, StallRecord, ToxicLog } from './link-figures.ts';
-import { type LinkName, type StreamKey, type ToxicType, toxicAttributes, toxicLabel } from './toxic-keys.ts';
+import { type LinkName, type ToxicSpec, toxicAttributes, toxicLabel } from './toxic-keys.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -24,18 +24,6 @@ export interface Open {
   names: string[];
   counted: Promise<void>;
   stopWatch?: () => Promise<void>;
-}
-
-export interface ToxicSpec {
-  link: LinkName;
-  type: ToxicType;
-  stream: StreamKey;
-  ms?: number;
-  jitter?: number;
-  kbit?: number;
-  bytes?: number;
-  variation?: number;
-  delay_us?: number;
 }
 
 /** The two links in Toxiproxy and the phases of their toxics. */

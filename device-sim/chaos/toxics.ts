@@ -8,7 +8,8 @@ import type { RelayedKafka } from '../../test/harness/relayed-kafka.ts';
 import { Toxiproxy } from '../../test/harness/toxiproxy.ts';
 import type { ChaosRig } from './rig.ts';
 import type { Scenario, Step } from './scenario.ts';
-import { ToxicLinks, type ToxicSpec } from './toxic-links.ts';
+import type { ToxicSpec } from './toxic-keys.ts';
+import { ToxicLinks } from './toxic-links.ts';
 
 type Mark = (label: string) => void;
 type Undo = () => Promise<void>;

@@ -1,7 +1,7 @@
 // `device-sim chaos`: a scenario of timed faults while a fleet runs, ending with the verify report.
 import { writeFile } from 'node:fs/promises';
 import { commandInfo, defineCommand, type Options, UsageError } from '../args.ts';
-import { failoverRows, formatFailover } from '../chaos/failover.ts';
+import { failoverRows, formatFailover } from '../chaos/failover-figures.ts';
 import { formatPower } from '../chaos/power.ts';
 import { runChaos } from '../chaos/run.ts';
 import { loadScenario, type Scenario, ScenarioError, withDurability } from '../chaos/scenario.ts';

@@ -4,15 +4,10 @@
 // has one replica in sync; both come back. Nothing acknowledged may be lost, each device stays in order, /healthz
 // showed the link not up while the ISR was short and named Kafka's refusal (NOT_ENOUGH_REPLICAS), and the backlog
 // drained once the brokers were back. Duplicates are a figure (at least once), printed, not asserted.
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type FailoverFigures, linkDuring } from '../../device-sim/chaos/failover.ts';
+import { type FailoverFigures, linkDuring } from '../../device-sim/chaos/failover-figures.ts';
 import type { Gauges } from '../../device-sim/chaos/gauges.ts';
-import { parseScenario, ScenarioError } from '../../device-sim/chaos/scenario.ts';
+import { chaosCli, scenarioProblems } from '../harness/chaos-cli.ts';
 
 interface CliResult {
   ok: boolean;
@@ -22,33 +17,9 @@ interface CliResult {
   gauges: Gauges;
 }
 
-async function chaosCli(scenario: string): Promise<{ code: number; out: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'failover-chaos-'));
-  const args = ['device-sim/cli.ts', 'chaos', '-s', scenario, '--json', '-q', '--ledger', join(dir, 'ledger.json')];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  child.stdout.setEncoding('utf8');
-  let out = '';
-  child.stdout.on('data', (s: string) => {
-    out += s;
-  });
-  const [code] = (await once(child, 'exit')) as [number];
-  rmSync(dir, { recursive: true, force: true });
-  return { code, out };
-}
-
-const problems = (text: string): string[] => {
-  try {
-    parseScenario(text);
-    return [];
-  } catch (err) {
-    if (err instanceof ScenarioError) return err.problems;
-    throw err;
-  }
-};
-
 describe('failover chaos scenario', () => {
   it('leader loss, then the ISR below min.insync.replicas: 0 lost, in order, the refusal on /healthz, drained', async () => {
-    const { code, out } = await chaosCli('device-sim/scenarios/failover-ci.yaml');
+    const { code, out } = await chaosCli('device-sim/scenarios/failover-ci.yaml', 'inherit');
     const res = JSON.parse(out) as CliResult;
     const f = res.failover;
     console.log(
@@ -91,11 +62,11 @@ describe('failover chaos scenario', () => {
   }, 240_000);
 
   it('refuses broker-* steps without a cluster, and targets their actions do not take, before anything starts', () => {
-    expect(problems('kafka: local\nsteps: [{ at: 1, do: broker-kill, broker: leader }]\n')).toEqual([
+    expect(scenarioProblems('kafka: local\nsteps: [{ at: 1, do: broker-kill, broker: leader }]\n')).toEqual([
       'steps[0].do: broker-kill needs kafka: { cluster: 3 }',
     ]);
     expect(
-      problems(
+      scenarioProblems(
         'kafka: { cluster: 3 }\nsteps:\n  - { at: 1, do: broker-stop }\n  - { at: 2, do: broker-kill, broker: all }\n' +
           '  - { at: 3, do: broker-start, broker: leader }\n  - { at: 4, do: broker-kill, broker: 4 }\n',
       ),
@@ -105,9 +76,9 @@ describe('failover chaos scenario', () => {
       'steps[2].broker: broker-start takes a node id 1-3 or all',
       'steps[3].broker: leader, all or a node id 1-3',
     ]);
-    expect(problems('kafka: { cluster: 5 }\n')).toEqual([
+    expect(scenarioProblems('kafka: { cluster: 5 }\n')).toEqual([
       'kafka: "local", { brokers: [host:port, …] } or { cluster: 3 }',
     ]);
-    expect(problems('kafka: { cluster: 3 }\nsteps: [{ at: 1, do: broker-start, broker: all }]\n')).toEqual([]);
+    expect(scenarioProblems('kafka: { cluster: 3 }\nsteps: [{ at: 1, do: broker-start, broker: all }]\n')).toEqual([]);
   });
 });

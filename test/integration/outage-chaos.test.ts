@@ -3,16 +3,12 @@
 // store stayed within its budget, the backlog rose during the outage and fell back to 0, /healthz gave no drain ETA
 // while Kafka was down, and the ETA points of the drain were measured. The ETA's accuracy and the latencies are
 // figures, not asserted (a shared machine is noisy).
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Gauges } from '../../device-sim/chaos/gauges.ts';
 import { GaugeSeries } from '../../device-sim/chaos/gauges.ts';
 import type { CheckResult, RunFigures } from '../../device-sim/chaos/outage.ts';
 import { parseScenario, ScenarioError } from '../../device-sim/chaos/scenario.ts';
+import { chaosCli } from '../harness/chaos-cli.ts';
 
 interface CliResult {
   ok: boolean;
@@ -21,20 +17,6 @@ interface CliResult {
   figures: RunFigures;
   checks: CheckResult[];
   gauges: Gauges;
-}
-
-async function chaosCli(scenario: string): Promise<{ code: number; out: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'outage-chaos-'));
-  const args = ['device-sim/cli.ts', 'chaos', '-s', scenario, '--json', '-q', '--ledger', join(dir, 'ledger.json')];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] });
-  child.stdout.setEncoding('utf8');
-  let out = '';
-  child.stdout.on('data', (s: string) => {
-    out += s;
-  });
-  const [code] = (await once(child, 'exit')) as [number];
-  rmSync(dir, { recursive: true, force: true });
-  return { code, out };
 }
 
 /** The gauge's values at points with t in [from, to] (ms), the unreadable ones left out. */
@@ -47,7 +29,7 @@ function during(g: Gauges, key: keyof Gauges['series'], from: number, to: number
 
 describe('outage chaos scenario', () => {
   it('a Kafka outage under load: 0 lost, gauges sampled, within budget, the backlog rises and drains', async () => {
-    const { code, out } = await chaosCli('device-sim/scenarios/outage-ci.yaml');
+    const { code, out } = await chaosCli('device-sim/scenarios/outage-ci.yaml', 'ignore');
     const res = JSON.parse(out) as CliResult;
     expect(res.report.totals.expected).toBeGreaterThan(2000);
     expect(res.report.totals.lost).toBe(0);

@@ -3,15 +3,14 @@
 // kafka link, resets, the device link sliced small, then a silent blackhole on the kafka link. Nothing acknowledged
 // is lost or out of order, records reached Kafka during the slow phases, and /healthz said `stalled` within 30 s.
 // Toxic steps without `links: toxiproxy` are refused before anything starts.
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type LinkFigures, linkChecks, linkFigures, type ToxicLog } from '../../device-sim/chaos/link-figures.ts';
 import type { CheckResult } from '../../device-sim/chaos/outage.ts';
-import { parseScenario, ScenarioError } from '../../device-sim/chaos/scenario.ts';
+import { parseScenario } from '../../device-sim/chaos/scenario.ts';
+import { chaosCli, scenarioProblems } from '../harness/chaos-cli.ts';
 
 interface CliResult {
   ok: boolean;
@@ -20,35 +19,6 @@ interface CliResult {
   figures: { links?: LinkFigures };
   checks: CheckResult[];
 }
-
-async function chaosCli(scenario: string): Promise<{ code: number; out: string; err: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'weak-links-chaos-'));
-  const args = ['device-sim/cli.ts', 'chaos', '-s', scenario, '--json', '-q', '--ledger', join(dir, 'ledger.json')];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout.setEncoding('utf8');
-  child.stderr.setEncoding('utf8');
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (s: string) => {
-    out += s;
-  });
-  child.stderr.on('data', (s: string) => {
-    err += s;
-  });
-  const [code] = (await once(child, 'exit')) as [number];
-  rmSync(dir, { recursive: true, force: true });
-  return { code, out, err };
-}
-
-const problemsOf = (text: string): string[] => {
-  try {
-    parseScenario(text);
-  } catch (err) {
-    if (err instanceof ScenarioError) return err.problems;
-    throw err;
-  }
-  return [];
-};
 
 describe('weak links chaos scenario (Toxiproxy)', () => {
   it('slow, resetting, sliced and blackholed links: 0 lost, in order, stalled within 30 s, the drain moved', async () => {
@@ -101,7 +71,7 @@ describe('weak links chaos scenario (Toxiproxy)', () => {
       'fleet: { duration: 30 }\nsteps:\n' +
       '  - { at: 1, do: toxic, link: kafka, type: latency, kbit: 64 }\n' +
       '  - { at: 2, do: toxic-clear }\n';
-    expect(problemsOf(text)).toEqual([
+    expect(scenarioProblems(text)).toEqual([
       'steps[0].do: toxic needs links: toxiproxy',
       'steps[0].ms: expected a number >= 0 (required)',
       'steps[0].kbit: not read by a latency toxic (it reads ms, jitter)',
@@ -152,7 +122,7 @@ describe('weak links chaos scenario (Toxiproxy)', () => {
 
   it('checks the keys of each toxic type and the links it needs', () => {
     expect(
-      problemsOf(
+      scenarioProblems(
         'links: toxiproxy\nnetwork: namespace\nkafka: { brokers: [127.0.0.1:1] }\nsteps:\n' +
           '  - { at: 1, do: toxic, link: kafka, type: timeout }\n' +
           '  - { at: 2, do: toxic, link: devices, type: slicer, bytes: 4, variation: 4 }\n' +

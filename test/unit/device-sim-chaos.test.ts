@@ -9,6 +9,7 @@ import {
   ScenarioError,
   withDurability,
 } from '../../device-sim/chaos/scenario.ts';
+import { scenarioProblems } from '../harness/chaos-cli.ts';
 
 describe('chaos scenarios', () => {
   it('parses a scenario with defaults and sorts the steps', () => {
@@ -70,32 +71,24 @@ steps:
     expect(sc.steps[2]).toEqual({ at: 9, do: 'uplink-bandwidth', kbit: 256 });
   });
 
-  const problems = (text: string): string[] => {
-    try {
-      parseScenario(text);
-    } catch (err) {
-      if (err instanceof ScenarioError) return err.problems;
-      throw err;
-    }
-    return [];
-  };
-
   it('power-cut needs the power-cut disk, disk-full the tmpfs; each kind its own keys', () => {
     const steps = 'steps:\n  - { at: 2, do: power-cut }\n  - { at: 4, do: disk-full, for: 2 }\n';
     const fleet = 'fleet: { duration: 30 }\n';
-    expect(problems(`${fleet}${steps}`)).toEqual([
+    expect(scenarioProblems(`${fleet}${steps}`)).toEqual([
       'steps[0].do: power-cut needs disk: { kind: powercut }',
       'steps[1].do: disk-full needs disk: { size_mb: … }',
     ]);
-    expect(problems(`disk: { kind: powercut }\n${fleet}${steps}`)).toEqual([
+    expect(scenarioProblems(`disk: { kind: powercut }\n${fleet}${steps}`)).toEqual([
       'steps[1].do: disk-full needs disk: { size_mb: … }',
     ]);
-    expect(problems(`disk: { size_mb: 64 }\n${fleet}${steps}`)).toEqual([
+    expect(scenarioProblems(`disk: { size_mb: 64 }\n${fleet}${steps}`)).toEqual([
       'steps[0].do: power-cut needs disk: { kind: powercut }',
     ]);
-    expect(problems('disk: { kind: powercut, size_mb: 64 }\n')).toEqual(['disk.size_mb: only with kind: tmpfs']);
-    expect(problems('disk: {}\n')).toEqual(['disk.size_mb: expected a number >= 8 (required)']);
-    expect(problems('disk: { kind: floppy, size: 1 }\n')).toEqual([
+    expect(scenarioProblems('disk: { kind: powercut, size_mb: 64 }\n')).toEqual([
+      'disk.size_mb: only with kind: tmpfs',
+    ]);
+    expect(scenarioProblems('disk: {}\n')).toEqual(['disk.size_mb: expected a number >= 8 (required)']);
+    expect(scenarioProblems('disk: { kind: floppy, size: 1 }\n')).toEqual([
       'disk.size: unknown key',
       'disk.kind: tmpfs or powercut',
     ]);
@@ -127,7 +120,7 @@ steps:
 
   it('a repeated step: count needs every, each repeat ends before the next, the last one inside the run', () => {
     expect(
-      problems(`
+      scenarioProblems(`
 fleet: { duration: 20 }
 steps:
   - { at: 1, do: gateway-kill, count: 3 }
