@@ -290,6 +290,8 @@ export class BrokerPersistence implements AsyncPersistence {
     return this.inner.removeSubscriptions(client, topics);
   }
   subscriptionsByClient(client: Session): Promise<unknown[]> {
+    // aedes reads a persistent session's subscriptions as it connects, and restores them before the replay.
+    this.replay.connecting(client.id);
     return this.inner.subscriptionsByClient(client);
   }
   countOffline(): Promise<unknown> {

@@ -60,10 +60,22 @@ export class ReplayGuard {
     if (!r.replayed.has(k)) r.live.add(k);
   }
 
-  /** A replay of `clientId`'s queue begins (a later connection of the same client replaces it). */
+  /**
+   * A persistent session of `clientId` connects (aedes reads its subscriptions): from here, when they are restored,
+   * messages go to it live before its replay begins. A later connection of the same client starts again.
+   */
+  connecting(clientId: string): void {
+    this.replays.set(clientId, { live: new Set(), replayed: new Set() });
+  }
+
+  /** The replay of `clientId`'s queue begins: it skips what went out live since the connection's `connecting`. */
   begin(clientId: string): ReplayFilter {
-    const r: Replay = { live: new Set(), replayed: new Set() };
-    this.replays.set(clientId, r);
+    let r = this.replays.get(clientId);
+    if (!r) {
+      r = { live: new Set(), replayed: new Set() };
+      this.replays.set(clientId, r);
+    }
+    const replay = r;
     return {
       pass: (p, decide) => {
         let done = false;
@@ -71,8 +83,8 @@ export class ReplayGuard {
           if (done) return;
           done = true;
           const k = keyOf(p);
-          if (r.live.has(k)) return decide(false);
-          r.replayed.add(k);
+          if (replay.live.has(k)) return decide(false);
+          replay.replayed.add(k);
           decide(true);
         };
         const stored = p.brokerId === this.brokerId ? p.brokerCounter : undefined;
@@ -83,7 +95,7 @@ export class ReplayGuard {
         setTimeout(settle, HAND_OUT_WAIT_MS).unref();
       },
       end: () => {
-        if (this.replays.get(clientId) === r) this.replays.delete(clientId);
+        if (this.replays.get(clientId) === replay) this.replays.delete(clientId);
       },
     };
   }
