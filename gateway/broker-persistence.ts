@@ -28,6 +28,7 @@ import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
 import type { PendingCommands } from './broker-commands.ts';
 import { type OfflineQueueStats, OfflineQueues, type QueuedPacket } from './broker-offline-queue.ts';
+import { ReplayGuard } from './broker-replay.ts';
 import { DEFAULT_OFFLINE_QUEUE, type OfflineQueueLimits } from './limits/offline-queue.ts';
 import type { MetaDb } from './store/store.ts';
 
@@ -104,6 +105,8 @@ export class BrokerPersistence implements AsyncPersistence {
   /** The next command expiry a timer waits for. */
   private expiryTimer: NodeJS.Timeout | undefined;
   private expiryAt = Number.POSITIVE_INFINITY;
+  /** A message queued while its session reconnects goes out once, live or from the replay. */
+  private readonly replay = new ReplayGuard();
 
   constructor(inner: AsyncPersistence, ctx: BrokerPersistenceContext) {
     this.inner = inner;
@@ -122,6 +125,7 @@ export class BrokerPersistence implements AsyncPersistence {
   async setup(broker: unknown): Promise<void> {
     const b = broker as BrokerInternals;
     await this.inner.setup(broker);
+    this.replay.setBroker(b.id);
     this.renumber(b);
     await this.commands?.load();
     const now = this.now();
@@ -173,6 +177,7 @@ export class BrokerPersistence implements AsyncPersistence {
       this.renumbered.set(fresh, stored);
       return emit(packet, (...args: unknown[]) => {
         this.renumbered.delete(fresh);
+        this.replay.handedOut(stored);
         cb?.(...args);
       });
     };
@@ -206,10 +211,16 @@ export class BrokerPersistence implements AsyncPersistence {
     }
     if (admitted.length) {
       const ids = admitted.map((s) => s.clientId);
-      await Promise.all([
-        this.inner.outgoingEnqueueCombi(admitted, packet),
-        command && this.commands?.bind(command, ids, packet),
-      ]);
+      this.replay.queueing(packet);
+      try {
+        await Promise.all([
+          this.inner.outgoingEnqueueCombi(admitted, packet),
+          command && this.commands?.bind(command, ids, packet),
+        ]);
+      } catch (err) {
+        if (packet.brokerCounter !== undefined) this.replay.handedOut(packet.brokerCounter);
+        throw err;
+      }
       this.expireAt(command?.expiresAt);
     }
     await this.queues.delete(drop);
@@ -218,6 +229,7 @@ export class BrokerPersistence implements AsyncPersistence {
   async outgoingUpdate(client: Session, packet: QueuedPacket): Promise<void> {
     const stored = packet.brokerCounter === undefined ? undefined : this.renumbered.get(packet.brokerCounter);
     if (stored !== undefined) packet.brokerCounter = stored;
+    this.replay.sent(client.id, packet);
     await this.inner.outgoingUpdate(client, packet);
     this.queues.sent(client.id, packet);
     // A publish (not QoS 2's PUBREL) is written to the connection right after this.
@@ -239,15 +251,20 @@ export class BrokerPersistence implements AsyncPersistence {
   outgoingStream(client: Session): Readable {
     const queues = this.queues;
     const now = this.now;
+    // A clean session's queue is discarded, not replayed (and its live writes are not recorded).
+    const replay = client.clean ? undefined : this.replay.begin(client.id);
     const aged = new Transform({
       objectMode: true,
       transform(p: QueuedPacket, _enc, next) {
         // Swept a moment ago (already counted and reported): the store's delete is on its way.
         if (queues.isLeaving(client.id, p)) return next();
-        if (!queues.isExpired(client.id, p, now())) return next(null, p);
-        queues.delete(queues.expiredOnReplay(client.id, p)).then(() => next(), next);
+        if (queues.isExpired(client.id, p, now())) {
+          queues.delete(queues.expiredOnReplay(client.id, p)).then(() => next(), next);
+        } else if (replay) replay.pass(p, (send) => (send ? next(null, p) : next()));
+        else next(null, p);
       },
     });
+    if (replay) aged.once('close', () => replay.end());
     const source = this.inner.outgoingStream(client);
     source.on('error', (err) => aged.destroy(err));
     return source.pipe(aged);
@@ -273,6 +290,8 @@ export class BrokerPersistence implements AsyncPersistence {
     return this.inner.removeSubscriptions(client, topics);
   }
   subscriptionsByClient(client: Session): Promise<unknown[]> {
+    // aedes reads a persistent session's subscriptions as it connects, and restores them before the replay.
+    this.replay.connecting(client.id);
     return this.inner.subscriptionsByClient(client);
   }
   countOffline(): Promise<unknown> {
