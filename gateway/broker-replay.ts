@@ -83,12 +83,15 @@ export class ReplayGuard {
           if (done) return;
           done = true;
           const k = keyOf(p);
-          if (replay.live.has(k)) return decide(false);
-          replay.replayed.add(k);
-          decide(true);
+          const send = !replay.live.has(k);
+          if (send) replay.replayed.add(k);
+          decide(send);
         };
         const stored = p.brokerId === this.brokerId ? p.brokerCounter : undefined;
-        if (stored === undefined || !this.handingOut.has(stored)) return settle();
+        if (stored === undefined || !this.handingOut.has(stored)) {
+          settle();
+          return;
+        }
         const waiters = this.handingOut.get(stored) ?? [];
         waiters.push(settle);
         this.handingOut.set(stored, waiters);
