@@ -17,6 +17,8 @@ export interface ObservedRecord {
   consumedAt: number;
   /** `gateway.msg_id` header, when present. */
   msgId?: string;
+  /** `gateway.id` header, when the reader was asked for it. */
+  gatewayId?: string;
   /** Publish time from the payload (`ts`), used when the ledger has none. */
   payloadTs?: number;
 }

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { type DeviceSettings, FleetDevice, type FleetStats, FleetTally } from './fleet-device.ts';
 import { TimeHeap } from './heap.ts';
-import { LEDGER_VERSION, type Ledger, saveLedger } from './ledger.ts';
+import { type DeviceRecorder, LEDGER_VERSION, type Ledger, saveLedger } from './ledger.ts';
 import { deviceId } from './payload.ts';
 import { getProfile, type ProfileName } from './profiles/index.ts';
 import { Rng } from './profiles/types.ts';
@@ -47,6 +47,10 @@ export interface FleetOptions {
   runId?: string;
   keepalive?: number;
   progressOut?: NodeJS.WritableStream;
+  /** Put before every device id (`gw3-` gives gw3-lock-0001), to keep the devices of several gateways apart. */
+  idPrefix?: string;
+  /** Given the devices' recorders once they exist: what each has sent and had acknowledged so far, live. */
+  onRecorders?: (recorders: readonly DeviceRecorder[]) => void;
 }
 
 export interface FleetResult {
@@ -129,7 +133,7 @@ function createDevices(opts: FleetOptions, settings: DeviceSettings, startedAt: 
   const devices: FleetDevice[] = [];
   for (let n = 1; n <= opts.devices; n++) {
     const profile = getProfile(opts.profiles[(n - 1) % opts.profiles.length] ?? 'vehicle');
-    const id = deviceId(profile.prefix, n, opts.devices);
+    const id = deviceId(`${opts.idPrefix ?? ''}${profile.prefix}`, n, opts.devices);
     const devRng = new Rng(Math.floor(rng.next() * 2 ** 32));
     const intervalMs = opts.rate ? (opts.devices / opts.rate) * 1000 : (opts.intervalMs ?? profile.intervalMs);
     devices.push(new FleetDevice({ id, profile, rng: devRng, intervalMs, startedAt }, settings));
@@ -193,6 +197,7 @@ export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
     tally,
   };
   const devices = createDevices(opts, settings, startedAt);
+  opts.onRecorders?.(devices.map((d) => d.rec));
   const progress = fleetProgress(devices, tally, opts);
   progress.start();
   try {

@@ -9,6 +9,7 @@ import { parseSimPayload } from './payload.ts';
 
 /** Header names of the gateway's records (cloud-sync/record.ts); repeated here so the reader stays independent. */
 const MSG_ID_HEADER = 'gateway.msg_id';
+const GATEWAY_ID_HEADER = 'gateway.id';
 
 export interface ReadOptions {
   brokers: string[];
@@ -21,6 +22,8 @@ export interface ReadOptions {
   signal?: AbortSignal;
   /** Start at the first record with a timestamp at or after this (ms) instead of the beginning of each partition. */
   fromTimestamp?: number;
+  /** Keep each record's `gateway.id` header (a fleet of gateways into one topic); off, it costs nothing per record. */
+  gatewayIds?: boolean;
 }
 
 export interface ReadResult {
@@ -67,6 +70,17 @@ class ReadState {
   reread = 0;
   lastActivity = Date.now();
   complete = false;
+  /** One string per gateway id however many records carry it. */
+  private readonly gatewayIds = new Map<string, string>();
+
+  private gatewayId(headers: IHeaders | undefined): string | undefined {
+    const id = header(headers, GATEWAY_ID_HEADER);
+    if (id === undefined) return undefined;
+    const known = this.gatewayIds.get(id);
+    if (known !== undefined) return known;
+    this.gatewayIds.set(id, id);
+    return id;
+  }
 
   onBatch(batch: Batch, opts: ReadOptions): void {
     const now = Date.now();
@@ -85,6 +99,7 @@ class ReadState {
         continue;
       }
       const msgId = header(m.headers, MSG_ID_HEADER);
+      const gatewayId = opts.gatewayIds ? this.gatewayId(m.headers) : undefined;
       this.records.push({
         device: f.device,
         seq: f.seq,
@@ -95,6 +110,7 @@ class ReadState {
         timestamp: Number(m.timestamp),
         consumedAt: now,
         ...(msgId !== undefined ? { msgId } : {}),
+        ...(gatewayId !== undefined ? { gatewayId } : {}),
         ...(Number.isFinite(f.ts) ? { payloadTs: f.ts } : {}),
       });
     }

@@ -7,56 +7,25 @@ import { type RelayedKafka, startRelayedKafka } from '../../test/harness/relayed
 import type { ObservedRecord, VerifyReport } from '../analyze.ts';
 import { runVerify } from '../commands/verify.ts';
 import { type FleetResult, runFleet } from '../fleet.ts';
-import { type Ledger, saveLedger } from '../ledger.ts';
-import type { ProgressSample } from '../progress.ts';
+import { saveLedger } from '../ledger.ts';
 import { DataDisk } from './disk.ts';
 import { ClusterLog, type ClusterWatch, createClusterTopics, startBrokers, watchCluster } from './failover.ts';
-import { type FailoverFigures, failoverFigures } from './failover-figures.ts';
-import { type Gauges, sampleGauges } from './gauges.ts';
-import { type CheckResult, evaluateChecks, type RunFigures, runFigures } from './outage.ts';
-import { type PowerFigures, PowerLog, powerFigures, readyInfo } from './power.ts';
+import { failoverFigures } from './failover-figures.ts';
+import { runGatewayFleet } from './gateway-fleet.ts';
+import { sampleGauges } from './gauges.ts';
+import { evaluateChecks, runFigures } from './outage.ts';
+import { PowerLog, powerFigures, readyInfo } from './power.ts';
 import { PowercutDisk } from './powercut.ts';
+import type { ChaosEvent, ChaosOptions, ChaosResult } from './result.ts';
 import { type ChaosRig, namespaceRig, relayRig } from './rig.ts';
 import type { Scenario } from './scenario.ts';
 import { runSteps } from './steps.ts';
 import { toxiRig } from './toxics.ts';
 
-export interface ChaosEvent {
-  /** ms since the load started */
-  t: number;
-  label: string;
-}
-
-export interface ChaosResult {
-  scenario: string;
-  ledger: Ledger;
-  report: VerifyReport;
-  events: ChaosEvent[];
-  samples: ProgressSample[];
-  /** The gateway's gauges once a second (ms since the load started), until its backlog drained after the verify. */
-  gauges: Gauges;
-  figures: RunFigures;
-  /** The scenario's explicit checks (none unless it has `checks`). */
-  checks: CheckResult[];
-  /** With disk: { kind: powercut }: the cuts, the store after each, acknowledged and lost per cut. */
-  power?: PowerFigures;
-  /** With kafka: { cluster: 3 }: per broker step the ISR, the link problem and its reason, the drain; duplicates. */
-  failover?: FailoverFigures;
-  /** The verify passed, every check held and the store opened after every power cut: the run's exit status. */
-  ok: boolean;
-  gatewayStarts: number;
-}
+export type { ChaosOptions, ChaosResult } from './result.ts';
 
 /** How long the gauges go on after the verify, for the backlog to reach 0. */
 const DRAIN_WAIT_MS = 30_000;
-
-export interface ChaosOptions {
-  log?: (line: string) => void;
-  ledger?: string;
-  quiet?: boolean;
-  /** Use an existing Kafka harness instead of starting one (tests). */
-  kafka?: LocalKafka;
-}
 
 /** Whatever the scenario left broken is healed before counting: verify measures loss, not a missing broker. */
 async function heal(rig: ChaosRig, mark: (label: string) => void): Promise<void> {
@@ -242,6 +211,7 @@ export async function runChaos(sc: Scenario, opts: ChaosOptions = {}): Promise<C
   let disk: DataDisk | PowercutDisk | undefined;
   try {
     log(`kafka ${brokers.join(',')}`);
+    if (sc.gateways !== undefined) return await runGatewayFleet(sc, brokers, kafka, opts, log);
     if (cluster) {
       createClusterTopics(cluster, sc.verify.topics);
       log(`kafka cluster: brokers 1-3, ${sc.verify.topics.join(',')} with replication factor 3, min.insync.replicas 2`);

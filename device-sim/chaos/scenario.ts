@@ -6,6 +6,7 @@ import { type Static, type StaticDecode, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { parse } from 'yaml';
 import { PROFILE_NAMES, type ProfileName } from '../profiles/index.ts';
+import { GATEWAY_STEP_KEYS, GATEWAYS_KEY, gatewayStepProblems, gatewaysProblems } from './fleet-keys.ts';
 import { schemaProblems } from './schema-problems.ts';
 import { linksProblems, TOXIC_STEP_KEYS, toxicKeys, toxicStepProblems } from './toxic-keys.ts';
 
@@ -16,6 +17,7 @@ const ActionLiterals = Type.Union([
   Type.Literal('gateway-kill'),
   Type.Literal('gateway-stop'),
   Type.Literal('gateway-start'),
+  Type.Literal('volume-wipe'),
   Type.Literal('blackhole'),
   Type.Literal('latency'),
   Type.Literal('restore'),
@@ -52,7 +54,7 @@ const StepSchema = Type.Object(
     for: Type.Optional(
       Num(0, {
         description:
-          'blackhole/latency/uplink-*/disk-full: seconds until undone; gateway-kill: until restart; ' +
+          'blackhole/latency/uplink-*/disk-full: seconds until undone; gateway-kill, volume-wipe: until restart; ' +
           'power-cut: seconds the power stays off',
       }),
     ),
@@ -74,6 +76,7 @@ const StepSchema = Type.Object(
     ),
     kbit: Type.Optional(Num(1, { description: 'uplink-bandwidth, toxic bandwidth: the cap in kbit/s' })),
     ...TOXIC_STEP_KEYS,
+    ...GATEWAY_STEP_KEYS,
   },
   { additionalProperties: false, errorMessage: 'expected a mapping' },
 );
@@ -156,6 +159,7 @@ const DiskSchema = Type.Transform(
 export const ScenarioSchema = Type.Object(
   {
     name: Type.String({ default: 'chaos', errorMessage: 'expected a string' }),
+    gateways: GATEWAYS_KEY,
     disk: Type.Optional(DiskSchema),
     /**
      * relay: devices reach the gateway through a fault relay on loopback (device-link faults only).
@@ -243,6 +247,7 @@ interface StepContext {
   network: unknown;
   kafka: unknown;
   links: unknown;
+  gateways: unknown;
   duration: number;
 }
 
@@ -302,6 +307,7 @@ function stepProblems(s: unknown, path: string, c: StepContext): string[] {
   }
   out.push(...repeatProblems(s, path, c));
   out.push(...toxicStepProblems(s, path, c));
+  out.push(...gatewayStepProblems(s, path, c.gateways));
   return out;
 }
 
@@ -323,7 +329,7 @@ function problemOrder(problem: string): [number, number] {
 
 function allProblems(value: unknown): string[] {
   const problems = schemaProblems(ScenarioSchema, value);
-  if (isObj(value)) problems.push(...diskProblems(value.disk), ...linksProblems(value));
+  if (isObj(value)) problems.push(...diskProblems(value.disk), ...linksProblems(value), ...gatewaysProblems(value));
   if (isObj(value) && Array.isArray(value.steps)) {
     const fleet = isObj(value.fleet) ? value.fleet : {};
     const c: StepContext = {
@@ -331,6 +337,7 @@ function allProblems(value: unknown): string[] {
       network: value.network,
       kafka: value.kafka,
       links: value.links,
+      gateways: value.gateways,
       duration: typeof fleet.duration === 'number' ? fleet.duration : 60,
     };
     for (const [i, s] of value.steps.entries()) problems.push(...stepProblems(s, `steps[${i}]`, c));
@@ -357,6 +364,7 @@ function normaliseStep(s: Step): Step {
     ...pick('kbit', s.kbit),
     ...(s.do.startsWith('broker-') && s.broker !== undefined ? { broker: s.broker } : {}),
     ...toxicKeys(s),
+    ...(s.gateway !== undefined ? { gateway: s.gateway } : {}),
   };
 }
 

@@ -75,6 +75,10 @@ const GATEWAY = {
     mark('gateway up');
     return undefined;
   },
+  // Validation keeps it to a fleet of gateways (gateway-fleet.ts runs those steps).
+  'volume-wipe': async () => {
+    throw new Error('volume-wipe needs gateways: N');
+  },
 } satisfies Partial<Record<Action, Apply>>;
 
 const DEVICE_LINK = {

@@ -2,6 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { commandInfo, defineCommand, type Options, UsageError } from '../args.ts';
 import { failoverRows, formatFailover } from '../chaos/failover-figures.ts';
+import { formatGatewayFleet, gatewayFleetRows } from '../chaos/fleet-figures.ts';
 import { formatPower } from '../chaos/power.ts';
 import { runChaos } from '../chaos/run.ts';
 import { loadScenario, type Scenario, ScenarioError, withDurability } from '../chaos/scenario.ts';
@@ -24,8 +25,15 @@ const info = commandInfo({
       help: "the gateway's store.durability instead of the scenario's (os: a power cut loses what was acknowledged)",
       choices: ['fsync', 'os'],
     },
+    'same-gateway-id': {
+      kind: 'boolean',
+      help: 'gateways: N: one configured id for every gateway instead of its own (the run must then fail)',
+    },
   },
-  examples: ['./gw sim chaos -s device-sim/scenarios/ci-short.yaml --html chaos.html'],
+  examples: [
+    './gw sim chaos -s device-sim/scenarios/ci-short.yaml --html chaos.html',
+    './gw sim chaos -s device-sim/scenarios/fleet-ci.yaml',
+  ],
 });
 
 async function readScenario(path: string): Promise<Scenario> {
@@ -39,7 +47,14 @@ async function readScenario(path: string): Promise<Scenario> {
 
 async function chaosMain(o: Options<typeof info.options>): Promise<number> {
   const scenario = withDurability(await readScenario(o.scenario), o.durability);
-  const res = await runChaos(scenario, { ledger: o.ledger, quiet: o.quiet });
+  if (o['same-gateway-id'] && scenario.gateways === undefined) {
+    throw new UsageError('--same-gateway-id: only for a scenario with gateways: N');
+  }
+  const res = await runChaos(scenario, { ledger: o.ledger, quiet: o.quiet, sameId: o['same-gateway-id'] });
+  const tables = [
+    ...(res.failover ? [{ title: 'Kafka cluster failover', rows: failoverRows(res.failover) }] : []),
+    ...(res.gatewayFleet ? [{ title: 'Fleet of gateways', rows: gatewayFleetRows(res.gatewayFleet) }] : []),
+  ];
   if (o.html) {
     await writeFile(
       o.html,
@@ -53,22 +68,29 @@ async function chaosMain(o: Options<typeof info.options>): Promise<number> {
         figures: res.figures,
         checks: res.checks,
         stats: { gateway_starts: res.gatewayStarts },
-        ...(res.failover ? { tables: [{ title: 'Kafka cluster failover', rows: failoverRows(res.failover) }] } : {}),
+        ...(tables.length ? { tables } : {}),
       }),
     );
   }
   if (o.json) {
     process.stdout.write(
-      `${JSON.stringify({ scenario: scenario.name, ok: res.ok, events: res.events, report: res.report, figures: res.figures, checks: res.checks, power: res.power, failover: res.failover, gauges: res.gauges }, null, 2)}\n`,
+      `${JSON.stringify({ scenario: scenario.name, ok: res.ok, events: res.events, report: res.report, figures: res.figures, checks: res.checks, power: res.power, failover: res.failover, gatewayFleet: res.gatewayFleet, gauges: res.gauges }, null, 2)}\n`,
     );
   } else {
     process.stdout.write(
       `chaos ${scenario.name}: ${res.events.map((e) => `${(e.t / 1000).toFixed(0)}s ${e.label}`).join(' · ')}\n`,
     );
     process.stdout.write(formatReport(res.report));
+    if (res.gatewayFleet?.gateways.some((g) => g.wipes.some((w) => w.lostWithVolume > 0))) {
+      process.stdout.write(
+        'Over the whole fleet, messages gone with a wiped volume count as lost above; the fleet figures below tell ' +
+          'them apart and decide the result.\n',
+      );
+    }
     process.stdout.write(formatFigures(res.figures, res.checks));
     if (res.power) process.stdout.write(formatPower(res.power));
     if (res.failover) process.stdout.write(formatFailover(res.failover));
+    if (res.gatewayFleet) process.stdout.write(formatGatewayFleet(res.gatewayFleet));
   }
   return res.ok ? 0 : 1;
 }

@@ -23,6 +23,8 @@ export interface VerifyOptions {
   from?: 'beginning' | 'ledger';
   /** Given every record read, before they are analysed. */
   onRecords?: (records: readonly ObservedRecord[]) => void;
+  /** Keep each record's gateway.id (ObservedRecord.gatewayId). */
+  gatewayIds?: boolean;
 }
 
 /** Slack for clocks of the gateway and Kafka hosts when starting at the ledger's start time. */
@@ -53,6 +55,7 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
     idleTimeoutMs: opts.idleTimeoutMs ?? 60_000,
     isComplete: completionTracker(ledger),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    ...(opts.gatewayIds ? { gatewayIds: true } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(opts.from === 'ledger' ? { fromTimestamp: ledger.startedAt - FROM_LEDGER_MARGIN_MS } : {}),
   });

@@ -15,13 +15,15 @@ export interface ChaosCliRun {
   err: string;
 }
 
-/** Runs a scenario through the CLI; stderr is shown (inherit), dropped (ignore) or returned (capture). */
+/** Runs a scenario through the CLI (with `extra` options); stderr is shown (inherit), dropped (ignore) or returned
+ * (capture). */
 export async function chaosCli(
   scenario: string,
   stderr: 'inherit' | 'ignore' | 'capture' = 'capture',
+  extra: string[] = [],
 ): Promise<ChaosCliRun> {
   const dir = mkdtempSync(join(tmpdir(), 'chaos-cli-'));
-  const args = ['device-sim/cli.ts', 'chaos', '-s', scenario, '--json', '-q', '--ledger', join(dir, 'ledger.json')];
+  const args = ['device-sim/cli.ts', 'chaos', '-s', scenario, '--json', '-q', '--ledger', join(dir, 'ledger.json'), ...extra];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', stderr === 'capture' ? 'pipe' : stderr] });
   let out = '';
   let err = '';
