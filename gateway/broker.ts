@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
 import type { Authority, ClientAcl, ConnectInfo } from './auth/index.ts';
 import type { PendingCommands } from './broker-commands.ts';
+import { ConnackGate, type GatedClient } from './broker-connack-gate.ts';
 import { certificateEnd, earliest, SessionExpiry } from './broker-expiry.ts';
 import { BrokerListeners } from './broker-listeners.ts';
 import type { OfflineQueueStats } from './broker-offline-queue.ts';
@@ -85,6 +86,8 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
   /** The CONNECT as sent (aedes replaces an empty client id before authenticate runs). */
   private readonly connects = new WeakMap<Client, Pick<ConnectInfo, 'sentClientId' | 'clean' | 'will'>>();
   private readonly acls = new WeakMap<Client, ClientAcl>();
+  /** A persistent session's deliveries wait for its CONNACK (broker-connack-gate.ts). */
+  private readonly connackGate = new ConnackGate();
   /** Raises the client and session events (`event`) from aedes' own. */
   private readonly clientEvents: ClientEvents;
   /** One timer per session whose credential ends (token exp, webhook expire_at, certificate notAfter). */
@@ -161,6 +164,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
       log.debug({ client: client?.id, err: err.message }, 'connection error'),
     );
     this.started = true;
+    aedes.on('connackSent', (_connack, client) => this.connackGate.open(client));
     aedes.on('ack', (packet, client) => {
       if (client) this.emit('ack', client.id, packet as AckedPacket);
     });
@@ -183,6 +187,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerPort, Pa
 
   private preConnect(client: Client, packet: ConnectPacket, cb: (err: Error | null, ok: boolean) => void): void {
     this.clientEvents.noteConnect(client, packet);
+    if (packet.clean === false) this.connackGate.hold(client as unknown as GatedClient);
     this.connects.set(client, {
       sentClientId: packet.clientId,
       clean: packet.clean !== false,
