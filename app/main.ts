@@ -179,7 +179,8 @@ async function main(argv: string[]): Promise<void> {
   setTimeout(() => {
     if (stopping) return;
     const c = compactHeap();
-    if (c) log.info(c, 'heap compacted after start');
+    if ('skipped' in c) log.info({ reason: c.skipped }, 'heap compaction after start skipped');
+    else log.info(c, 'heap compacted after start');
   }, COMPACT_AFTER_MS).unref();
 }
 
