@@ -3,8 +3,8 @@
 // (`node -e 'setTimeout(() => {}, 1e9)'`) in the same run. Each figure is the median of --runs starts; each start
 // idles --idle seconds after "gateway ready", connected to a local Kafka, adapters and downlink off.
 // --against DIR measures the gateway in DIR (another checkout, e.g. `git archive` of an older commit with a
-// node_modules link, or the JavaScript build in dist/) in the same run, alternating start by start. --modules adds what each package costs when it
-// is imported alone in a fresh node, over Node itself.
+// node_modules link, or the JavaScript build in dist/) in the same run, alternating start by start. --modules adds
+// what each package costs when it is imported alone in a fresh node, over Node itself.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
