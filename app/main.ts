@@ -6,6 +6,7 @@ import { type Logger, pino } from 'pino';
 import { ConfigError, loadConfig, redactConfig } from './config/index.ts';
 import { closest } from './config/validate.ts';
 import { Gateway } from './gateway.ts';
+import { compactHeap } from './heap.ts';
 import { optionalModule, withOptionalParts } from './parts.ts';
 
 const HELP = `edge-gateway: MQTT/serial/Modbus in, durable LevelDB outbox, Kafka out.
@@ -29,6 +30,9 @@ const OPTIONS = {
   pretty: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+/** How long after the start the heap is compacted once. */
+const COMPACT_AFTER_MS = 5000;
 
 type Args = { config?: string; checkConfig: boolean; printConfig: boolean; pretty: boolean; help: boolean };
 
@@ -170,6 +174,14 @@ async function main(argv: string[]): Promise<void> {
     await gw.stop();
     process.exit(1);
   }
+  // Once the start has settled (the Kafka client is loaded when the forwarder first connects, just after the start),
+  // the memory that loading took is given back (app/heap.ts).
+  setTimeout(() => {
+    if (stopping) return;
+    const c = compactHeap();
+    if ('skipped' in c) log.info({ reason: c.skipped }, 'heap compaction after start skipped');
+    else log.info(c, 'heap compacted after start');
+  }, COMPACT_AFTER_MS).unref();
 }
 
 await main(process.argv.slice(2));

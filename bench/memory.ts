@@ -3,11 +3,11 @@
 // (`node -e 'setTimeout(() => {}, 1e9)'`) in the same run. Each figure is the median of --runs starts; each start
 // idles --idle seconds after "gateway ready", connected to a local Kafka, adapters and downlink off.
 // --against DIR measures the gateway in DIR (another checkout, e.g. `git archive` of an older commit with a
-// node_modules link) in the same run, alternating start by start. --modules adds what each package costs when it
-// is imported alone in a fresh node, over Node itself.
+// node_modules link, or the JavaScript build in dist/) in the same run, alternating start by start. --modules adds
+// what each package costs when it is imported alone in a fresh node, over Node itself.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -19,7 +19,8 @@ const USAGE = `usage: ./gw bench memory [--runs 3] [--idle 10] [--against DIR] [
 
   --runs N       starts of each process; the median RSS is shown
   --idle S       seconds idle after start before RSS is read
-  --against DIR  also measure the gateway of another checkout (DIR/app/main.ts), alternating with this one
+  --against DIR  also measure the gateway of another checkout (DIR/app/main.ts), alternating with this one;
+                 a JavaScript build (DIR/app/main.js, e.g. dist after \`npm run build\`) when DIR has no main.ts
   --modules      also: RSS of a fresh node that imports one package alone, over Node itself (median of --runs);
                  one more row imports a one-line .ts file: the cost of Node's TypeScript type stripping
   --node-args A  node options for every process measured (gateways, Node itself, imports), e.g.
@@ -92,10 +93,14 @@ async function idleRss(p: ChildProcess, ready: string | undefined, idleMs = IDLE
 const node = (args: string[]): ChildProcess =>
   spawn(process.execPath, [...NODE_ARGS, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
 
+/** The gateway's entry in `root`: app/main.ts, or app/main.js in a JavaScript build (`npm run build`, dist/). */
+const gatewayMain = (root: string): string =>
+  existsSync(join(root, 'app', 'main.ts')) ? join(root, 'app', 'main.ts') : join(root, 'app', 'main.js');
+
 /** One gateway start from `root`, flows on or off, connected to `brokers`: its RSS after idling. */
 async function gatewayRss(root: string, flows: boolean, brokers: string[]): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'gw-mem-'));
-  const p = spawn(process.execPath, [...NODE_ARGS, join(root, 'app', 'main.ts')], {
+  const p = spawn(process.execPath, [...NODE_ARGS, gatewayMain(root)], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {

@@ -18,6 +18,8 @@ export interface GatewayProcessOptions {
   /** Fixed ports; free ones are picked when absent. */
   mqttPort?: number;
   httpPort?: number;
+  /** The gateway's entry script (default app/main.ts; dist/app/main.js for the JavaScript build). */
+  main?: string;
   /** Builds the command that runs `node` with these args (e.g. inside a network namespace). */
   wrap?: (cmd: string, args: string[]) => [string, string[]];
   /** Restart the gateway when it exits by itself (as balena's `restart: always` does), every 2 s until ready. */
@@ -79,7 +81,7 @@ export class GatewayProcess {
 
   /** Starts the gateway and resolves on its "gateway ready" log line. */
   async start(timeoutMs = 60_000): Promise<void> {
-    const args = [join(repoRoot, 'app', 'main.ts')];
+    const args = [this.opts.main ?? join(repoRoot, 'app', 'main.ts')];
     if (this.opts.configYaml !== undefined) {
       const file = join(this.dataDir, 'gateway.yaml');
       writeFileSync(file, this.opts.configYaml);
