@@ -255,7 +255,16 @@ function gaugeCharts(g: Gauges, marks: HtmlInput['marks'], outage?: OutageFigure
       [{ name: 'ETA', color: '#b07aa1', values: col('drainEtaSec') }, ...(outage ? drainCurves(g, outage) : [])],
       marks,
     ),
-    lineChart('Gateway RSS', 'MB', xs, [{ name: 'RSS', color: '#9c755f', values: col('rssBytes', MB) }], marks),
+    lineChart(
+      'Gateway RSS',
+      'MB',
+      xs,
+      [
+        { name: 'RSS', color: '#9c755f', values: col('rssBytes', MB) },
+        { name: 'anonymous (without mapped files)', color: '#4e79a7', values: col('anonBytes', MB) },
+      ],
+      marks,
+    ),
   ];
 }
 
@@ -267,6 +276,7 @@ function figuresTable(f: RunFigures, checks: CheckResult[] = []): string {
     'peak backlog': `${f.peakBacklogRecords ?? '–'} records, ${mbText(f.peakBacklogBytes)}`,
     'peak on disk': `${mbText(f.peakDiskBytes)} of a ${mbText(f.budgetBytes)} budget`,
     RSS: `first ${mbText(f.rss.first)}, peak ${mbText(f.rss.peak)}, last ${mbText(f.rss.last)}`,
+    'RSS, anonymous': `first ${mbText(f.anon.first)}, peak ${mbText(f.anon.peak)}, last ${mbText(f.anon.last)}`,
   };
   const o = f.outage;
   if (o) {

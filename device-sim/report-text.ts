@@ -74,7 +74,8 @@ export function formatFigures(f: RunFigures, checks: CheckResult[] = []): string
   out.push(
     `gateway: peak backlog ${f.peakBacklogRecords ?? '?'} records (${mb(f.peakBacklogBytes)}), ` +
       `peak on disk ${mb(f.peakDiskBytes)} of a ${mb(f.budgetBytes)} budget, ` +
-      `RSS first ${mb(f.rss.first)} peak ${mb(f.rss.peak)} last ${mb(f.rss.last)}`,
+      `RSS first ${mb(f.rss.first)} peak ${mb(f.rss.peak)} last ${mb(f.rss.last)} ` +
+      `(anonymous first ${mb(f.anon.first)} peak ${mb(f.anon.peak)} last ${mb(f.anon.last)})`,
   );
   const o = f.outage;
   if (o) {

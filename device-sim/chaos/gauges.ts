@@ -1,4 +1,6 @@
-// The gateway's gauges during a chaos run, once a second: its process RSS (/proc/<pid>/status), its data dir's bytes
+// The gateway's gauges during a chaos run, once a second: its process RSS and the anonymous part of it (/proc/<pid>/
+// status: RssAnon leaves out the file pages LevelDB maps to read its tables, which the kernel can take back), its data
+// dir's bytes
 // on disk, and from /healthz the outbox backlog (records, bytes, the classes' budget), the in/out rates and the drain
 // ETA. Series are kept column-wise and bounded: at `maxPoints` neighbouring points are merged pairwise (levels keep
 // the pair's maximum, rates and the ETA the later value), so a long run costs at most maxPoints per series.
@@ -7,6 +9,7 @@ import { join } from 'node:path';
 
 export const GAUGE_KEYS = [
   'rssBytes',
+  'anonBytes',
   'diskBytes',
   'backlogBytes',
   'budgetBytes',
@@ -17,7 +20,14 @@ export const GAUGE_KEYS = [
 ] as const;
 export type GaugeKey = (typeof GAUGE_KEYS)[number];
 /** Merged by maximum when the series are halved; the others keep the later value. */
-const LEVELS = new Set<GaugeKey>(['rssBytes', 'diskBytes', 'backlogBytes', 'budgetBytes', 'backlogRecords']);
+const LEVELS = new Set<GaugeKey>([
+  'rssBytes',
+  'anonBytes',
+  'diskBytes',
+  'backlogBytes',
+  'budgetBytes',
+  'backlogRecords',
+]);
 
 export type GaugeValues = Record<GaugeKey, number | null>;
 
@@ -29,7 +39,22 @@ export interface Gauges {
   /** null: not readable then (the gateway down, /healthz not answering). */
   series: Record<GaugeKey, (number | null)[]>;
   /** The gateway's RSS at full resolution: the first and last reading and the highest. */
-  rss: { first: number | null; peak: number | null; last: number | null };
+  rss: Level;
+  /** The anonymous part of the RSS (RssAnon: the process's own memory, without mapped file pages), likewise. */
+  anon: Level;
+}
+
+export interface Level {
+  first: number | null;
+  peak: number | null;
+  last: number | null;
+}
+
+function track(l: Level, v: number | null): void {
+  if (v === null) return;
+  l.first ??= v;
+  l.peak = Math.max(l.peak ?? 0, v);
+  l.last = v;
 }
 
 const emptyValues = (): GaugeValues => Object.fromEntries(GAUGE_KEYS.map((k) => [k, null])) as unknown as GaugeValues;
@@ -58,16 +83,13 @@ export class GaugeSeries {
       t: [],
       series: Object.fromEntries(GAUGE_KEYS.map((k) => [k, []])) as unknown as Gauges['series'],
       rss: { first: null, peak: null, last: null },
+      anon: { first: null, peak: null, last: null },
     };
   }
 
   push(t: number, v: GaugeValues): void {
-    const rss = this.gauges.rss;
-    if (v.rssBytes !== null) {
-      rss.first ??= v.rssBytes;
-      rss.peak = Math.max(rss.peak ?? 0, v.rssBytes);
-      rss.last = v.rssBytes;
-    }
+    track(this.gauges.rss, v.rssBytes);
+    track(this.gauges.anon, v.anonBytes);
     this.pending = this.pending
       ? { t: this.pending.t, v: merge(this.pending.v, v), n: this.pending.n + 1 }
       : { t, v, n: 1 };
@@ -106,14 +128,18 @@ export class GaugeSeries {
   }
 }
 
-/** VmRSS of a process in bytes, or null when it is not running. */
-export async function processRss(pid: number | undefined): Promise<number | null> {
-  if (pid === undefined) return null;
+/** VmRSS and RssAnon of a process in bytes, null when it is not running. */
+export async function processMemory(pid: number | undefined): Promise<{ rss: number | null; anon: number | null }> {
+  if (pid === undefined) return { rss: null, anon: null };
   try {
-    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : null;
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = (name: string): number | null => {
+      const m = new RegExp(`^${name}:\\s+(\\d+)\\s+kB`, 'm').exec(status);
+      return m ? Number(m[1]) * 1024 : null;
+    };
+    return { rss: kb('VmRSS'), anon: kb('RssAnon') };
   } catch {
-    return null;
+    return { rss: null, anon: null };
   }
 }
 
@@ -187,12 +213,12 @@ export function sampleGauges(target: GaugeTarget, started: number, everyMs = 100
   const sampler = (async () => {
     while (sampling) {
       const t = Date.now() - started;
-      const [health, rssBytes, diskBytes] = await Promise.all([
+      const [health, mem, diskBytes] = await Promise.all([
         healthGauges(target.healthUrl),
-        processRss(target.pid()),
+        processMemory(target.pid()),
         diskUsage(target.dataDir),
       ]);
-      const v: GaugeValues = { ...emptyValues(), ...health, rssBytes, diskBytes };
+      const v: GaugeValues = { ...emptyValues(), ...health, rssBytes: mem.rss, anonBytes: mem.anon, diskBytes };
       series.push(t, v);
       if (v.backlogRecords === 0) for (const w of waiters.splice(0)) w();
       await new Promise((r) => setTimeout(r, Math.max(0, everyMs - (Date.now() - started - t))));

@@ -52,6 +52,8 @@ export interface RunFigures {
   peakDiskBytes: number | null;
   budgetBytes: number | null;
   rss: Gauges['rss'];
+  /** The anonymous part of the RSS (without LevelDB's mapped table files). */
+  anon: Gauges['anon'];
   outage: OutageFigures | null;
   /** With links: toxiproxy: the toxic phases and the kafka link's stalls. */
   links?: LinkFigures;
@@ -189,6 +191,7 @@ export function runFigures(input: FigureInput): RunFigures {
     peakDiskBytes: peak(g, 'diskBytes'),
     budgetBytes: peak(g, 'budgetBytes'),
     rss: { ...g.rss },
+    anon: { ...g.anon },
     outage: w ? outageFigures(input, w) : null,
     ...(input.toxics ? { links: linkFigures(input.toxics, input.started) } : {}),
   };

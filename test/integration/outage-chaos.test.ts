@@ -83,13 +83,21 @@ describe('outage chaos scenario', () => {
     const s = new GaugeSeries(100);
     const none = { diskBytes: null, backlogBytes: null, budgetBytes: null, inRate: null, outRate: null };
     for (let i = 0; i < 10_000; i++) {
-      s.push(i * 1000, { ...none, rssBytes: i === 4321 ? 999 : 1, backlogRecords: i, drainEtaSec: i });
+      s.push(i * 1000, {
+        ...none,
+        rssBytes: i === 4321 ? 999 : 1,
+        anonBytes: i === 1234 ? 500 : 1,
+        backlogRecords: i,
+        drainEtaSec: i,
+      });
     }
     s.flush();
     const g = s.gauges;
     expect(g.t.length).toBeLessThanOrEqual(100);
     expect(g.t.length).toBeGreaterThan(40);
     expect(Math.max(...g.series.rssBytes.map((v) => v ?? 0))).toBe(999);
+    expect(Math.max(...g.series.anonBytes.map((v) => v ?? 0))).toBe(500);
+    expect(g.anon).toEqual({ first: 1, peak: 500, last: 1 });
     expect(g.series.backlogRecords.at(-1)).toBe(9999);
     expect(g.rss).toEqual({ first: 1, peak: 999, last: 1 });
   });

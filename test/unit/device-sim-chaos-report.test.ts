@@ -2,7 +2,7 @@
 // against the clean start), the drain ETA against the time actually left after an outage, and the outage figures
 // printed only for a real Kafka outage (not the Kafka stop of a power-cut run).
 import { describe, expect, it } from 'vitest';
-import { GaugeSeries, type GaugeValues } from '../../device-sim/chaos/gauges.ts';
+import { GaugeSeries, type GaugeValues, processMemory } from '../../device-sim/chaos/gauges.ts';
 import { linkFigures, type ToxicLog } from '../../device-sim/chaos/link-figures.ts';
 import { runFigures } from '../../device-sim/chaos/outage.ts';
 import { renderHtml } from '../../device-sim/report-html.ts';
@@ -11,6 +11,7 @@ import { formatFigures } from '../../device-sim/report-text.ts';
 const T0 = 1_000_000;
 const none: GaugeValues = {
   rssBytes: 50 * 2 ** 20,
+  anonBytes: 40 * 2 ** 20,
   diskBytes: 2 ** 20,
   backlogBytes: null,
   budgetBytes: 64 * 2 ** 20,
@@ -132,5 +133,27 @@ describe('chaos report', () => {
     // A power cut outside the Kafka stop (while forwarding) leaves the outage's figures.
     const before = [{ t: 3000, label: 'power cut (backlog 2)' }, ...outageEvents];
     expect(runFigures({ gauges, events: before, started: T0 }).outage).toEqual(plain.outage);
+  });
+});
+
+describe('gateway memory gauges', () => {
+  it("reads a process's RSS and its anonymous part from /proc, none for a process that is gone", async () => {
+    const m = await processMemory(process.pid);
+    expect(m.anon).toBeGreaterThan(0);
+    expect(m.rss).toBeGreaterThanOrEqual(m.anon ?? Number.POSITIVE_INFINITY);
+    expect(await processMemory(undefined)).toEqual({ rss: null, anon: null });
+    expect(await processMemory(2 ** 22 + 1)).toEqual({ rss: null, anon: null });
+  });
+
+  it('the figures give the anonymous RSS beside the RSS', () => {
+    const s = new GaugeSeries();
+    s.push(0, { ...none });
+    s.push(1000, { ...none, rssBytes: 90 * 2 ** 20, anonBytes: 45 * 2 ** 20 });
+    s.flush();
+    const f = runFigures({ gauges: s.gauges, events: [], started: T0 });
+    expect(f.anon).toEqual({ first: 40 * 2 ** 20, peak: 45 * 2 ** 20, last: 45 * 2 ** 20 });
+    expect(formatFigures(f)).toContain(
+      'RSS first 50.0 MB peak 90.0 MB last 90.0 MB (anonymous first 40.0 MB peak 45.0 MB last 45.0 MB)',
+    );
   });
 });
