@@ -23,7 +23,17 @@ export async function chaosCli(
   extra: string[] = [],
 ): Promise<ChaosCliRun> {
   const dir = mkdtempSync(join(tmpdir(), 'chaos-cli-'));
-  const args = ['device-sim/cli.ts', 'chaos', '-s', scenario, '--json', '-q', '--ledger', join(dir, 'ledger.json'), ...extra];
+  const args = [
+    'device-sim/cli.ts',
+    'chaos',
+    '-s',
+    scenario,
+    '--json',
+    '-q',
+    '--ledger',
+    join(dir, 'ledger.json'),
+    ...extra,
+  ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', stderr === 'capture' ? 'pipe' : stderr] });
   let out = '';
   let err = '';
