@@ -5,7 +5,11 @@ FROM node:24-bookworm-slim
 
 WORKDIR /usr/src/app
 # GATEWAY_KAFKA_BROKERS empty: a new device buffers and health says "not configured" until the fleet variable is set.
+# The V8 heap is sized by the gateway, not by the box: V8 scales its young generation and heap limit with the host's
+# memory, and through a long Kafka outage and its drain the heap grew to 410-490 MB committed around a live set of
+# about 80 MB (bench/README.md, "Memory through a Kafka outage"). A device variable NODE_OPTIONS replaces this.
 ENV NODE_ENV=production \
+    NODE_OPTIONS="--max-semi-space-size=16 --max-old-space-size=384" \
     GATEWAY_DATA_DIR=/data \
     GATEWAY_KAFKA_BROKERS=
 

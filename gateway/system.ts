@@ -98,4 +98,13 @@ export function systemMetrics(registry: Registry, sys: SystemInfo): void {
   gauge('gateway_data_disk_free_bytes', "Free bytes on the data dir's filesystem.", (d) => d.freeBytes);
   gauge('gateway_data_disk_total_bytes', "Size of the data dir's filesystem in bytes.", (d) => d.totalBytes);
   gauge('gateway_store_size_bytes', "Bytes of the store's files on disk.", (d) => d.storeBytes);
+  // prom-client's defaults have external memory but not the ArrayBuffers (Buffers) within it.
+  new Gauge({
+    name: 'nodejs_array_buffers_bytes',
+    help: 'Memory of ArrayBuffers and Buffers in bytes (process.memoryUsage().arrayBuffers; part of external).',
+    registers: [registry],
+    collect() {
+      this.set(process.memoryUsage().arrayBuffers);
+    },
+  });
 }

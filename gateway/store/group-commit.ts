@@ -60,6 +60,8 @@ export class GroupCommit {
   #scheduled = false;
   #idleWaiters: (() => void)[] = [];
   commits = 0;
+  /** A compaction runs now (one at a time). */
+  #compacting = false;
   writeErrors = 0;
   lastWriteError = '';
   /** Set by the first failed write: from then on nothing is written (or acknowledged) through this handle. */
@@ -212,14 +214,31 @@ export class GroupCommit {
     this.notifyIdle();
   }
 
+  /**
+   * After many deletes the head of a class is a field of tombstones; compacting it keeps seeks from it fast. Only the
+   * removed part is compacted (the class's prefix up to the key of its head), not the records still waiting: a whole
+   * class range rewrites the entire backlog each time, which on a large backlog takes longer than the drain needs for
+   * the next compactAfterDeletes deletes. One compaction at a time: each holds a libuv thread (the store's reads and
+   * writes run on the same four) and LevelDB runs manual compactions one after another anyway; a class past its
+   * threshold meanwhile is compacted after the one running ends.
+   */
   private maybeCompact(): void {
+    const after = this.#c.compactAfterDeletes;
+    if (after <= 0 || this.#compacting) return;
     for (const cls of this.#c.classes) {
-      if (cls.deletesSinceCompact < this.#c.compactAfterDeletes) continue;
+      if (cls.deletesSinceCompact < after) continue;
       cls.deletesSinceCompact = 0;
-      // After many deletes the head of the class is a field of tombstones; compaction keeps seeks from it fast.
-      const prefix = cls.db.prefix;
-      const end = `${prefix.slice(0, -1)}${String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)}`;
-      this.#c.db.compactRange(prefix, end).catch((e: unknown) => this.#c.log.warn({ err: e }, 'compaction failed'));
+      this.#compacting = true;
+      const start = Buffer.from(cls.db.prefix);
+      const end = this.#c.recordKey(cls, cls.head);
+      this.#c.db
+        .compactRange<Buffer>(start, end, { keyEncoding: 'buffer' })
+        .catch((e: unknown) => this.#c.log.warn({ err: e }, 'compaction failed'))
+        .finally(() => {
+          this.#compacting = false;
+          this.maybeCompact();
+        });
+      return;
     }
   }
 

@@ -104,6 +104,7 @@ it('names the Kafka cause, counts the buffered records at stop, and shows the dr
     'gateway_data_disk_free_bytes',
     'gateway_data_disk_total_bytes',
     'gateway_store_size_bytes',
+    'nodejs_array_buffers_bytes',
     'process_start_time_seconds',
   ]) {
     expect(Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]), name).toBeGreaterThan(0);

@@ -35,6 +35,24 @@ it('the image copies every folder the command it runs imports from', () => {
   for (const folder of folders) expect(copied, `Dockerfile copies ${folder}/`).toContain(folder);
 });
 
+it('the image and `gw start` give the gateway the same heap settings, which Node accepts', () => {
+  const image = /NODE_OPTIONS="([^"]+)"/.exec(read('Dockerfile'))?.[1];
+  const gw = /^GATEWAY_HEAP_OPTIONS="([^"]+)"$/m.exec(read('gw'))?.[1];
+  expect(image).toMatch(/--max-old-space-size=\d+/);
+  expect(image).toMatch(/--max-semi-space-size=\d+/);
+  expect(gw).toBe(image);
+  const limit = Number(/--max-old-space-size=(\d+)/.exec(image as string)?.[1]);
+  const r = spawnSync(process.execPath, ['-p', 'require("v8").getHeapStatistics().heap_size_limit'], {
+    env: { ...process.env, NODE_OPTIONS: image },
+    encoding: 'utf8',
+  });
+  expect(r.status, r.stderr).toBe(0);
+  // The limit covers the old generation plus the young one: above the old-space figure, well under twice it.
+  const mb = Number(r.stdout) / 2 ** 20;
+  expect(mb).toBeGreaterThan(limit);
+  expect(mb).toBeLessThan(limit * 2);
+});
+
 it('Dockerfile, docker-compose.yml and balena.yml match the gateway defaults', () => {
   const docker = read('Dockerfile');
   expect(docker).toMatch(/^FROM node:24/m);
