@@ -2,12 +2,17 @@
 // kill it with SIGKILL, start it again on the same data dir and ports.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, repoRoot } from './kafka.ts';
 
 const READY = '"gateway ready"';
+
+/** The heap settings the gateway's launch gives it (`gw start`, the same in the Dockerfile): the child runs with them
+ * too, unless the caller's env sets NODE_OPTIONS. */
+const LAUNCH_NODE_OPTIONS =
+  /^GATEWAY_HEAP_OPTIONS="([^"]+)"$/m.exec(readFileSync(join(repoRoot, 'gw'), 'utf8'))?.[1] ?? '';
 
 export interface GatewayProcessOptions {
   /** GATEWAY_* variables (and others) for the child; they win over the defaults set here. */
@@ -98,6 +103,7 @@ export class GatewayProcess {
         GATEWAY_HTTP_PORT: String(this.httpPort),
         GATEWAY_HTTP_HOST: '127.0.0.1',
         GATEWAY_GATEWAY_ID: 'gw-test',
+        NODE_OPTIONS: LAUNCH_NODE_OPTIONS,
         ...this.opts.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
