@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `./gw bench heap`: the cost and gain of memory settings for the gateway process, measured side by side. Two
-// gateways forward to the same local Kafka: A with the default settings, B with `--b-node-options` (its NODE_OPTIONS)
+// gateways forward to the same local Kafka: A as the gateway's launch starts it (gw's heap options), B with
+// `--b-node-options` (its NODE_OPTIONS, in place of the launch's)
 // and `--b-env KEY=VALUE` (e.g. MALLOC_ARENA_MAX=2). Runs alternate between them; each run publishes --clients x
 // --messages QoS 1 messages of 256 bytes and waits until Kafka acknowledged all of them. The table shows the medians of
 // ingest (PUBACK) rate, PUBACK p99 and end-to-end rate, and each gateway's RSS: after start, the peak (VmHWM) and at

@@ -44,6 +44,8 @@ const env: Record<string, string> = {
   GATEWAY_KAFKA_RETRY_MAX_MS: '2000',
   GATEWAY_ROUTES: JSON.stringify([{ filter: 'devices/#', topic }]),
   GATEWAY_LOG_LEVEL: 'info',
+  // V8's own defaults unless --node-args (or --env NODE_OPTIONS=…) says otherwise: not the launch's heap flags.
+  NODE_OPTIONS: '',
 };
 for (const kv of values.env ?? []) {
   const i = kv.indexOf('=');

@@ -26,6 +26,8 @@ const snapAt = values['snapshot-at'] ? values['snapshot-at'].split(',').map(Numb
 const env: Record<string, string> = {
   GATEWAY_KAFKA_BROKERS: `127.0.0.1:${await freePort()}`,
   GATEWAY_LOG_LEVEL: 'info',
+  // V8's own defaults unless --node-args (or --env NODE_OPTIONS=…) says otherwise: not the launch's heap flags.
+  NODE_OPTIONS: '',
 };
 for (const kv of values.env ?? []) {
   const i = kv.indexOf('=');

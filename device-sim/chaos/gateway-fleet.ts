@@ -18,6 +18,7 @@ import { evaluateChecks, runFigures } from './outage.ts';
 import { readyInfo } from './power.ts';
 import type { ChaosEvent, ChaosOptions, ChaosResult } from './result.ts';
 import type { Scenario, Step } from './scenario.ts';
+import { fleetOptions } from './scenario-load.ts';
 
 /** The id every gateway gets with `sameId` (a fleet deployed with one configured id): the run must fail. */
 export const SHARED_ID = 'fleet-gateway';
@@ -151,17 +152,9 @@ async function load(
   try {
     const fleets = members.map((m) =>
       runFleet({
+        ...fleetOptions(sc),
         url: m.gw.url,
-        devices: sc.fleet.devices,
-        profiles: sc.fleet.profiles,
-        durationMs: sc.fleet.duration * 1000,
-        ...(sc.fleet.interval !== undefined ? { intervalMs: sc.fleet.interval } : {}),
-        qos: sc.fleet.qos,
-        inflight: sc.fleet.inflight,
-        offlineScale: sc.fleet.offline,
-        churn: sc.fleet.churn,
         quiet: true,
-        drainTimeoutMs: 120_000,
         runId,
         idPrefix: `gw${m.n}-`,
         onRecorders: (r) => {

@@ -19,6 +19,7 @@ import { PowercutDisk } from './powercut.ts';
 import type { ChaosEvent, ChaosOptions, ChaosResult } from './result.ts';
 import { type ChaosRig, namespaceRig, relayRig } from './rig.ts';
 import type { Scenario } from './scenario.ts';
+import { fleetOptions } from './scenario-load.ts';
 import { runSteps } from './steps.ts';
 import { toxiRig } from './toxics.ts';
 
@@ -56,19 +57,7 @@ async function load(
   mark: (label: string) => void,
   started: number,
 ): Promise<FleetResult> {
-  const fleet = runFleet({
-    url: rig.devices.url,
-    devices: sc.fleet.devices,
-    profiles: sc.fleet.profiles,
-    durationMs: sc.fleet.duration * 1000,
-    ...(sc.fleet.interval !== undefined ? { intervalMs: sc.fleet.interval } : {}),
-    qos: sc.fleet.qos,
-    inflight: sc.fleet.inflight,
-    offlineScale: sc.fleet.offline,
-    churn: sc.fleet.churn,
-    quiet: opts.quiet ?? false,
-    drainTimeoutMs: 120_000,
-  });
+  const fleet = runFleet({ ...fleetOptions(sc), url: rig.devices.url, quiet: opts.quiet ?? false });
   const [res] = await Promise.all([fleet, runSteps(sc.steps, started, rig, mark)]);
   return res;
 }

@@ -397,9 +397,3 @@ export function parseScenario(text: string): Scenario {
 export async function loadScenario(path: string): Promise<Scenario> {
   return parseScenario(await readFile(path, 'utf8'));
 }
-
-/** The scenario with the gateway's store.durability set (GATEWAY_STORE_DURABILITY), the rest unchanged. */
-export function withDurability(sc: Scenario, durability: 'fsync' | 'os' | undefined): Scenario {
-  if (durability === undefined) return sc;
-  return { ...sc, gateway: { ...sc.gateway, env: { ...sc.gateway.env, GATEWAY_STORE_DURABILITY: durability } } };
-}

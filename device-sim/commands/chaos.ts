@@ -5,7 +5,8 @@ import { failoverRows, formatFailover } from '../chaos/failover-figures.ts';
 import { formatGatewayFleet, gatewayFleetRows } from '../chaos/fleet-figures.ts';
 import { formatPower } from '../chaos/power.ts';
 import { runChaos } from '../chaos/run.ts';
-import { loadScenario, type Scenario, ScenarioError, withDurability } from '../chaos/scenario.ts';
+import { loadScenario, type Scenario, ScenarioError } from '../chaos/scenario.ts';
+import { withDurability } from '../chaos/scenario-load.ts';
 import { renderHtml } from '../report-html.ts';
 import { formatFigures, formatReport } from '../report-text.ts';
 

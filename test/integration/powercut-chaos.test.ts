@@ -10,7 +10,8 @@ import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PowerFigures } from '../../device-sim/chaos/power.ts';
 import { type ChaosResult, runChaos } from '../../device-sim/chaos/run.ts';
-import { loadScenario, type Scenario, withDurability } from '../../device-sim/chaos/scenario.ts';
+import { loadScenario, type Scenario } from '../../device-sim/chaos/scenario.ts';
+import { withDurability } from '../../device-sim/chaos/scenario-load.ts';
 import { LocalKafka } from '../harness/kafka.ts';
 
 const fuse = existsSync('/dev/fuse') && process.getuid?.() === 0;

@@ -2,13 +2,8 @@ import { once } from 'node:events';
 import { connect, createServer, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { FaultProxy } from '../../device-sim/chaos/proxy.ts';
-import {
-  loadScenario,
-  parseScenario,
-  type Scenario,
-  ScenarioError,
-  withDurability,
-} from '../../device-sim/chaos/scenario.ts';
+import { loadScenario, parseScenario, type Scenario, ScenarioError } from '../../device-sim/chaos/scenario.ts';
+import { withDurability } from '../../device-sim/chaos/scenario-load.ts';
 import { scenarioProblems } from '../harness/chaos-cli.ts';
 
 describe('chaos scenarios', () => {
