@@ -1,4 +1,4 @@
-// The fleet files agree with the gateway: the image runs main.ts on Node 24 with the data dir on the volume, the
+// The fleet files agree with the gateway: the image runs the JavaScript build of main.ts on Node 24 with the data dir on the volume, the
 // ports the compose file publishes are the gateway's defaults, and the variables it names are real settings. The
 // container is not privileged and uses only compose fields balena supports; the image has production dependencies
 // only, and every native one has a prebuilt linux-arm64 binary (a device has no compiler).
@@ -27,12 +27,26 @@ function importGraph(entry: string): Set<string> {
   return seen;
 }
 
-it('the image copies every folder the command it runs imports from', () => {
+it('the image builds and copies every folder the command it runs imports from', () => {
   const docker = read('Dockerfile');
-  const copied = [...docker.matchAll(/^COPY (\S+) \.\/\S+$/gm)].map((m) => m[1]);
+  const [build, runtime] = docker.split(/^FROM /m).slice(1) as [string, string];
+  expect(build).toMatch(/ AS build\n/);
+  expect(build).toMatch(/^RUN npm run -s build$/m);
+  const sources = [...build.matchAll(/^COPY (\S+) \.\/\S+$/gm)].map((m) => m[1]);
+  const built = [...runtime.matchAll(/^COPY --from=build \/usr\/src\/app\/dist\/(\S+) \.\/(\S+)$/gm)].map((m) => {
+    expect(m[2]).toBe(m[1]);
+    return m[1];
+  });
   const folders = new Set([...importGraph('app/main.ts')].map((f) => relative(root, f).split('/')[0]));
   expect(folders.size).toBeGreaterThan(2);
-  for (const folder of folders) expect(copied, `Dockerfile copies ${folder}/`).toContain(folder);
+  for (const folder of folders) {
+    expect(sources, `the build stage copies ${folder}/`).toContain(folder);
+    expect(built, `the image copies dist/${folder}/`).toContain(folder);
+  }
+  // What the build compiles is what the build stage has.
+  const include = (JSON.parse(read('tsconfig.build.json')) as { include: string[] }).include;
+  for (const folder of include) expect(sources, `the build stage copies ${folder}/`).toContain(folder);
+  expect(build).toMatch(/^COPY package\.json package-lock\.json tsconfig\.json tsconfig\.build\.json \.\/$/m);
 });
 
 it('the image and `gw start` give the gateway the same heap settings, which Node accepts', () => {
@@ -56,7 +70,7 @@ it('the image and `gw start` give the gateway the same heap settings, which Node
 it('Dockerfile, docker-compose.yml and balena.yml match the gateway defaults', () => {
   const docker = read('Dockerfile');
   expect(docker).toMatch(/^FROM node:24/m);
-  expect(docker).toContain('CMD ["node", "app/main.ts"]');
+  expect(docker).toContain('CMD ["node", "app/main.js"]');
   const cfg = loadConfig({ env: {} });
   const compose = parse(read('docker-compose.yml')) as {
     services: { gateway: { ports: string[]; environment: Record<string, string>; volumes: string[] } };
