@@ -18,8 +18,8 @@ export interface BacklogRates {
   /** Records Kafka acknowledged per second, over the last 30 s. */
   outRate: number;
   /** Seconds until the backlog is empty at the current net rate: backlog / (out − in), both rates measured only
-   * since the Kafka link last came up (at most the last 30 s). 0 when empty; null unless `drainState` is
-   * `draining`. */
+   * since the Kafka link last came up, over half the time since then (10 s to 300 s). 0 when empty; null unless
+   * `drainState` is `draining`. */
   drainEtaSec: number | null;
   /** `empty`; `draining` (the backlog shrinks: out > in); `not_draining` (out ≤ in: it holds or grows);
    * `link_down` (the Kafka link is not up); `measuring` (the link came up less than 5 s ago). */
@@ -31,10 +31,16 @@ const round = (n: number, digits = 1): number => Math.round(n * 10 ** digits) / 
 /** Under this much time of samples since the link came up, the net rate is too young for an ETA. */
 const MIN_ETA_SPAN_MS = 5000;
 /**
- * How far back the ETA's rates look (never before the link came up). The out rate climbs through a drain as the
- * forwarder's batches fill, and a long mean lags it: the 30 s window gave ETAs 55-60 % long on a 2-minute drain.
+ * How far back the ETA's rates look: half the time since the link came up, at least ETA_MIN_WINDOW_MS and at most
+ * ETA_MAX_WINDOW_MS (never before the link came up). Early in a drain the out rate climbs as the forwarder's batches
+ * fill, and a long mean lags it: a fixed 30 s window gave ETAs 55-60 % long on a 2-minute drain. Late in a long drain
+ * the rates swing for seconds at a time (the intake stalls on a loaded machine, then the devices send what they
+ * queued), and a fixed 10 s window swung with them: +135 % at 25 % of a 23-minute drain. A window that grows with
+ * the drain's age is short while the rate climbs and long once a stall is a small part of it. In two loaded runs of
+ * outage-long (docs/outage.md) it was within 13 %; it lags a rate that changes for good late in a drain.
  */
-const ETA_WINDOW_MS = 10_000;
+const ETA_MIN_WINDOW_MS = 10_000;
+const ETA_MAX_WINDOW_MS = 300_000;
 
 export interface DrainEtaOptions {
   /** [records ever written to the outbox, records forwarded]: both only grow. */
@@ -42,18 +48,24 @@ export interface DrainEtaOptions {
   /** Whether the Kafka link is up, read at each sample. */
   linkUp?: () => boolean;
   windowMs?: number;
-  /** How far back the ETA's rates look; 10 s. */
-  etaWindowMs?: number;
+  /** The shortest window of the ETA's rates; 10 s. */
+  etaMinWindowMs?: number;
+  /** The longest window of the ETA's rates (it bounds the ETA's ring of samples); 300 s. */
+  etaMaxWindowMs?: number;
   everyMs?: number;
   now?: () => number;
 }
 
-/** The in/out rates and the drain ETA over a window of counter samples taken every second. The ETA's rates start
+/** The in/out rates and the drain ETA over windows of counter samples taken every second. The ETA's rates start
  * at the first sample after the link came up: what the window holds from the outage (out rate 0) would make it
- * far too long, and the records that keep arriving during the drain are counted against the out rate. The ETA's
- * rates look back 10 s at most (see ETA_WINDOW_MS): the figure follows the net rate's 10 s mean, not each second's. */
+ * far too long, and the records that keep arriving during the drain are counted against the out rate. They look
+ * back half the time since the link came up, 10 s to 300 s (see ETA_MIN_WINDOW_MS): the ETA's ring holds at most
+ * 301 samples, and each sample and each read is a constant amount of work. */
 export class DrainEta {
+  /** The shown in and out rates (30 s). */
   readonly window: RateWindow;
+  /** The ETA's rates (up to ETA_MAX_WINDOW_MS). */
+  private readonly etaWindow: RateWindow;
   private readonly now: () => number;
   private readonly linkUp: (() => boolean) | undefined;
   private up = false;
@@ -61,15 +73,23 @@ export class DrainEta {
   private upAt = Number.POSITIVE_INFINITY;
   private timer: NodeJS.Timeout | undefined;
   private readonly everyMs: number;
-  private readonly etaWindowMs: number;
+  private readonly etaMinWindowMs: number;
+  private readonly etaMaxWindowMs: number;
 
   constructor(o: DrainEtaOptions) {
     this.now = o.now ?? Date.now;
-    this.etaWindowMs = o.etaWindowMs ?? ETA_WINDOW_MS;
+    this.etaMinWindowMs = o.etaMinWindowMs ?? ETA_MIN_WINDOW_MS;
+    this.etaMaxWindowMs = Math.max(this.etaMinWindowMs, o.etaMaxWindowMs ?? ETA_MAX_WINDOW_MS);
     this.linkUp = o.linkUp;
     this.everyMs = o.everyMs ?? 1000;
     this.window = new RateWindow({
       windowMs: o.windowMs ?? 30_000,
+      everyMs: this.everyMs,
+      read: o.read,
+      now: this.now,
+    });
+    this.etaWindow = new RateWindow({
+      windowMs: this.etaMaxWindowMs,
       everyMs: this.everyMs,
       read: o.read,
       now: this.now,
@@ -91,11 +111,18 @@ export class DrainEta {
   tick(): void {
     if (this.linkUp) this.seeLink(this.linkUp());
     this.window.sample();
+    this.etaWindow.sample();
   }
 
   private seeLink(up: boolean): void {
     if (up && !this.up) this.upAt = this.now();
     this.up = up;
+  }
+
+  /** How far back the ETA's rates look now: half the time since the link came up, within the bounds. */
+  etaWindowMs(): number {
+    const half = (this.now() - this.upAt) / 2;
+    return Math.min(this.etaMaxWindowMs, Math.max(this.etaMinWindowMs, half));
   }
 
   rates(backlogRecords: number, linkUp: boolean): BacklogRates {
@@ -104,10 +131,10 @@ export class DrainEta {
     const shown = { inRate: round(inRate), outRate: round(outRate) };
     if (backlogRecords === 0) return { ...shown, drainEtaSec: 0, drainState: 'empty' };
     if (!linkUp) return { ...shown, drainEtaSec: null, drainState: 'link_down' };
-    if (this.window.spanMs(this.upAt) < MIN_ETA_SPAN_MS)
+    if (this.etaWindow.spanMs(this.upAt) < MIN_ETA_SPAN_MS)
       return { ...shown, drainEtaSec: null, drainState: 'measuring' };
-    const since = Math.max(this.upAt, this.now() - this.etaWindowMs);
-    const [inSince = 0, outSince = 0] = this.window.rates(since);
+    const since = Math.max(this.upAt, this.now() - this.etaWindowMs());
+    const [inSince = 0, outSince = 0] = this.etaWindow.rates(since);
     const net = outSince - inSince;
     if (net <= 0) return { ...shown, drainEtaSec: null, drainState: 'not_draining' };
     return { ...shown, drainEtaSec: Math.ceil(backlogRecords / net), drainState: 'draining' };

@@ -123,3 +123,75 @@ describe('RateWindow.rates(sinceMs)', () => {
     expect(w.rates(10_000)).toEqual([0]);
   });
 });
+
+/** Rates that change by the second: `inAt(t)` and `outAt(t)` records in second t of the drain (t from 1). */
+type PerSecond = (t: number) => number;
+
+/** A drain of `backlog0` records from the link coming up to an empty backlog (at most 5,000 s), and the ETA /healthz
+ * gave as the backlog first fell to 75, 50 and 25 % of it against the time that was actually left then, as the chaos
+ * report measures it: [pct, error %]. */
+function drainErrors(backlog0: number, inAt: PerSecond, outAt: PerSecond): [number, number | null][] {
+  const r = rig();
+  r.s.up = true;
+  r.run(1); // the link comes up
+  r.s.written += backlog0;
+  const seen: { backlog: number; eta: number | null }[] = [];
+  for (let t = 1; r.backlog() > 0 && t <= 5000; t++) {
+    r.s.inRate = inAt(t);
+    r.s.outRate = outAt(t);
+    r.run(1);
+    seen.push({ backlog: r.backlog(), eta: r.rates().drainEtaSec });
+  }
+  expect(r.backlog()).toBe(0);
+  const end = seen.length;
+  return [25, 50, 75].map((pct) => {
+    const i = seen.findIndex((p) => p.backlog <= backlog0 * (1 - pct / 100));
+    const eta = seen[i]?.eta ?? null;
+    const left = end - (i + 1);
+    return [pct, eta === null ? null : Math.round(((eta - left) / left) * 1000) / 10];
+  });
+}
+
+/** Every point has an ETA within ±20 % of the time left. */
+function expectWithin20(errors: [number, number | null][]): void {
+  for (const [pct, err] of errors) {
+    expect({ pct, err, within: err !== null && Math.abs(err) <= 20 }).toMatchObject({ pct, within: true });
+  }
+}
+
+describe('drain ETA against the time actually left, at 25/50/75 % of the drain', () => {
+  it('follows an out rate that climbs for 30 s (the forwarder filling its batches) and then holds', () => {
+    // 1.5 million records, 4,000 → 18,000 records/s out over the first 30 s, 2,000/s live in: ~107 s of drain.
+    const climb = (t: number): number => (t < 30 ? 4000 + (14_000 * t) / 30 : 18_000);
+    expectWithin20(drainErrors(1_500_000, () => 2000, climb));
+  });
+
+  it('does not swing with multi-second stalls of the out rate in a long drain', () => {
+    // 4 million records, 9,000 records/s out but none for 5 s of every 30 s, 1,000/s live in: ~10 minutes of drain.
+    // At each phase of the stalls against the 25/50/75 % points.
+    for (const phase of [0, 7, 14, 21]) {
+      const out = (t: number): number => ((t + phase) % 30 < 5 ? 0 : 9000);
+      expectWithin20(drainErrors(4_000_000, () => 1000, out));
+    }
+  });
+
+  it('counts live traffic that stalls and then bursts while the backlog drains', () => {
+    // 8 million records; the live intake stops for 8 s of every 40 s, then takes 8,000/s for 8 s (the devices send
+    // what they queued), else 3,000/s; the out rate is 12,000/s with 4 s stalls every 25 s: ~20 minutes of drain.
+    const live = (t: number): number => (t % 40 < 8 ? 0 : t % 40 < 16 ? 8000 : 3000);
+    const out = (t: number): number => (t % 25 < 4 ? 0 : 12_000);
+    expectWithin20(drainErrors(8_000_000, live, out));
+  });
+
+  it('looks back half the time since the link came up, 10 s to 300 s', () => {
+    const r = rig(1_000_000);
+    r.s.up = true;
+    r.s.outRate = 1000;
+    r.run(8); // the link came up at the first of these ticks: 7 s ago
+    expect(r.eta.etaWindowMs()).toBe(10_000);
+    r.run(93);
+    expect(r.eta.etaWindowMs()).toBe(50_000);
+    r.run(900);
+    expect(r.eta.etaWindowMs()).toBe(300_000);
+  });
+});
