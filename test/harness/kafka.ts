@@ -24,8 +24,18 @@ export function ensureKafkaJars(): string {
   if (existsSync(libs) && readdirSync(libs).some((f) => f.startsWith('kafka_2.13-'))) return libs;
   const r = spawnSync(
     'mvn',
-    ['-q', '-B', '-f', pom, 'dependency:copy-dependencies', `-DoutputDirectory=${libs}`, '-DincludeScope=runtime'],
-    { stdio: 'inherit' },
+    [
+      '-q',
+      '-B',
+      '-Dstyle.color=never',
+      '-f',
+      pom,
+      'dependency:copy-dependencies',
+      `-DoutputDirectory=${libs}`,
+      '-DincludeScope=runtime',
+    ],
+    // Maven's output to stderr: a command's stdout (`./gw sim chaos --json > F`) carries only what it prints itself.
+    { stdio: ['ignore', 2, 2] },
   );
   if (r.status !== 0) throw new Error(`fetching Kafka jars with Maven failed (exit ${r.status})`);
   return libs;
