@@ -15,12 +15,13 @@ import { freePort, LocalKafka, repoRoot } from '../test/harness/kafka.ts';
 import { arg, argString, medianBy } from './lib/cli.ts';
 import { benchJson, compared, type JsonRow, machine, writeBenchJson } from './lib/report.ts';
 
-const USAGE = `usage: ./gw bench memory [--runs 3] [--idle 10] [--against DIR] [--modules] [--node-args ARGS] [--json FILE]
+const USAGE = `usage: ./gw bench memory [--runs 3] [--idle 10] [--against DIR[,DIR...]] [--modules] [--node-args ARGS] [--json FILE]
 
   --runs N       starts of each process; the median RSS is shown
   --idle S       seconds idle after start before RSS is read
   --against DIR  also measure the gateway of another checkout (DIR/app/main.ts), alternating with this one;
-                 a JavaScript build (DIR/app/main.js, e.g. dist after \`npm run build\`) when DIR has no main.ts
+                 a JavaScript build (DIR/app/main.js, e.g. dist after \`npm run build\`) when DIR has no main.ts;
+                 several, comma-separated, are measured in turn
   --modules      also: RSS of a fresh node that imports one package alone, over Node itself (median of --runs);
                  one more row imports a one-line .ts file: the cost of Node's TypeScript type stripping
   --node-args A  node options for every process measured (gateways, Node itself, imports), e.g.
@@ -129,7 +130,9 @@ const f0 = (n: number): string => Math.round(n).toLocaleString('en-US');
 /** Idle RSS of Node itself and of each gateway (this checkout, then --against), alternating start by start. */
 async function idleSection(brokers: string[], rows: [string, string, string, string][], json: JsonRow[]) {
   const roots: [string, string][] = [['this checkout', repoRoot]];
-  if (against) roots.push([`--against ${against}`, resolve(process.env.GW_CALLER ?? process.cwd(), against)]);
+  for (const a of against ? against.split(',') : []) {
+    roots.push([`--against ${a}`, resolve(process.env.GW_CALLER ?? process.cwd(), a)]);
+  }
   const base: number[] = [];
   const got = new Map<string, number[]>();
   for (let i = 0; i < RUNS; i++) {

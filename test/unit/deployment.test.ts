@@ -27,34 +27,38 @@ function importGraph(entry: string): Set<string> {
   return seen;
 }
 
-it('the image builds and copies every folder the command it runs imports from', () => {
+it('the image builds from every folder the command it runs imports from, and copies the build', () => {
   const docker = read('Dockerfile');
   const [build, runtime] = docker.split(/^FROM /m).slice(1) as [string, string];
   expect(build).toMatch(/ AS build\n/);
   expect(build).toMatch(/^RUN npm run -s build$/m);
-  const sources = [...build.matchAll(/^COPY (\S+) \.\/\S+$/gm)].map((m) => m[1]);
-  const built = [...runtime.matchAll(/^COPY --from=build \/usr\/src\/app\/dist\/(\S+) \.\/(\S+)$/gm)].map((m) => {
+  expect(build).toMatch(/^COPY package\.json package-lock\.json tsconfig\.json \.\/$/m);
+  const sources = [...build.matchAll(/^COPY (\S+) \.\/(\S+)$/gm)].map((m) => {
     expect(m[2]).toBe(m[1]);
     return m[1];
   });
-  const folders = new Set([...importGraph('app/main.ts')].map((f) => relative(root, f).split('/')[0]));
+  // The bundle's entry and everything it imports, the build script, and what the build copies beside the chunks.
+  const script = read('app/build.ts');
+  const copied = [...script.matchAll(/\['([\w./-]+)', '[\w./-]+'\]/g)].map((m) => m[1] as string);
+  expect(copied).toContain('gateway/status/assets');
+  const files = [...importGraph('app/main.ts'), join(root, 'app/build.ts'), ...copied.map((f) => join(root, f))];
+  const folders = new Set(files.map((f) => relative(root, f).split('/')[0]).filter((f) => f !== 'package.json'));
   expect(folders.size).toBeGreaterThan(2);
-  for (const folder of folders) {
-    expect(sources, `the build stage copies ${folder}/`).toContain(folder);
-    expect(built, `the image copies dist/${folder}/`).toContain(folder);
-  }
-  // What the build compiles is what the build stage has.
-  const include = (JSON.parse(read('tsconfig.build.json')) as { include: string[] }).include;
-  for (const folder of include) expect(sources, `the build stage copies ${folder}/`).toContain(folder);
-  expect(build).toMatch(/^COPY package\.json package-lock\.json tsconfig\.json tsconfig\.build\.json \.\/$/m);
+  for (const folder of folders) expect(sources, `the build stage copies ${folder}/`).toContain(folder);
+  expect(/"build": "node app\/build\.ts"/.test(read('package.json'))).toBe(true);
+  expect(runtime).toMatch(/^COPY --from=build \/usr\/src\/app\/dist\/app \.\/app$/m);
 });
 
-it('the image and `gw start` give the gateway the same heap settings, which Node accepts', () => {
+it('the image and `gw start` give the gateway the same heap and malloc settings, which Node accepts', () => {
   const image = /NODE_OPTIONS="([^"]+)"/.exec(read('Dockerfile'))?.[1];
   const gw = /^GATEWAY_HEAP_OPTIONS="([^"]+)"$/m.exec(read('gw'))?.[1];
   expect(image).toMatch(/--max-old-space-size=\d+/);
   expect(image).toMatch(/--max-semi-space-size=\d+/);
   expect(gw).toBe(image);
+  const arenas = /^\s*MALLOC_ARENA_MAX=(\d+)/m.exec(read('Dockerfile'))?.[1];
+  expect(arenas).toMatch(/^\d+$/);
+  expect(/^GATEWAY_MALLOC_ARENA_MAX=(\d+)$/m.exec(read('gw'))?.[1]).toBe(arenas);
+  expect(read('gw')).toMatch(/^ +export MALLOC_ARENA_MAX="\$\{MALLOC_ARENA_MAX-\$GATEWAY_MALLOC_ARENA_MAX\}"$/m);
   const limit = Number(/--max-old-space-size=(\d+)/.exec(image as string)?.[1]);
   const r = spawnSync(process.execPath, ['-p', 'require("v8").getHeapStatistics().heap_size_limit'], {
     env: { ...process.env, NODE_OPTIONS: image },
