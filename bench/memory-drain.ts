@@ -39,13 +39,15 @@ const snapDrain = list(values['snapshot-drain']);
 
 const kafka = await LocalKafka.start();
 const topic = `bench.drain.${randomBytes(4).toString('hex')}`;
-const env: Record<string, string> = {
+const env: Record<string, string | undefined> = {
   GATEWAY_KAFKA_BROKERS: kafka.brokers.join(','),
   GATEWAY_KAFKA_RETRY_MAX_MS: '2000',
   GATEWAY_ROUTES: JSON.stringify([{ filter: 'devices/#', topic }]),
   GATEWAY_LOG_LEVEL: 'info',
-  // V8's own defaults unless --node-args (or --env NODE_OPTIONS=…) says otherwise: not the launch's heap flags.
+  // V8's and glibc's own defaults unless --node-args (or --env NODE_OPTIONS=…, --env MALLOC_ARENA_MAX=…) says
+  // otherwise: not the launch's heap and malloc settings.
   NODE_OPTIONS: '',
+  MALLOC_ARENA_MAX: undefined,
 };
 for (const kv of values.env ?? []) {
   const i = kv.indexOf('=');

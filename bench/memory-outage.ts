@@ -23,11 +23,13 @@ const seconds = Number(values.seconds);
 const inflight = Number(values.inflight);
 const payload = Buffer.alloc(Number(values['payload-bytes']), 'x');
 const snapAt = values['snapshot-at'] ? values['snapshot-at'].split(',').map(Number) : [];
-const env: Record<string, string> = {
+const env: Record<string, string | undefined> = {
   GATEWAY_KAFKA_BROKERS: `127.0.0.1:${await freePort()}`,
   GATEWAY_LOG_LEVEL: 'info',
-  // V8's own defaults unless --node-args (or --env NODE_OPTIONS=…) says otherwise: not the launch's heap flags.
+  // V8's and glibc's own defaults unless --node-args (or --env NODE_OPTIONS=…, --env MALLOC_ARENA_MAX=…) says
+  // otherwise: not the launch's heap and malloc settings.
   NODE_OPTIONS: '',
+  MALLOC_ARENA_MAX: undefined,
 };
 for (const kv of values.env ?? []) {
   const i = kv.indexOf('=');

@@ -9,14 +9,15 @@ import { freePort, repoRoot } from './kafka.ts';
 
 const READY = '"gateway ready"';
 
-/** The heap settings the gateway's launch gives it (`gw start`, the same in the Dockerfile): the child runs with them
- * too, unless the caller's env sets NODE_OPTIONS. */
-const LAUNCH_NODE_OPTIONS =
-  /^GATEWAY_HEAP_OPTIONS="([^"]+)"$/m.exec(readFileSync(join(repoRoot, 'gw'), 'utf8'))?.[1] ?? '';
+/** The heap and malloc settings the gateway's launch gives it (`gw start`, the same in the Dockerfile): the child runs
+ * with them too, unless the caller's env sets NODE_OPTIONS or MALLOC_ARENA_MAX (undefined: glibc's default). */
+const LAUNCH = readFileSync(join(repoRoot, 'gw'), 'utf8');
+const LAUNCH_NODE_OPTIONS = /^GATEWAY_HEAP_OPTIONS="([^"]+)"$/m.exec(LAUNCH)?.[1] ?? '';
+const LAUNCH_MALLOC_ARENA_MAX = /^GATEWAY_MALLOC_ARENA_MAX=(\d+)$/m.exec(LAUNCH)?.[1];
 
 export interface GatewayProcessOptions {
   /** GATEWAY_* variables (and others) for the child; they win over the defaults set here. */
-  env?: Record<string, string>;
+  env?: Record<string, string | undefined>;
   /** YAML config text written to a file and passed with --config. */
   configYaml?: string;
   dataDir?: string;
@@ -104,6 +105,7 @@ export class GatewayProcess {
         GATEWAY_HTTP_HOST: '127.0.0.1',
         GATEWAY_GATEWAY_ID: 'gw-test',
         NODE_OPTIONS: LAUNCH_NODE_OPTIONS,
+        MALLOC_ARENA_MAX: LAUNCH_MALLOC_ARENA_MAX,
         ...this.opts.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
