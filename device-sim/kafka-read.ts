@@ -70,6 +70,8 @@ class ReadState {
   reread = 0;
   lastActivity = Date.now();
   complete = false;
+  /** An error of the reader's own code in a batch: the read stops with it instead of idling out. */
+  failure: unknown;
   /** One string per gateway id however many records carry it. */
   private readonly gatewayIds = new Map<string, string>();
 
@@ -148,6 +150,11 @@ async function startAt(admin: Admin, groupId: string, topics: string[], fromTime
   }
 }
 
+function readFailure(cause: unknown): Error {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  return new Error(`reading Kafka failed in the reader itself: ${why}`, { cause });
+}
+
 export async function readTopics(opts: ReadOptions): Promise<ReadResult> {
   const started = Date.now();
   quietNegativeTimeouts();
@@ -174,10 +181,21 @@ export async function readTopics(opts: ReadOptions): Promise<ReadResult> {
   await consumer.connect();
   try {
     await consumer.subscribe({ topics: opts.topics, fromBeginning: true });
-    await consumer.run({ eachBatch: async ({ batch }) => st.onBatch(batch, opts) });
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        if (st.failure !== undefined) return;
+        try {
+          st.onBatch(batch, opts);
+        } catch (err) {
+          // Thrown back to kafkajs it would retry the batch for ever, and this partition would look idle.
+          st.failure = err;
+        }
+      },
+    });
     st.complete = opts.isComplete(st.records);
     for (;;) {
       if (opts.signal?.aborted) break;
+      if (st.failure !== undefined) throw readFailure(st.failure);
       // Complete means every acked message was seen; read on to the current end so late duplicates count too.
       if (st.complete && (await st.caughtUp(admin, opts.topics))) return finish('complete');
       if (Date.now() - st.lastActivity > opts.idleTimeoutMs) return finish('idle-timeout');

@@ -4,6 +4,7 @@
 // Pure: no I/O.
 import type { ObservedRecord } from '../analyze.ts';
 import { type Ledger, publishTimeLookup } from '../ledger.ts';
+import { SeenSeqs } from '../seen-seqs.ts';
 import { type BrokerFault, CLUSTER_TOPIC, type ClusterLog, type IsrPoint, type LinkPoint } from './failover.ts';
 import type { Gauges } from './gauges.ts';
 
@@ -160,17 +161,13 @@ function stepFigures(
 
 /** The extra copies' publish times (ms since the load started) and how many fall outside every fault window. */
 function duplicateTimes(input: FailoverInput, windows: { from: number; to: number }[]): FailoverFigures['duplicates'] {
-  const seen = new Set<string>();
+  const seen = new SeenSeqs();
   const lookups = new Map<string, (seq: number) => number | undefined>();
   const times: number[] = [];
   for (const r of input.records) {
     const d = input.ledger.devices[r.device];
     if (r.run !== input.ledger.runId || !d) continue;
-    const key = `${r.device}\u0000${r.seq}`;
-    if (!seen.has(key)) {
-      seen.add(key);
-      continue;
-    }
+    if (seen.add(r.device, r.seq)) continue;
     let lookup = lookups.get(r.device);
     if (!lookup) {
       lookup = publishTimeLookup(d.times);

@@ -7,6 +7,7 @@
 import type { ObservedRecord } from '../analyze.ts';
 import { latencyStats } from '../analyze.ts';
 import { type Ledger, publishTimeLookup } from '../ledger.ts';
+import { SeenSeqs } from '../seen-seqs.ts';
 import type { GaugeKey, Gauges } from './gauges.ts';
 import { type LinkChecks, type LinkFigures, linkChecks, linkFigures, type ToxicLog } from './link-figures.ts';
 
@@ -124,7 +125,7 @@ export function liveLatency(
   toMs: number,
 ): OutageFigures['liveLatency'] {
   const lookups = new Map<string, (seq: number) => number | undefined>();
-  const seen = new Set<string>();
+  const seen = new SeenSeqs();
   const values: number[] = [];
   for (const r of records) {
     const d = ledger.devices[r.device];
@@ -136,9 +137,7 @@ export function liveLatency(
     }
     const published = lookup(r.seq) ?? r.payloadTs;
     if (published === undefined || published < fromMs || published > toMs) continue;
-    const key = `${r.device}\u0000${r.seq}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
+    if (!seen.add(r.device, r.seq)) continue;
     values.push(r.timestamp - published);
   }
   const s = latencyStats(values);

@@ -5,6 +5,7 @@ import { readTopics } from '../kafka-read.ts';
 import { type Ledger, loadLedger } from '../ledger.ts';
 import { countRanges, hasSeq } from '../ranges.ts';
 import { formatReport } from '../report-text.ts';
+import { SeenSeqs } from '../seen-seqs.ts';
 
 export interface VerifyOptions {
   /** A ledger object or the path of a ledger file. */
@@ -30,20 +31,24 @@ export interface VerifyOptions {
 /** Slack for clocks of the gateway and Kafka hosts when starting at the ledger's start time. */
 const FROM_LEDGER_MARGIN_MS = 5 * 60_000;
 
-/** Builds the completion check incrementally so each batch costs only its own records. */
-function completionTracker(ledger: Ledger): (records: readonly ObservedRecord[]) => boolean {
+/**
+ * Builds the completion check incrementally so each batch costs only its own records: true once every acked
+ * (device, seq) of the ledger's run has been read at least once.
+ */
+export function completionTracker(ledger: Ledger): (records: readonly ObservedRecord[]) => boolean {
   let expected = 0;
   for (const d of Object.values(ledger.devices)) expected += countRanges(d.acked);
-  const seen = new Set<string>();
+  const seen = new SeenSeqs();
+  let found = 0;
   let processed = 0;
   return (records) => {
     for (; processed < records.length; processed++) {
       const r = records[processed]!;
       if (r.run !== ledger.runId) continue;
       const d = ledger.devices[r.device];
-      if (d && hasSeq(d.acked, r.seq)) seen.add(`${r.device}\u0000${r.seq}`);
+      if (d && hasSeq(d.acked, r.seq) && seen.add(r.device, r.seq)) found++;
     }
-    return seen.size >= expected;
+    return found >= expected;
   };
 }
 

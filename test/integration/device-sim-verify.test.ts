@@ -10,6 +10,7 @@ import { Kafka, logLevel, type Message, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { HEADER } from '../../cloud-sync/record.ts';
 import { runVerify } from '../../device-sim/commands/verify.ts';
+import { readTopics } from '../../device-sim/kafka-read.ts';
 import { DeviceRecorder, type Ledger, saveLedger } from '../../device-sim/ledger.ts';
 import { buildPayload } from '../../device-sim/payload.ts';
 
@@ -141,6 +142,28 @@ describe('device-sim verify against Kafka', () => {
     expect(r.stoppedBy).toBe('idle-timeout');
     expect(r.totals.lost).toBe(2);
     expect(r.devices.find((d) => d.id === 'sim-0002')?.lostRanges).toEqual([[10, 11]]);
+  });
+
+  it('an error in the reader itself fails the read at once instead of ending as an idle timeout', async () => {
+    const { messages } = makeRun();
+    const topic = uniqueTopic('throws');
+    await produce(topic, messages);
+    let calls = 0;
+    const started = Date.now();
+    const read = readTopics({
+      brokers,
+      topics: [topic],
+      idleTimeoutMs: 120_000,
+      isComplete: (records) => {
+        calls++;
+        if (records.length > 0) throw new RangeError('Set maximum size exceeded');
+        return false;
+      },
+    });
+    await expect(read).rejects.toThrow(/reading Kafka failed in the reader itself: Set maximum size exceeded/);
+    expect(calls).toBeGreaterThan(1);
+    // Well before the idle timeout: the failure ended the read, not the silence after it.
+    expect(Date.now() - started).toBeLessThan(100_000);
   });
 
   it('counts a planted duplicate with its original id, and one with a new id', async () => {
