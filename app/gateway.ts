@@ -153,6 +153,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       durability: c.store.durability,
       groupCommit: c.store.groupCommit,
       compactAfterDeletes: c.store.compactAfterDeletes,
+      maxOpenFiles: c.store.maxOpenFiles,
       classes: c.classes,
       maxRecordBytes: c.kafka.maxRecordBytes,
       log: this.log.child({ part: 'store' }),

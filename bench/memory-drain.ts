@@ -3,8 +3,11 @@
 // at --drain-rate msg/s until the backlog is back under --drained records. RSS, heap used and committed, external
 // and ArrayBuffers are sampled from /metrics and the backlog from /healthz every 2 s; first / peak / last per phase.
 // `--snapshot-drain 0.3,0.6` writes heap snapshots (SIGUSR2, into the gateway's data dir) when that fraction of the
-// backlog has drained; `--snapshot-outage N` when the outage backlog passes N.
-//   node bench/memory-drain.ts --backlog 1500000 [--drain-rate 3000] [--node-args=...] [--env KEY=VALUE ...]
+// backlog has drained; `--snapshot-outage N` when the outage backlog passes N. `--live-seconds S` keeps the devices at
+// --drain-rate for S seconds more once the backlog is drained (every record then goes straight through: a third
+// phase, `live`); `--snapshot-live S` writes a snapshot S seconds into it.
+//   node bench/memory-drain.ts --backlog 1500000 [--drain-rate 3000] [--live-seconds 0] [--node-args=...]
+//     [--env KEY=VALUE ...]
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -24,6 +27,8 @@ const { values } = parseArgs({
     'drain-seconds': { type: 'string', default: '600' },
     'snapshot-outage': { type: 'string', default: '' },
     'snapshot-drain': { type: 'string', default: '' },
+    'live-seconds': { type: 'string', default: '0' },
+    'snapshot-live': { type: 'string', default: '' },
     env: { type: 'string', multiple: true, default: [] },
     'node-args': { type: 'string', default: '' },
   },
@@ -107,7 +112,7 @@ async function sample(): Promise<Row> {
 }
 
 // Flat out (inflight publishes per device) while Kafka is down; paced to drainRate in all while it drains.
-let phase: 'outage' | 'drain' | 'done' = 'outage';
+let phase: 'outage' | 'drain' | 'live' | 'done' = 'outage';
 let acked = 0;
 const clients = await Promise.all(
   Array.from({ length: devices }, (_, i) =>
@@ -127,7 +132,7 @@ const loops = clients.map(async (c, i) => {
   // Each device sends its share of drainRate in ticks of 100 ms.
   const perTick = drainRate / devices / 10;
   let owed = 0;
-  while (phase === 'drain') {
+  while (phase === 'drain' || phase === 'live') {
     const t = Date.now();
     owed += perTick;
     const n = Math.floor(owed);
@@ -138,8 +143,9 @@ const loops = clients.map(async (c, i) => {
 });
 
 const t0 = Date.now();
-const rows: Record<'outage' | 'drain', (Row & { t: number })[]> = { outage: [], drain: [] };
-async function tick(p: 'outage' | 'drain'): Promise<Row & { t: number }> {
+type Phase = 'outage' | 'drain' | 'live';
+const rows: Record<Phase, (Row & { t: number })[]> = { outage: [], drain: [], live: [] };
+async function tick(p: Phase): Promise<Row & { t: number }> {
   await sleep(2000);
   const row = { t: Math.round((Date.now() - t0) / 1000), ...(await sample()) };
   rows[p].push(row);
@@ -180,6 +186,14 @@ for (;;) {
   if (row.backlog <= Number(values.drained) || Date.now() >= drainEnd) break;
 }
 const drainSecs = (Date.now() - restartAt) / 1000;
+// Then, with --live-seconds, the same paced traffic with the backlog gone: every record goes straight through.
+phase = 'live';
+const liveEnd = Date.now() + Number(values['live-seconds']) * 1000;
+const snapLiveAt = values['snapshot-live'] ? Date.now() + Number(values['snapshot-live']) * 1000 : 0;
+while (Date.now() < liveEnd) {
+  await tick('live');
+  if (snapLiveAt && Date.now() >= snapLiveAt && !snapped) snapshot();
+}
 phase = 'done';
 await Promise.allSettled(loops);
 await Promise.all(clients.map((c) => c.endAsync()));
@@ -197,12 +211,14 @@ const summary = {
   backlogLeft: last?.backlog,
   forwardedPerSecDrain: Math.round(((last?.forwarded ?? 0) - fwd0) / drainSecs),
   ...Object.fromEntries(
-    (['outage', 'drain'] as const).flatMap((p) =>
-      (['rss', 'anon', 'file', 'heap', 'heapTotal', 'newSpace', 'oldSpace', 'ext', 'ab'] as const).map((k) => [
-        `${p}.${k}`,
-        stats(rows[p], k),
-      ]),
-    ),
+    (['outage', 'drain', 'live'] as const)
+      .filter((p) => rows[p].length > 0)
+      .flatMap((p) =>
+        (['rss', 'anon', 'file', 'heap', 'heapTotal', 'newSpace', 'oldSpace', 'ext', 'ab'] as const).map((k) => [
+          `${p}.${k}`,
+          stats(rows[p], k),
+        ]),
+      ),
   ),
   dir: snapped ? gw.dataDir : undefined,
 };

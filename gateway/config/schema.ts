@@ -75,6 +75,15 @@ export const StoreSchema = Section(
       default: 100000,
       description: 'Compact the database after this many deleted records (0 = never).',
     }),
+    maxOpenFiles: Type.Integer({
+      minimum: 74,
+      maximum: 50000,
+      default: 100,
+      description:
+        "Most files LevelDB keeps open (LevelDB's own limits: 74..50000). Each open table file stays mapped, so " +
+        'this bounds the file descriptors and the mapped table pages counted in the RSS while a large backlog is ' +
+        'read; LevelDB alone would keep up to 1000.',
+    }),
   },
   'The durable store (one LevelDB under dataDir).',
 );

@@ -27,6 +27,8 @@ export interface StoreOptions {
   durability: Durability;
   groupCommit: { maxRecords: number; windowMs: number };
   compactAfterDeletes: number;
+  /** LevelDB's max_open_files (default here: 100): open table files, each mapped while open. */
+  maxOpenFiles?: number;
   classes: Readonly<Record<string, ClassBudget>>;
   /** Records above this size are refused: Kafka would never accept them (0 = no limit). */
   maxRecordBytes?: number;
@@ -37,6 +39,8 @@ const META_SCHEMA = 'schema';
 /** Random id of this data dir, created with the store: part of every record id, so a wiped volume never reuses one. */
 const META_EPOCH = 'epoch';
 const SCHEMA_VERSION = '1';
+/** As the config's default (store.maxOpenFiles). */
+const DEFAULT_MAX_OPEN_FILES = 100;
 
 export interface StoreHealth extends PartHealth {
   durability: Durability;
@@ -116,7 +120,10 @@ export class Store extends EventEmitter<StoreEvents> implements Part {
   }
 
   private async open(): Promise<ClassicLevel<string, string>> {
-    const db = new ClassicLevel<string, string>(this.opts.dir, { createIfMissing: true });
+    const db = new ClassicLevel<string, string>(this.opts.dir, {
+      createIfMissing: true,
+      maxOpenFiles: this.opts.maxOpenFiles ?? DEFAULT_MAX_OPEN_FILES,
+    });
     try {
       await db.open();
     } catch (err) {

@@ -50,6 +50,7 @@ describe('loadConfig', () => {
       durability: 'fsync',
       groupCommit: { maxRecords: 1024, windowMs: 0 },
       compactAfterDeletes: 100000,
+      maxOpenFiles: 100,
     });
     expect(cfg.classes).toEqual({
       default: { maxBytes: 1073741824, maxAgeSec: 0, policy: 'reject', perDeviceShare: 0.5 },
@@ -203,6 +204,10 @@ describe('loadConfig', () => {
     expect(problems({ env: { GATEWAY_MQTT_PORT: '70000', GATEWAY_KAFKA_COMPRESSION: 'brotli' } })).toEqual([
       'GATEWAY_KAFKA_COMPRESSION: "brotli" is not one of "none", "gzip", "snappy", "lz4", "zstd" (kafka.compression)',
       'mqtt.port: must be integer <= 65535, got 70000 (from GATEWAY_MQTT_PORT)',
+    ]);
+    // LevelDB would raise a value under 74 silently: the gateway refuses it by name instead.
+    expect(problems({ env: { GATEWAY_STORE_MAX_OPEN_FILES: '20' } })).toEqual([
+      'store.maxOpenFiles: must be integer >= 74, got 20 (from GATEWAY_STORE_MAX_OPEN_FILES)',
     ]);
     expect(problems({ env: { GATEWAY_ROUTES: '[{"filter":"#","topic":"x","class":"bulk"}]' } })).toEqual([
       'routes[0].class: unknown class "bulk" (known: default, events) (from GATEWAY_ROUTES)',
